@@ -1,0 +1,190 @@
+//! Broker configuration: everything the command line and config files can set.
+//!
+//! [`BrokerConfig::default()`] is the official server's default setup (cluster ID
+//! `test-cluster`, memory store, embedded NATS on 127.0.0.1:4222, official limits and heartbeat
+//! settings). The command line (`cli`) and config files fill in the same struct.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use stan_protocol::defaults;
+
+/// How the broker reaches core NATS.
+#[derive(Clone, Debug, PartialEq)]
+pub enum NatsMode {
+    /// Run an embedded core-NATS server (the default).
+    Embedded(EmbeddedNats),
+    /// Attach to an existing NATS server or cluster (`-ns nats://host:port`).
+    External(ExternalNats),
+}
+
+/// Settings of the embedded core-NATS server.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EmbeddedNats {
+    /// Listen host (`-a/--addr`).
+    pub host: String,
+    /// Listen port (`-p/--port`); 0 picks a free port.
+    pub port: u16,
+    /// Maximum payload size in bytes.
+    pub max_payload: usize,
+    /// Username required from clients (`--user`).
+    pub user: Option<String>,
+    /// Password required from clients (`--pass`).
+    pub pass: Option<String>,
+    /// Token required from clients (`--auth`).
+    pub auth_token: Option<String>,
+}
+
+impl Default for EmbeddedNats {
+    fn default() -> Self {
+        EmbeddedNats {
+            host: "127.0.0.1".into(),
+            port: 4222,
+            max_payload: defaults::MAX_PAYLOAD,
+            user: None,
+            pass: None,
+            auth_token: None,
+        }
+    }
+}
+
+/// Settings for attaching to an external NATS server.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct ExternalNats {
+    /// NATS URL(s), comma separated (`-ns`).
+    pub url: String,
+    /// Username, if the URL has none (`--user`).
+    pub user: Option<String>,
+    /// Password (`--pass`).
+    pub pass: Option<String>,
+    /// Token (`--auth`).
+    pub auth_token: Option<String>,
+}
+
+/// Which message store to use.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum StoreKind {
+    /// Everything in memory; nothing survives a restart.
+    #[default]
+    Memory,
+    /// Crash-safe files under a directory.
+    File(PathBuf),
+}
+
+/// Limits of one channel. In per-channel entries `None` means "inherit".
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct ChannelLimits {
+    /// Maximum subscriptions (0 = unlimited).
+    pub max_subs: Option<usize>,
+    /// Maximum messages (0 = unlimited).
+    pub max_msgs: Option<usize>,
+    /// Maximum bytes (0 = unlimited).
+    pub max_bytes: Option<u64>,
+    /// Maximum message age (zero = unlimited).
+    pub max_age: Option<Duration>,
+    /// Maximum inactivity before the channel is deleted (zero = unlimited).
+    pub max_inactivity: Option<Duration>,
+}
+
+/// Global and per-channel store limits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreLimits {
+    /// Maximum number of channels (0 = unlimited).
+    pub max_channels: usize,
+    /// Global per-channel limits; every field is set.
+    pub global: ChannelLimits,
+    /// Per-channel overrides, keyed by channel name or wildcard pattern.
+    pub channels: BTreeMap<String, ChannelLimits>,
+}
+
+impl Default for StoreLimits {
+    fn default() -> Self {
+        StoreLimits {
+            max_channels: defaults::MAX_CHANNELS,
+            global: ChannelLimits {
+                max_subs: Some(defaults::MAX_SUBS),
+                max_msgs: Some(defaults::MAX_MSGS),
+                max_bytes: Some(defaults::MAX_BYTES),
+                max_age: Some(Duration::ZERO),
+                max_inactivity: Some(Duration::ZERO),
+            },
+            channels: BTreeMap::new(),
+        }
+    }
+}
+
+/// The whole broker configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BrokerConfig {
+    /// Cluster ID (`-cid`).
+    pub cluster_id: String,
+    /// Discover prefix (config file `discover_prefix`).
+    pub discover_prefix: String,
+    /// Embedded or external core NATS.
+    pub nats: NatsMode,
+    /// Message store.
+    pub store: StoreKind,
+    /// Channel limits.
+    pub limits: StoreLimits,
+    /// Interval between server heartbeats to each client (`-hbi`).
+    pub hb_interval: Duration,
+    /// Wait for a heartbeat answer (`-hbt`).
+    pub hb_timeout: Duration,
+    /// Failed heartbeats before a client is removed (`-hbf`).
+    pub hb_fail_count: u32,
+    /// Wait for the old client's answer when a client ID is reused.
+    pub duplicate_check_timeout: Duration,
+    /// Replace an active durable instead of rejecting the duplicate (`--replace_durable`).
+    pub replace_durable: bool,
+    /// Messages the engine processes per batch.
+    pub io_batch_size: usize,
+    /// Monitoring HTTP listener (`-m`); `None` = off.
+    pub monitor: Option<SocketAddr>,
+    /// Accept negative `ackWaitInSecs` as milliseconds (tests only).
+    pub ack_wait_millis_for_tests: bool,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            cluster_id: defaults::CLUSTER_ID.into(),
+            discover_prefix: stan_protocol::subjects::DEFAULT_DISCOVER_PREFIX.into(),
+            nats: NatsMode::Embedded(EmbeddedNats::default()),
+            store: StoreKind::Memory,
+            limits: StoreLimits::default(),
+            hb_interval: defaults::HB_INTERVAL,
+            hb_timeout: defaults::HB_TIMEOUT,
+            hb_fail_count: defaults::HB_FAIL_COUNT,
+            duplicate_check_timeout: defaults::DUPLICATE_CHECK_TIMEOUT,
+            replace_durable: false,
+            io_batch_size: defaults::IO_BATCH_SIZE,
+            monitor: None,
+            ack_wait_millis_for_tests: false,
+        }
+    }
+}
+
+impl BrokerConfig {
+    /// A configuration for tests: embedded NATS on a free loopback port, short heartbeats.
+    ///
+    /// ```
+    /// let cfg = stan_broker::config::BrokerConfig::for_tests();
+    /// assert!(matches!(cfg.nats, stan_broker::config::NatsMode::Embedded(ref e) if e.port == 0));
+    /// ```
+    pub fn for_tests() -> Self {
+        BrokerConfig {
+            nats: NatsMode::Embedded(EmbeddedNats {
+                port: 0,
+                ..Default::default()
+            }),
+            hb_interval: Duration::from_millis(200),
+            hb_timeout: Duration::from_millis(100),
+            hb_fail_count: 3,
+            duplicate_check_timeout: Duration::from_millis(200),
+            ack_wait_millis_for_tests: true,
+            ..Default::default()
+        }
+    }
+}

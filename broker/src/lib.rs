@@ -1,0 +1,4 @@
+//! stan-broker: a NATS Streaming server.
+#![warn(missing_docs)]
+
+pub mod config;

@@ -1,0 +1,2 @@
+//! stan-client: an async NATS Streaming client.
+#![warn(missing_docs)]

@@ -1,0 +1,2 @@
+//! An embeddable core-NATS server.
+#![warn(missing_docs)]
