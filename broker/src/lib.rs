@@ -1,5 +1,14 @@
 //! stan-broker: a NATS Streaming server.
 #![warn(missing_docs)]
 
+mod broker;
+pub mod cli;
+pub mod conf;
 pub mod config;
+pub mod engine;
+pub mod monitor;
 pub mod snapshot;
+pub mod store;
+pub mod transport;
+
+pub use broker::{Broker, BrokerError};

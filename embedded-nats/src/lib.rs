@@ -1,2 +1,40 @@
 //! An embeddable core-NATS server.
+//!
+//! [`Server`] speaks the core NATS client protocol over TCP (INFO/CONNECT, PUB/HPUB, SUB/UNSUB,
+//! MSG/HMSG, PING/PONG, `+OK`/`-ERR`), with `*`/`>` wildcards, queue groups, headers,
+//! no-responders, auth, and slow-consumer protection. [`LocalConnection`] gives in-process
+//! code the same routing without a TCP hop: subscriptions are registered and messages routed
+//! synchronously.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use stan_embedded_nats::{Server, ServerOptions};
+//! let server = Server::start(ServerOptions { port: 0, ..Default::default() }).await?;
+//! let local = server.connect_local("engine");
+//! let mut sub = local.subscribe("orders.>", None)?;
+//! // A TCP client connected to `server.client_url()` publishing on `orders.new` now
+//! // reaches `sub`.
+//! # let _ = sub.try_next();
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
 #![warn(missing_docs)]
+
+mod client;
+mod error;
+mod info;
+mod local;
+mod message;
+mod options;
+mod outbound;
+mod parser;
+mod server;
+mod sublist;
+mod subscription;
+
+pub use error::{proto_err, Error};
+pub use info::SERVER_VERSION;
+pub use local::{LocalConnection, LocalSubscription, SubscriptionHandle};
+pub use message::Message;
+pub use options::{Auth, ServerOptions};
+pub use server::Server;

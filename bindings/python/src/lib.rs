@@ -1,0 +1,53 @@
+//! Python bindings of `stan-client`, the module `stan_client._native`.
+//!
+//! This crate only converts types, maps errors, adapts async and manages handle lifetimes; the
+//! idiomatic API lives in the Python package (`python/stan_client`). One file per domain
+//! object, matching the core crate: `client.rs`, `subscription.rs`, `message.rs`, `event.rs`,
+//! `options.rs`, `error.rs`, and `runtime.rs` (where futures run; fork handling).
+#![warn(missing_docs)]
+
+mod client;
+mod error;
+mod event;
+mod message;
+mod options;
+mod runtime;
+mod subscription;
+
+use pyo3::prelude::*;
+
+/// Test helper: panics (PyO3 turns it into `pyo3_runtime.PanicException`).
+#[pyfunction]
+fn _panic_blocking(message: &str) -> PyResult<()> {
+    panic!("{message}")
+}
+
+/// Test helper: an awaitable whose Rust future panics (raises `PanicError`).
+#[pyfunction]
+fn _panic_async<'py>(py: Python<'py>, message: String) -> PyResult<Bound<'py, PyAny>> {
+    runtime::future_into_py(py, async move {
+        if !message.is_empty() {
+            panic!("{message}");
+        }
+        Ok(())
+    })
+}
+
+/// The native module `stan_client._native`.
+#[pymodule]
+#[pyo3(name = "_native")]
+fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<client::PyClient>()?;
+    m.add_class::<subscription::PySubscription>()?;
+    m.add_class::<message::PyMessage>()?;
+    m.add_class::<event::PyEvent>()?;
+    m.add_class::<event::PyEvents>()?;
+    m.add_function(wrap_pyfunction!(client::connect, m)?)?;
+    m.add_function(wrap_pyfunction!(client::connect_blocking, m)?)?;
+    m.add_function(wrap_pyfunction!(error::_error_kind_codes, m)?)?;
+    m.add_function(wrap_pyfunction!(error::_error_for_code, m)?)?;
+    m.add_function(wrap_pyfunction!(_panic_blocking, m)?)?;
+    m.add_function(wrap_pyfunction!(_panic_async, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,295 @@
+//! The running broker: core NATS (embedded or external), the engine, and monitoring.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::sync::{watch, OnceCell};
+
+use crate::config::{BrokerConfig, NatsMode, StoreKind};
+use crate::engine::{self, EngineHandle, EngineInput};
+use crate::snapshot::Snapshot;
+use crate::store::{MemoryStore, Store};
+use crate::transport::{EmbeddedTransport, ExternalTransport, Transport};
+
+/// Why the broker could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    /// The configuration is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// Core NATS could not be started or reached.
+    #[error("NATS: {0}")]
+    Nats(String),
+    /// The store could not be opened.
+    #[error("store: {0}")]
+    Store(String),
+    /// The monitoring listener could not be bound.
+    #[error("monitoring: {0}")]
+    Monitor(String),
+    /// The streaming engine refused to start (another server with the same cluster ID,
+    /// recovered cluster ID mismatch, ...).
+    #[error("{0}")]
+    Startup(String),
+}
+
+/// A running broker. Cheap to clone.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), stan_broker::BrokerError> {
+/// use stan_broker::{config::BrokerConfig, Broker};
+/// let broker = Broker::start(BrokerConfig::for_tests()).await?;
+/// println!("clients connect to {}", broker.client_url());
+/// broker.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Broker {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: BrokerConfig,
+    client_url: String,
+    embedded: Option<stan_embedded_nats::Server>,
+    transport: Arc<dyn Transport>,
+    engine: EngineHandle,
+    monitor_addr: Option<SocketAddr>,
+    shutdown: OnceCell<()>,
+    closed: watch::Sender<bool>,
+}
+
+fn validate(config: &BrokerConfig) -> Result<(), BrokerError> {
+    let cid = &config.cluster_id;
+    if cid.is_empty() || !stan_protocol::validate::is_valid_channel(cid) {
+        return Err(BrokerError::Config(format!("invalid cluster ID {cid:?}")));
+    }
+    if config.discover_prefix.is_empty()
+        || !stan_protocol::validate::is_valid_channel(&config.discover_prefix)
+    {
+        return Err(BrokerError::Config(format!(
+            "invalid discover prefix {:?}",
+            config.discover_prefix
+        )));
+    }
+    if config.hb_interval.is_zero() || config.hb_timeout.is_zero() {
+        return Err(BrokerError::Config(
+            "heartbeat interval and timeout must be positive".into(),
+        ));
+    }
+    let mut literal = 0usize;
+    for key in config.limits.channels.keys() {
+        if !stan_protocol::validate::is_valid_channel_limits_key(key) {
+            return Err(BrokerError::Config(format!(
+                "invalid channel name {key:?} in channel limits"
+            )));
+        }
+        if stan_protocol::validate::is_valid_channel(key) {
+            literal += 1;
+        }
+    }
+    let max = config.limits.max_channels;
+    if max > 0 && literal > max {
+        return Err(BrokerError::Config(format!(
+            "too many channels defined ({literal}), the max is {max}"
+        )));
+    }
+    Ok(())
+}
+
+impl Broker {
+    /// Starts core NATS (embedded or external per config), the engine and (if
+    /// `config.monitor` is set) the monitoring HTTP server.
+    pub async fn start(config: BrokerConfig) -> Result<Broker, BrokerError> {
+        validate(&config)?;
+        let store: Box<dyn Store> = match &config.store {
+            StoreKind::Memory => Box::new(MemoryStore::new(config.limits.clone())),
+            StoreKind::File(dir) => {
+                return Err(BrokerError::Store(format!(
+                    "the file store ({}) is not available in this build",
+                    dir.display()
+                )))
+            }
+        };
+        // Bind monitoring first so a port conflict fails startup before anything runs.
+        let monitor =
+            match config.monitor {
+                Some(addr) => Some(crate::monitor::bind(addr).await.map_err(|e| {
+                    BrokerError::Monitor(format!("unable to listen on {addr}: {e}"))
+                })?),
+                None => None,
+            };
+        let monitor_addr = monitor.as_ref().map(|(_, a)| *a);
+        let input = EngineInput::new();
+        let sink = input.sink();
+        let (embedded, transport, client_url): (_, Arc<dyn Transport>, String) = match &config.nats
+        {
+            NatsMode::Embedded(e) => {
+                let auth = match (&e.user, &e.pass, &e.auth_token) {
+                    (Some(u), Some(p), _) => Some(stan_embedded_nats::Auth::UserPass {
+                        user: u.clone(),
+                        pass: p.clone(),
+                    }),
+                    (_, _, Some(t)) => Some(stan_embedded_nats::Auth::Token(t.clone())),
+                    (Some(u), None, None) => Some(stan_embedded_nats::Auth::UserPass {
+                        user: u.clone(),
+                        pass: String::new(),
+                    }),
+                    _ => None,
+                };
+                let opts = stan_embedded_nats::ServerOptions {
+                    host: e.host.clone(),
+                    port: e.port,
+                    max_payload: e.max_payload,
+                    auth,
+                    ..Default::default()
+                };
+                let server = stan_embedded_nats::Server::start(opts)
+                    .await
+                    .map_err(|err| {
+                        BrokerError::Nats(format!(
+                            "unable to listen on {}:{}: {err}",
+                            e.host, e.port
+                        ))
+                    })?;
+                let conn = server.connect_local("stan-broker");
+                let url = server.client_url();
+                (
+                    Some(server),
+                    Arc::new(EmbeddedTransport::new(conn, sink)) as Arc<dyn Transport>,
+                    url,
+                )
+            }
+            NatsMode::External(x) => {
+                let t = ExternalTransport::connect(x, "stan-broker", sink)
+                    .await
+                    .map_err(|e| BrokerError::Nats(e.to_string()))?;
+                (None, Arc::new(t) as Arc<dyn Transport>, x.url.clone())
+            }
+        };
+        let engine = match engine::start(config.clone(), transport.clone(), store, input).await {
+            Ok(h) => h,
+            Err(e) => {
+                transport.close().await;
+                if let Some(s) = &embedded {
+                    s.shutdown().await;
+                }
+                return Err(BrokerError::Startup(e));
+            }
+        };
+        let (closed, _) = watch::channel(false);
+        let broker = Broker {
+            inner: Arc::new(Inner {
+                config,
+                client_url,
+                embedded,
+                transport,
+                engine,
+                monitor_addr,
+                shutdown: OnceCell::new(),
+                closed,
+            }),
+        };
+        if let Some((listener, addr)) = monitor {
+            // The single place where monitoring is plugged in.
+            if let Err(e) = crate::monitor::serve_on(listener, broker.clone()) {
+                broker.shutdown().await;
+                return Err(BrokerError::Monitor(format!(
+                    "unable to serve on {addr}: {e}"
+                )));
+            }
+        }
+        tracing::info!(
+            cluster_id = %broker.cluster_id(),
+            server_id = %broker.inner.engine.server_id(),
+            url = %broker.client_url(),
+            "streaming server ready"
+        );
+        Ok(broker)
+    }
+
+    /// URL clients should connect to (embedded: `nats://127.0.0.1:<bound port>`; external:
+    /// the `-ns` URL).
+    pub fn client_url(&self) -> String {
+        self.inner.client_url.clone()
+    }
+
+    /// The cluster ID.
+    pub fn cluster_id(&self) -> &str {
+        &self.inner.config.cluster_id
+    }
+
+    /// The bound monitoring address, if monitoring is on.
+    pub fn monitor_addr(&self) -> Option<SocketAddr> {
+        self.inner.monitor_addr
+    }
+
+    /// The effective configuration.
+    pub fn config(&self) -> &BrokerConfig {
+        &self.inner.config
+    }
+
+    /// A consistent snapshot of the engine state.
+    pub async fn snapshot(&self) -> Snapshot {
+        match self.inner.engine.snapshot().await {
+            Some(s) => s,
+            None => Snapshot {
+                server_id: self.inner.engine.server_id().to_string(),
+                cluster_id: self.inner.config.cluster_id.clone(),
+                start_time: self.inner.engine.start_time(),
+                store_type: "MEMORY",
+                in_msgs: 0,
+                in_bytes: 0,
+                out_msgs: 0,
+                out_bytes: 0,
+                clients: Vec::new(),
+                channels: Vec::new(),
+            },
+        }
+    }
+
+    /// Graceful shutdown: stop taking new requests, answer pending PubAcks, flush the store,
+    /// stop core NATS (embedded) / drain the connection (external). Idempotent.
+    pub async fn shutdown(&self) {
+        let inner = &self.inner;
+        inner
+            .shutdown
+            .get_or_init(|| async {
+                inner.engine.set_frozen(false);
+                inner.engine.shutdown().await;
+                inner.transport.close().await;
+                if let Some(s) = &inner.embedded {
+                    s.shutdown().await;
+                }
+                inner.closed.send_replace(true);
+                tracing::info!("streaming server stopped");
+            })
+            .await;
+    }
+
+    /// Resolves when the broker has shut down.
+    pub async fn closed(&self) {
+        let mut rx = self.inner.closed.subscribe();
+        let _ = rx.wait_for(|c| *c).await;
+    }
+
+    /// Test hook: while frozen the engine processes nothing (requests queue up).
+    #[doc(hidden)]
+    pub fn set_frozen(&self, frozen: bool) {
+        self.inner.engine.set_frozen(frozen);
+    }
+
+    /// Test hook: number of messages core NATS has handed to the engine so far (requests,
+    /// publishes, acks), whether processed yet or not.
+    #[doc(hidden)]
+    pub fn inbound_count(&self) -> u64 {
+        self.inner.engine.inbound_count()
+    }
+
+    /// Test hook (embedded mode only): drop every TCP client connection; the listener stays.
+    #[doc(hidden)]
+    pub fn disconnect_all_clients(&self) {
+        if let Some(s) = &self.inner.embedded {
+            s.disconnect_all_clients();
+        }
+    }
+}

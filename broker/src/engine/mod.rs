@@ -1,0 +1,528 @@
+//! The streaming engine: clients, channels, subscriptions, delivery and timers.
+//!
+//! One task owns all state and is fed by one inbound queue (every message the transport
+//! receives, plus the results of heartbeat and duplicate-client probes). It takes messages in
+//! batches like the official server's I/O loop: publishes of a batch are stored, the touched
+//! stores flushed, new messages dispatched, then the PubAcks sent in order. Any other request
+//! first completes the pending batch, so it is handled after earlier publishes and acks.
+//! Timers (ack expiry, heartbeats, max age, inactivity) live in one deadline index.
+
+mod conn;
+mod delivery;
+mod publish;
+mod state;
+mod subscribe;
+mod timers;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use prost::Message;
+use stan_protocol::pb;
+use stan_protocol::subjects::ServerSubjects;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+use crate::config::BrokerConfig;
+use crate::snapshot::{ChannelSnapshot, ClientSnapshot, Snapshot, SubSnapshot};
+use crate::store::{ServerInfo, Store};
+use crate::transport::{Inbound, Route, Sink, Transport, TransportSubscription};
+
+use state::{Channel, Client, Sub};
+use timers::{TimerKey, Timers};
+
+/// Window within which pending messages are redelivered together when an ack timer fires.
+const REDELIVERY_WINDOW: Duration = Duration::from_millis(15);
+/// Timeout of the standalone duplicate-server check at startup.
+const STANDALONE_CHECK_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// Something for the engine task to process.
+pub(crate) enum Event {
+    /// A message from the transport.
+    Msg(Inbound),
+    /// Result of a heartbeat to a client.
+    Heartbeat {
+        client_id: String,
+        conn_id: Bytes,
+        answered: bool,
+    },
+    /// Result of the probe of the old client when a client ID is reused.
+    Duplicate {
+        old_conn_id: Bytes,
+        req: pb::ConnectRequest,
+        reply: String,
+        answered: bool,
+    },
+}
+
+enum Control {
+    Snapshot(oneshot::Sender<Snapshot>),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// The receiving end of the engine's inbound queue, created before the transport so the
+/// transport can be handed the matching [`Sink`].
+pub struct EngineInput {
+    tx: mpsc::UnboundedSender<Event>,
+    rx: mpsc::UnboundedReceiver<Event>,
+    received: Arc<AtomicU64>,
+}
+
+impl EngineInput {
+    /// A new inbound queue.
+    pub fn new() -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        EngineInput {
+            tx,
+            rx,
+            received: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// The sink transports deliver to.
+    pub fn sink(&self) -> Sink {
+        let tx = self.tx.clone();
+        let received = self.received.clone();
+        Arc::new(move |m: Inbound| {
+            received.fetch_add(1, Ordering::Relaxed);
+            let _ = tx.send(Event::Msg(m));
+        })
+    }
+}
+
+impl Default for EngineInput {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Handle of a running engine task.
+pub struct EngineHandle {
+    ctrl: mpsc::UnboundedSender<Control>,
+    frozen: watch::Sender<bool>,
+    server_id: String,
+    start_time: SystemTime,
+    received: Arc<AtomicU64>,
+}
+
+impl EngineHandle {
+    /// Number of messages the transport has handed to the engine's queue so far.
+    pub fn inbound_count(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
+    }
+
+    /// A consistent snapshot of the state (answered even while frozen).
+    pub async fn snapshot(&self) -> Option<Snapshot> {
+        let (tx, rx) = oneshot::channel();
+        self.ctrl.send(Control::Snapshot(tx)).ok()?;
+        rx.await.ok()
+    }
+
+    /// Processes what is queued, answers pending PubAcks, flushes and closes the store, then
+    /// stops the task. Returns when done (at once if it already stopped).
+    pub async fn shutdown(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.ctrl.send(Control::Shutdown(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// While frozen the engine takes nothing from its inbound queue and fires no timer.
+    pub fn set_frozen(&self, frozen: bool) {
+        self.frozen.send_replace(frozen);
+    }
+
+    /// The server ID of this run.
+    pub fn server_id(&self) -> &str {
+        &self.server_id
+    }
+
+    /// Start time of this run.
+    pub fn start_time(&self) -> SystemTime {
+        self.start_time
+    }
+}
+
+/// Counters reported by monitoring.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Stats {
+    pub(crate) in_msgs: u64,
+    pub(crate) in_bytes: u64,
+    pub(crate) out_msgs: u64,
+    pub(crate) out_bytes: u64,
+}
+
+/// The engine state, owned by one task.
+pub(crate) struct Engine {
+    pub(crate) cfg: BrokerConfig,
+    pub(crate) transport: Arc<dyn Transport>,
+    pub(crate) store: Box<dyn Store>,
+    pub(crate) subjects: ServerSubjects,
+    pub(crate) server_id: String,
+    pub(crate) start_time: SystemTime,
+    pub(crate) events: mpsc::UnboundedSender<Event>,
+    pub(crate) server_subs: Vec<Box<dyn TransportSubscription>>,
+    pub(crate) clients: HashMap<String, Client>,
+    pub(crate) conn_ids: HashMap<Bytes, String>,
+    pub(crate) channels: HashMap<String, Channel>,
+    pub(crate) lower_names: HashMap<String, String>,
+    pub(crate) subs: HashMap<u64, Sub>,
+    pub(crate) ack_inboxes: HashMap<String, u64>,
+    pub(crate) next_sub_id: u64,
+    pub(crate) timers: Timers,
+    pub(crate) stats: Stats,
+    pub(crate) batch_acks: Vec<(String, Bytes)>,
+    pub(crate) batch_channels: Vec<String>,
+    pub(crate) batch_seen: HashSet<String>,
+}
+
+/// Current time in Unix nanoseconds.
+pub(crate) fn now_nanos() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+/// Starts the engine: recovers/initialises the store, checks that no other streaming server
+/// with the same cluster ID answers on this NATS, subscribes the server subjects and spawns the
+/// engine task.
+pub async fn start(
+    cfg: BrokerConfig,
+    transport: Arc<dyn Transport>,
+    mut store: Box<dyn Store>,
+    input: EngineInput,
+) -> Result<EngineHandle, String> {
+    let mut subjects = ServerSubjects::new(&cfg.cluster_id, &cfg.discover_prefix);
+    let recovered = store
+        .recover()
+        .map_err(|e| format!("store recovery failed: {e}"))?;
+    if let Some(r) = &recovered {
+        if r.server_info.cluster_id != cfg.cluster_id {
+            return Err(format!(
+                "cluster ID \"{}\" does not match recovered value of \"{}\"",
+                cfg.cluster_id, r.server_info.cluster_id
+            ));
+        }
+        subjects = r.server_info.subjects.clone();
+    }
+    check_standalone(&*transport, &cfg.cluster_id, &subjects.discover).await?;
+    let server_id = stan_protocol::subjects::new_nuid();
+    if recovered.is_none() {
+        store
+            .init(&ServerInfo {
+                cluster_id: cfg.cluster_id.clone(),
+                node_id: String::new(),
+                subjects: subjects.clone(),
+            })
+            .map_err(|e| format!("store initialisation failed: {e}"))?;
+    }
+    let start_time = SystemTime::now();
+    let EngineInput { tx, rx, received } = input;
+    let mut engine = Engine {
+        cfg,
+        transport: transport.clone(),
+        store,
+        subjects: subjects.clone(),
+        server_id: server_id.clone(),
+        start_time,
+        events: tx,
+        server_subs: Vec::new(),
+        clients: HashMap::new(),
+        conn_ids: HashMap::new(),
+        channels: HashMap::new(),
+        lower_names: HashMap::new(),
+        subs: HashMap::new(),
+        ack_inboxes: HashMap::new(),
+        next_sub_id: 1,
+        timers: Timers::default(),
+        stats: Stats::default(),
+        batch_acks: Vec::new(),
+        batch_channels: Vec::new(),
+        batch_seen: HashSet::new(),
+    };
+    if let Some(r) = recovered {
+        engine.apply_recovered(r);
+    }
+    let routes = [
+        (subjects.discover.clone(), Route::Connect),
+        (subjects.pings.clone(), Route::Ping),
+        (format!("{}.>", subjects.publish), Route::Publish),
+        (subjects.subscribe.clone(), Route::Subscribe),
+        (subjects.unsubscribe.clone(), Route::Unsubscribe),
+        (subjects.sub_close.clone(), Route::SubClose),
+        (subjects.close.clone(), Route::Close),
+    ];
+    for (subject, route) in routes {
+        let s = transport
+            .subscribe(&subject, route)
+            .map_err(|e| format!("unable to subscribe to {subject}: {e}"))?;
+        engine.server_subs.push(s);
+    }
+    let (ctrl_tx, ctrl_rx) = mpsc::unbounded_channel();
+    let (frozen_tx, frozen_rx) = watch::channel(false);
+    tokio::spawn(engine.run(rx, ctrl_rx, frozen_rx));
+    Ok(EngineHandle {
+        ctrl: ctrl_tx,
+        frozen: frozen_tx,
+        server_id,
+        start_time,
+        received,
+    })
+}
+
+/// §3.14: a decodable answer on our own discover subject means another server with this
+/// cluster ID is running; tell it to drop the probe client and refuse to start.
+async fn check_standalone(
+    transport: &dyn Transport,
+    cluster_id: &str,
+    discover: &str,
+) -> Result<(), String> {
+    let req = pb::ConnectRequest {
+        client_id: cluster_id.to_string(),
+        heartbeat_inbox: stan_protocol::subjects::new_inbox(),
+        protocol: stan_protocol::defaults::PROTOCOL_VERSION,
+        conn_id: Bytes::from(stan_protocol::subjects::new_nuid()),
+        ..Default::default()
+    };
+    let answer = transport
+        .request(
+            discover,
+            req.encode_to_vec().into(),
+            STANDALONE_CHECK_TIMEOUT,
+        )
+        .await;
+    let Some(answer) = answer else { return Ok(()) };
+    let Ok(resp) = pb::ConnectResponse::decode(answer) else {
+        return Ok(());
+    };
+    if !resp.close_requests.is_empty() {
+        let close = pb::CloseRequest {
+            client_id: cluster_id.to_string(),
+        };
+        let _ = transport
+            .request(
+                &resp.close_requests,
+                close.encode_to_vec().into(),
+                STANDALONE_CHECK_TIMEOUT,
+            )
+            .await;
+    }
+    Err(format!(
+        "discovered another streaming server with cluster ID \"{cluster_id}\""
+    ))
+}
+
+impl Engine {
+    async fn run(
+        mut self,
+        mut rx: mpsc::UnboundedReceiver<Event>,
+        mut ctrl: mpsc::UnboundedReceiver<Control>,
+        mut frozen: watch::Receiver<bool>,
+    ) {
+        let batch_size = self.cfg.io_batch_size.max(1);
+        let mut frozen_open = true;
+        loop {
+            let is_frozen = *frozen.borrow_and_update();
+            let deadline = self.timers.next();
+            tokio::select! {
+                biased;
+                c = ctrl.recv() => match c {
+                    Some(Control::Snapshot(tx)) => {
+                        let _ = tx.send(self.snapshot());
+                    }
+                    Some(Control::Shutdown(tx)) => {
+                        self.shutdown(&mut rx).await;
+                        let _ = tx.send(());
+                        return;
+                    }
+                    None => {
+                        self.shutdown(&mut rx).await;
+                        return;
+                    }
+                },
+                r = frozen.changed(), if frozen_open => {
+                    if r.is_err() {
+                        frozen_open = false;
+                    }
+                }
+                ev = rx.recv(), if !is_frozen => {
+                    let Some(ev) = ev else { return };
+                    self.process(ev);
+                    let mut n = 1;
+                    while n < batch_size {
+                        match rx.try_recv() {
+                            Ok(ev) => {
+                                self.process(ev);
+                                n += 1;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    self.finish_batch();
+                    self.fire_timers();
+                }
+                _ = sleep_until_opt(deadline), if deadline.is_some() && !is_frozen => {
+                    self.fire_timers();
+                }
+            }
+        }
+    }
+
+    async fn shutdown(&mut self, rx: &mut mpsc::UnboundedReceiver<Event>) {
+        // Stop taking requests, then answer whatever already arrived.
+        self.server_subs.clear();
+        while let Ok(ev) = rx.try_recv() {
+            self.process(ev);
+        }
+        self.finish_batch();
+        for sub in self.subs.values_mut() {
+            sub.ack_sub = None;
+        }
+        if let Err(e) = self.store.flush() {
+            tracing::error!("store flush at shutdown failed: {e}");
+        }
+        if let Err(e) = self.store.close() {
+            tracing::error!("store close failed: {e}");
+        }
+        self.transport.flush().await;
+    }
+
+    fn process(&mut self, ev: Event) {
+        match ev {
+            Event::Msg(m) => match m.route {
+                Route::Publish => self.handle_publish(m),
+                Route::Ack(id) => self.handle_ack(id, &m.payload),
+                route => {
+                    self.finish_batch();
+                    match route {
+                        Route::Connect => self.handle_connect(m),
+                        Route::Ping => self.handle_ping(m),
+                        Route::Subscribe => self.handle_subscribe(m),
+                        Route::Unsubscribe => self.handle_unsubscribe(m, false),
+                        Route::SubClose => self.handle_unsubscribe(m, true),
+                        Route::Close => self.handle_close(m),
+                        Route::Publish | Route::Ack(_) => {}
+                    }
+                }
+            },
+            Event::Heartbeat {
+                client_id,
+                conn_id,
+                answered,
+            } => {
+                self.finish_batch();
+                self.heartbeat_result(&client_id, &conn_id, answered);
+            }
+            Event::Duplicate {
+                old_conn_id,
+                req,
+                reply,
+                answered,
+            } => {
+                self.finish_batch();
+                self.duplicate_result(old_conn_id, req, reply, answered);
+            }
+        }
+    }
+
+    fn fire_timers(&mut self) {
+        let now = Instant::now();
+        while let Some(key) = self.timers.pop_due(now) {
+            match key {
+                TimerKey::Ack(id) => self.ack_timeout(id),
+                TimerKey::Heartbeat(client) => self.send_heartbeat(&client),
+                TimerKey::Age(channel) => self.expire_channel(&channel),
+                TimerKey::Inactivity(channel) => self.inactivity_check(&channel),
+            }
+        }
+    }
+
+    /// Sends an encoded protobuf reply, if there is a reply subject.
+    pub(crate) fn reply<M: Message>(&self, reply: Option<&str>, msg: &M) {
+        if let Some(r) = reply {
+            self.transport.publish(r, None, msg.encode_to_vec().into());
+        }
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        let sub_snap = |id: &u64| -> Option<SubSnapshot> {
+            let s = self.subs.get(id)?;
+            let last_sent = if s.q_group.is_empty() {
+                s.last_sent
+            } else {
+                self.channels
+                    .get(&s.channel)
+                    .and_then(|c| c.queues.get(&s.q_group))
+                    .map(|g| g.last_sent)
+                    .unwrap_or(s.last_sent)
+            };
+            Some(SubSnapshot {
+                client_id: s.client_id.clone(),
+                inbox: s.inbox.clone(),
+                ack_inbox: s.ack_inbox.clone(),
+                durable_name: s.durable_name.clone(),
+                queue_name: s.q_group.clone(),
+                is_durable: s.is_durable,
+                is_offline: s.offline,
+                max_inflight: s.max_in_flight,
+                ack_wait_secs: s.ack_wait.as_secs() as i32,
+                last_sent,
+                pending_count: s.pending.len(),
+                is_stalled: s.stalled(),
+            })
+        };
+        let mut clients: Vec<ClientSnapshot> = self
+            .clients
+            .values()
+            .map(|c| ClientSnapshot {
+                id: c.id.clone(),
+                hb_inbox: c.hb_inbox.clone(),
+                subs: c.subs.iter().filter_map(sub_snap).collect(),
+            })
+            .collect();
+        clients.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut channels: Vec<ChannelSnapshot> = self
+            .channels
+            .values()
+            .map(|c| {
+                let (msgs, bytes) = c.store.msgs.state();
+                ChannelSnapshot {
+                    name: c.name.clone(),
+                    msgs,
+                    bytes,
+                    first_seq: c.store.msgs.first_sequence(),
+                    last_seq: c.store.msgs.last_sequence(),
+                    subs: c.all_sub_ids().iter().filter_map(sub_snap).collect(),
+                    limits: c.store.limits.clone(),
+                }
+            })
+            .collect();
+        channels.sort_by(|a, b| a.name.cmp(&b.name));
+        Snapshot {
+            server_id: self.server_id.clone(),
+            cluster_id: self.cfg.cluster_id.clone(),
+            start_time: self.start_time,
+            store_type: self.store.store_type(),
+            in_msgs: self.stats.in_msgs,
+            in_bytes: self.stats.in_bytes,
+            out_msgs: self.stats.out_msgs,
+            out_bytes: self.stats.out_bytes,
+            clients,
+            channels,
+        }
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,248 @@
+//! Publish, PubAck and the batch that ends with dispatch and acks (§3.3).
+
+use std::time::Duration;
+
+use prost::Message;
+use stan_protocol::{errors, pb, validate};
+use tokio::time::Instant;
+
+use super::state::Channel;
+use super::timers::{later, TimerKey};
+use super::{now_nanos, Engine};
+use crate::store::StoreError;
+use crate::transport::Inbound;
+
+impl Engine {
+    fn queue_pub_ack(&mut self, reply: Option<String>, guid: String, error: &str) {
+        if let Some(r) = reply {
+            let ack = pb::PubAck {
+                guid,
+                error: error.to_string(),
+            };
+            self.batch_acks.push((r, ack.encode_to_vec().into()));
+        }
+    }
+
+    /// Validates and stores one publish; its PubAck goes out with the batch.
+    pub(crate) fn handle_publish(&mut self, m: Inbound) {
+        let Inbound { reply, payload, .. } = m;
+        let req = match pb::PubMsg::decode(payload) {
+            Ok(r) => r,
+            Err(_) => return self.queue_pub_ack(reply, String::new(), errors::INVALID_PUB_REQ),
+        };
+        if req.guid.is_empty() || !validate::is_valid_channel(&req.subject) {
+            return self.queue_pub_ack(reply, req.guid, errors::INVALID_PUB_REQ);
+        }
+        let known = if !req.conn_id.is_empty() {
+            self.conn_ids.contains_key(&req.conn_id)
+        } else {
+            self.clients.contains_key(&req.client_id)
+        };
+        if !known {
+            return self.queue_pub_ack(reply, req.guid, errors::INVALID_PUB_REQ);
+        }
+        if let Err(e) = self.lookup_or_create_channel(&req.subject) {
+            return self.queue_pub_ack(reply, req.guid, &e);
+        }
+        let payload_len = req.data.len() as u64;
+        let Some(ch) = self.channels.get_mut(&req.subject) else {
+            return;
+        };
+        let timestamp = now_nanos().max(ch.store.msgs.last_timestamp());
+        let msg = pb::MsgProto {
+            sequence: 0,
+            subject: req.subject,
+            reply: req.reply,
+            data: req.data,
+            timestamp,
+            ..Default::default()
+        };
+        if let Err(e) = ch.store.msgs.store(msg) {
+            return self.queue_pub_ack(reply, req.guid, &e.to_string());
+        }
+        let now = Instant::now();
+        ch.last_activity = now;
+        let max_age = ch.max_age();
+        if !max_age.is_zero() && !ch.age_timer {
+            ch.age_timer = true;
+            self.timers
+                .set(TimerKey::Age(ch.name.clone()), later(now, max_age));
+        }
+        if !self.batch_seen.contains(&ch.name) {
+            self.batch_seen.insert(ch.name.clone());
+            self.batch_channels.push(ch.name.clone());
+        }
+        self.stats.in_msgs += 1;
+        self.stats.in_bytes += payload_len;
+        self.queue_pub_ack(reply, req.guid, "");
+    }
+
+    /// Ends a batch: flush touched message stores, dispatch, flush subscription stores, send
+    /// the PubAcks in order.
+    pub(crate) fn finish_batch(&mut self) {
+        if self.batch_channels.is_empty() && self.batch_acks.is_empty() {
+            return;
+        }
+        let touched = std::mem::take(&mut self.batch_channels);
+        self.batch_seen.clear();
+        for name in &touched {
+            if let Some(ch) = self.channels.get_mut(name) {
+                if let Err(e) = ch.store.msgs.flush() {
+                    tracing::error!(channel = %name, "message store flush failed: {e}");
+                }
+            }
+        }
+        for name in &touched {
+            self.dispatch_channel(name);
+        }
+        for name in &touched {
+            if let Some(ch) = self.channels.get_mut(name) {
+                if let Err(e) = ch.store.subs.flush() {
+                    tracing::error!(channel = %name, "subscription store flush failed: {e}");
+                }
+            }
+        }
+        if let Err(e) = self.store.flush() {
+            tracing::error!("store flush failed: {e}");
+        }
+        for (reply, ack) in std::mem::take(&mut self.batch_acks) {
+            self.transport.publish(&reply, None, ack);
+        }
+    }
+
+    /// Sends what is available to every subscription and queue group of a channel.
+    pub(crate) fn dispatch_channel(&mut self, name: &str) {
+        let Some(ch) = self.channels.get(name) else {
+            return;
+        };
+        let subs = ch.subs.clone();
+        let groups: Vec<String> = ch.queues.keys().cloned().collect();
+        for id in subs {
+            self.send_available(id);
+        }
+        for g in groups {
+            self.send_available_to_queue(name, &g);
+        }
+    }
+
+    /// The channel, created on first use (limits, case conflicts).
+    pub(crate) fn lookup_or_create_channel(&mut self, name: &str) -> Result<(), String> {
+        if self.channels.contains_key(name) {
+            return Ok(());
+        }
+        let lower = name.to_lowercase();
+        if let Some(existing) = self.lower_names.get(&lower) {
+            return Err(errors::channel_case_conflict(name, existing));
+        }
+        let store = self.store.create_channel(name).map_err(|e| match e {
+            StoreError::TooManyChannels => errors::TOO_MANY_CHANNELS.to_string(),
+            e => e.to_string(),
+        })?;
+        self.add_channel(name, store);
+        Ok(())
+    }
+
+    /// Adds a channel to the engine (created or recovered) and arms its inactivity timer.
+    pub(crate) fn add_channel(&mut self, name: &str, store: crate::store::ChannelStore) {
+        let now = Instant::now();
+        let ch = Channel {
+            name: name.to_string(),
+            store,
+            subs: Vec::new(),
+            durables: Default::default(),
+            queues: Default::default(),
+            last_activity: now,
+            age_timer: false,
+        };
+        let mi = ch.max_inactivity();
+        self.lower_names
+            .insert(name.to_lowercase(), name.to_string());
+        self.channels.insert(name.to_string(), ch);
+        if !mi.is_zero() {
+            self.timers
+                .set(TimerKey::Inactivity(name.to_string()), later(now, mi));
+        }
+        tracing::debug!(channel = %name, "channel created");
+    }
+
+    /// max_age timer: drop expired messages, re-arm for the next one.
+    pub(crate) fn expire_channel(&mut self, name: &str) {
+        let Some(ch) = self.channels.get_mut(name) else {
+            return;
+        };
+        let now = now_nanos();
+        ch.age_timer = false;
+        if let Some(next) = ch.store.msgs.expire(now) {
+            ch.age_timer = true;
+            let wait = Duration::from_nanos(next.saturating_sub(now).max(0) as u64);
+            self.timers
+                .set(TimerKey::Age(name.to_string()), later(Instant::now(), wait));
+        }
+    }
+
+    /// Number of active (online) subscriptions of a channel.
+    pub(crate) fn active_sub_count(&self, ch: &Channel) -> usize {
+        ch.subs
+            .iter()
+            .filter(|id| self.subs.get(id).is_some_and(|s| !s.offline))
+            .count()
+            + ch.queues.values().map(|g| g.members.len()).sum::<usize>()
+    }
+
+    /// Arms the inactivity timer when a channel has no active subscription left.
+    pub(crate) fn arm_inactivity_if_idle(&mut self, name: &str) {
+        let Some(ch) = self.channels.get(name) else {
+            return;
+        };
+        let mi = ch.max_inactivity();
+        if mi.is_zero() || self.active_sub_count(ch) > 0 {
+            return;
+        }
+        let now = Instant::now();
+        if let Some(ch) = self.channels.get_mut(name) {
+            ch.last_activity = now;
+        }
+        self.timers
+            .set(TimerKey::Inactivity(name.to_string()), later(now, mi));
+    }
+
+    /// Inactivity timer: delete the channel if it stayed idle long enough.
+    pub(crate) fn inactivity_check(&mut self, name: &str) {
+        let Some(ch) = self.channels.get(name) else {
+            return;
+        };
+        if self.active_sub_count(ch) > 0 {
+            return;
+        }
+        let deadline = later(ch.last_activity, ch.max_inactivity());
+        if Instant::now() < deadline {
+            self.timers
+                .set(TimerKey::Inactivity(name.to_string()), deadline);
+            return;
+        }
+        self.delete_channel(name);
+    }
+
+    /// Deletes a channel with its messages and every subscription (offline ones too).
+    pub(crate) fn delete_channel(&mut self, name: &str) {
+        let Some(ch) = self.channels.remove(name) else {
+            return;
+        };
+        for id in ch.all_sub_ids() {
+            if let Some(sub) = self.subs.remove(&id) {
+                self.ack_inboxes.remove(&sub.ack_inbox);
+                self.timers.cancel(&TimerKey::Ack(id));
+                if let Some(c) = self.clients.get_mut(&sub.client_id) {
+                    c.subs.retain(|s| *s != id);
+                }
+            }
+        }
+        self.lower_names.remove(&name.to_lowercase());
+        self.timers.cancel(&TimerKey::Age(name.to_string()));
+        self.timers.cancel(&TimerKey::Inactivity(name.to_string()));
+        if let Err(e) = self.store.delete_channel(name) {
+            tracing::error!(channel = %name, "unable to delete channel from store: {e}");
+        }
+        tracing::info!(channel = %name, "channel deleted after inactivity");
+    }
+}

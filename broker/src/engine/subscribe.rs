@@ -1,0 +1,412 @@
+//! Subscribe (§3.4, §3.8–§3.10), unsubscribe and subscription close (§3.11).
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use prost::Message;
+use stan_protocol::pb::{self, StartPosition};
+use stan_protocol::{errors, validate};
+use tokio::time::Instant;
+
+use super::state::{QueueGroup, Sub};
+use super::timers::TimerKey;
+use super::{now_nanos, Engine};
+use crate::store::MsgStore;
+use crate::transport::{Inbound, Route};
+
+/// What a successful subscription request turned into.
+enum Kind {
+    /// A new plain or durable subscription, or a new queue group.
+    New { last_sent: u64 },
+    /// A new member of an existing queue group.
+    Join,
+    /// A resumed durable or the re-activation of an offline durable queue group.
+    Resume(u64),
+}
+
+/// `lastSent` for a new subscription per its start position (§3.4 table).
+fn start_last_sent(ms: &dyn MsgStore, pos: StartPosition, req: &pb::SubscriptionRequest) -> u64 {
+    let first = ms.first_sequence();
+    let last = ms.last_sequence();
+    match pos {
+        StartPosition::NewOnly => last,
+        StartPosition::LastReceived => last.saturating_sub(1),
+        StartPosition::TimeDeltaStart => {
+            let start = now_nanos().saturating_sub(req.start_time_delta);
+            ms.sequence_for_timestamp(start).saturating_sub(1)
+        }
+        StartPosition::SequenceStart => {
+            let s = req.start_sequence;
+            if s < first {
+                first.saturating_sub(1)
+            } else if s > last {
+                last
+            } else {
+                s.saturating_sub(1)
+            }
+        }
+        StartPosition::First => first.saturating_sub(1),
+    }
+}
+
+impl Engine {
+    fn sub_response(&self, reply: &str, ack_inbox: String, error: &str) {
+        self.reply(
+            Some(reply),
+            &pb::SubscriptionResponse {
+                ack_inbox,
+                error: error.to_string(),
+            },
+        );
+    }
+
+    /// Subscription request.
+    pub(crate) fn handle_subscribe(&mut self, m: Inbound) {
+        let Some(reply) = m.reply else {
+            tracing::debug!("subscription request without reply subject dropped");
+            return;
+        };
+        match self.process_subscribe(&m.payload) {
+            Ok((id, resumed)) => {
+                let ack_inbox = self
+                    .subs
+                    .get(&id)
+                    .map(|s| s.ack_inbox.clone())
+                    .unwrap_or_default();
+                self.sub_response(&reply, ack_inbox, "");
+                self.start_delivery(id, resumed);
+            }
+            Err(e) => self.sub_response(&reply, String::new(), &e),
+        }
+    }
+
+    fn process_subscribe(&mut self, payload: &[u8]) -> Result<(u64, bool), String> {
+        let req = pb::SubscriptionRequest::decode(payload)
+            .map_err(|_| errors::INVALID_SUB_REQ.to_string())?;
+        if req.client_id.is_empty() {
+            return Err(errors::MISSING_CLIENT_ID.into());
+        }
+        let ack_wait = if req.ack_wait_in_secs > 0 {
+            Duration::from_secs(req.ack_wait_in_secs as u64)
+        } else if req.ack_wait_in_secs < 0 && self.cfg.ack_wait_millis_for_tests {
+            Duration::from_millis(req.ack_wait_in_secs.unsigned_abs() as u64)
+        } else {
+            return Err(errors::INVALID_ACK_WAIT.into());
+        };
+        if req.max_in_flight <= 0 {
+            return Err(errors::INVALID_MAX_INFLIGHT.into());
+        }
+        let pos = StartPosition::try_from(req.start_position)
+            .map_err(|_| errors::INVALID_START_POSITION.to_string())?;
+        if !validate::is_valid_channel(&req.subject) {
+            return Err(errors::INVALID_SUBJECT.into());
+        }
+        if !self.clients.contains_key(&req.client_id) {
+            return Err(errors::UNKNOWN_CLIENT.into());
+        }
+        self.lookup_or_create_channel(&req.subject)?;
+        let is_queue = !req.q_group.is_empty();
+        let is_durable = !req.durable_name.is_empty();
+        if is_queue && is_durable && !validate::is_valid_durable_queue_name(&req.durable_name) {
+            return Err(errors::INVALID_DURABLE_QUEUE_NAME.into());
+        }
+        let group_name = if is_queue && is_durable {
+            format!("{}:{}", req.durable_name, req.q_group)
+        } else {
+            req.q_group.clone()
+        };
+        let durable_key = (req.client_id.clone(), req.durable_name.clone());
+
+        // Duplicate durable (or its replacement).
+        if !is_queue && is_durable {
+            let active = self
+                .channels
+                .get(&req.subject)
+                .and_then(|ch| ch.durables.get(&durable_key))
+                .and_then(|id| self.subs.get(id))
+                .filter(|s| !s.offline)
+                .map(|s| s.id);
+            if let Some(id) = active {
+                if !self.cfg.replace_durable {
+                    return Err(errors::DUPLICATE_DURABLE.into());
+                }
+                self.remove_sub(id, false);
+            }
+        }
+
+        let ch = self
+            .channels
+            .get(&req.subject)
+            .ok_or_else(|| errors::INVALID_SUBJECT.to_string())?;
+        let kind = if is_queue {
+            match ch.queues.get(&group_name) {
+                Some(g) if !g.members.is_empty() => Kind::Join,
+                Some(g) => match g.offline {
+                    Some(id) => Kind::Resume(id),
+                    None => Kind::Join,
+                },
+                None => Kind::New {
+                    last_sent: start_last_sent(&*ch.store.msgs, pos, &req),
+                },
+            }
+        } else if is_durable {
+            match ch.durables.get(&durable_key) {
+                Some(id) => Kind::Resume(*id),
+                None => Kind::New {
+                    last_sent: start_last_sent(&*ch.store.msgs, pos, &req),
+                },
+            }
+        } else {
+            Kind::New {
+                last_sent: start_last_sent(&*ch.store.msgs, pos, &req),
+            }
+        };
+        if !matches!(kind, Kind::Resume(_)) {
+            let max_subs = ch.store.limits.max_subs.unwrap_or(0);
+            if max_subs > 0 && ch.stored_sub_count() >= max_subs {
+                return Err(errors::TOO_MANY_SUBS.into());
+            }
+        }
+
+        let id = match kind {
+            Kind::Resume(id) => id,
+            _ => {
+                let id = self.next_sub_id;
+                self.next_sub_id += 1;
+                id
+            }
+        };
+        // The ack inbox must be live before the response goes out.
+        let ack_inbox = stan_protocol::subjects::new_inbox();
+        let ack_sub = self
+            .transport
+            .subscribe(&ack_inbox, Route::Ack(id))
+            .map_err(|e| format!("stan: unable to subscribe ack inbox: {e}"))?;
+
+        let Some(ch) = self.channels.get_mut(&req.subject) else {
+            return Err(errors::INVALID_SUBJECT.into());
+        };
+        let group_durable = is_queue && is_durable;
+        let resumed = matches!(kind, Kind::Resume(_));
+        match kind {
+            Kind::Resume(id) => {
+                let Some(sub) = self.subs.get_mut(&id) else {
+                    return Err(errors::INVALID_SUB.into());
+                };
+                sub.client_id = req.client_id.clone();
+                sub.inbox = req.inbox.clone();
+                sub.ack_inbox = ack_inbox.clone();
+                sub.max_in_flight = req.max_in_flight;
+                sub.ack_wait = ack_wait;
+                sub.ack_wait_raw = req.ack_wait_in_secs;
+                sub.offline = false;
+                sub.ack_sub = Some(ack_sub);
+                if is_queue {
+                    if let Some(g) = ch.queues.get_mut(&group_name) {
+                        g.offline = None;
+                        g.members.push(id);
+                    }
+                }
+                if let Err(e) = ch.store.subs.update_sub(&sub.record()) {
+                    tracing::error!("unable to update subscription: {e}");
+                }
+            }
+            kind => {
+                let last_sent = match kind {
+                    Kind::New { last_sent } => last_sent,
+                    _ => ch.queues.get(&group_name).map(|g| g.last_sent).unwrap_or(0),
+                };
+                let sub = Sub {
+                    id,
+                    channel: req.subject.clone(),
+                    client_id: req.client_id.clone(),
+                    inbox: req.inbox.clone(),
+                    ack_inbox: ack_inbox.clone(),
+                    durable_name: if is_queue {
+                        String::new()
+                    } else {
+                        req.durable_name.clone()
+                    },
+                    q_group: group_name.clone(),
+                    is_durable,
+                    max_in_flight: req.max_in_flight,
+                    ack_wait_raw: req.ack_wait_in_secs,
+                    ack_wait,
+                    last_sent,
+                    pending: BTreeMap::new(),
+                    redeliveries: HashMap::new(),
+                    offline: false,
+                    ack_sub: Some(ack_sub),
+                };
+                if let Err(e) = ch.store.subs.create_sub(&sub.record()) {
+                    tracing::error!("unable to record subscription: {e}");
+                }
+                if is_queue {
+                    let g = ch
+                        .queues
+                        .entry(group_name.clone())
+                        .or_insert_with(|| QueueGroup {
+                            members: Vec::new(),
+                            last_sent,
+                            redeliveries: HashMap::new(),
+                            durable: group_durable,
+                            offline: None,
+                        });
+                    g.members.push(id);
+                } else {
+                    ch.subs.push(id);
+                    if is_durable {
+                        ch.durables.insert(durable_key, id);
+                    }
+                }
+                self.subs.insert(id, sub);
+            }
+        }
+        ch.last_activity = Instant::now();
+        self.timers
+            .cancel(&TimerKey::Inactivity(req.subject.clone()));
+        self.ack_inboxes.insert(ack_inbox, id);
+        if let Some(c) = self.clients.get_mut(&req.client_id) {
+            c.subs.push(id);
+        }
+        Ok((id, resumed))
+    }
+
+    /// After the SubscriptionResponse: resend pending messages of a resumed subscription,
+    /// then start the normal flow.
+    fn start_delivery(&mut self, id: u64, resumed: bool) {
+        if resumed {
+            self.redeliver_all_pending(id);
+        }
+        let Some(sub) = self.subs.get(&id) else {
+            return;
+        };
+        if sub.q_group.is_empty() {
+            self.send_available(id);
+        } else {
+            let (ch, g) = (sub.channel.clone(), sub.q_group.clone());
+            self.send_available_to_queue(&ch, &g);
+        }
+    }
+
+    fn unsub_response(&self, reply: Option<&str>, error: &str) {
+        self.reply(
+            reply,
+            &pb::SubscriptionResponse {
+                ack_inbox: String::new(),
+                error: error.to_string(),
+            },
+        );
+    }
+
+    /// Unsubscribe (`close == false`) or subscription close (`close == true`).
+    pub(crate) fn handle_unsubscribe(&mut self, m: Inbound, close: bool) {
+        let reply = m.reply.as_deref();
+        let Ok(req) = pb::UnsubscribeRequest::decode(m.payload) else {
+            return self.unsub_response(reply, errors::INVALID_UNSUB_REQ);
+        };
+        let Some(ch) = self.channels.get(&req.subject) else {
+            return self.unsub_response(reply, errors::UNKNOWN_CHANNEL);
+        };
+        let by_ack = self
+            .ack_inboxes
+            .get(&req.inbox)
+            .copied()
+            .filter(|id| self.subs.get(id).is_some_and(|s| s.channel == req.subject));
+        let id = by_ack.or_else(|| {
+            ch.all_sub_ids().into_iter().find(|id| {
+                self.subs
+                    .get(id)
+                    .is_some_and(|s| !s.offline && s.inbox == req.inbox)
+            })
+        });
+        let Some(id) = id else {
+            return self.unsub_response(reply, errors::INVALID_SUB);
+        };
+        let owner_ok = self
+            .subs
+            .get(&id)
+            .is_some_and(|s| s.client_id == req.client_id)
+            && self.clients.contains_key(&req.client_id);
+        if !owner_ok {
+            return self.unsub_response(reply, errors::UNKNOWN_CLIENT);
+        }
+        self.remove_sub(id, !close);
+        self.unsub_response(reply, "");
+    }
+
+    /// Removes an active subscription. `unsubscribe` deletes durable state; otherwise
+    /// durables and the last member of a durable queue group go offline.
+    pub(crate) fn remove_sub(&mut self, id: u64, unsubscribe: bool) {
+        let Some(sub) = self.subs.get_mut(&id) else {
+            return;
+        };
+        sub.ack_sub = None;
+        let ack_inbox = std::mem::take(&mut sub.ack_inbox);
+        let client_id = sub.client_id.clone();
+        let chan = sub.channel.clone();
+        let q_group = sub.q_group.clone();
+        let durable_name = sub.durable_name.clone();
+        let is_durable = sub.is_durable;
+        self.ack_inboxes.remove(&ack_inbox);
+        self.timers.cancel(&TimerKey::Ack(id));
+        if let Some(c) = self.clients.get_mut(&client_id) {
+            c.subs.retain(|s| *s != id);
+        }
+        let Some(ch) = self.channels.get_mut(&chan) else {
+            self.subs.remove(&id);
+            return;
+        };
+        if !q_group.is_empty() {
+            let Some(g) = ch.queues.get_mut(&q_group) else {
+                self.subs.remove(&id);
+                return;
+            };
+            g.members.retain(|m| *m != id);
+            if !g.members.is_empty() {
+                // Hand the pending messages over to the remaining members, already expired.
+                let pending = self
+                    .subs
+                    .get_mut(&id)
+                    .map(|s| std::mem::take(&mut s.pending))
+                    .unwrap_or_default();
+                let now = Instant::now();
+                let members = g.members.clone();
+                for (i, seq) in pending.keys().enumerate() {
+                    let target = members[i % members.len()];
+                    if let Some(t) = self.subs.get_mut(&target) {
+                        t.pending.insert(*seq, now);
+                        let _ = ch.store.subs.add_seq_pending(target, *seq);
+                        self.timers.set_if_earlier(TimerKey::Ack(target), now);
+                    }
+                }
+                let _ = ch.store.subs.delete_sub(id);
+                self.subs.remove(&id);
+            } else if g.durable && !unsubscribe {
+                g.offline = Some(id);
+                if let Some(s) = self.subs.get_mut(&id) {
+                    s.offline = true;
+                    s.last_sent = g.last_sent;
+                    let _ = ch.store.subs.update_sub(&s.record());
+                }
+            } else {
+                ch.queues.remove(&q_group);
+                let _ = ch.store.subs.delete_sub(id);
+                self.subs.remove(&id);
+            }
+        } else if is_durable && !unsubscribe {
+            if let Some(s) = self.subs.get_mut(&id) {
+                s.offline = true;
+                let _ = ch.store.subs.update_sub(&s.record());
+            }
+        } else {
+            ch.subs.retain(|s| *s != id);
+            if is_durable {
+                ch.durables.remove(&(client_id, durable_name));
+            }
+            let _ = ch.store.subs.delete_sub(id);
+            self.subs.remove(&id);
+        }
+        self.arm_inactivity_if_idle(&chan);
+    }
+}

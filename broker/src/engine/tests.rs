@@ -1,0 +1,227 @@
+//! Engine tests with an in-memory transport and a store that hands back recovered state.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use prost::Message;
+use stan_protocol::pb;
+use stan_protocol::subjects::ServerSubjects;
+
+use super::{start, EngineInput};
+use crate::config::BrokerConfig;
+use crate::store::{
+    ClientRecord, MemoryStore, RecoveredChannel, RecoveredState, RecoveredSub, ServerInfo, Store,
+    StoreResult, SubRecord,
+};
+use crate::transport::{Route, Transport, TransportError, TransportSubscription};
+
+#[derive(Default)]
+struct Recorder {
+    published: Mutex<Vec<(String, Bytes)>>,
+    subscribed: Mutex<Vec<(String, Route)>>,
+}
+
+struct NoSub;
+impl TransportSubscription for NoSub {}
+
+impl Transport for Recorder {
+    fn subscribe(
+        &self,
+        subject: &str,
+        route: Route,
+    ) -> Result<Box<dyn TransportSubscription>, TransportError> {
+        self.subscribed
+            .lock()
+            .unwrap()
+            .push((subject.to_string(), route));
+        Ok(Box::new(NoSub))
+    }
+    fn publish(&self, subject: &str, _reply: Option<&str>, payload: Bytes) {
+        self.published
+            .lock()
+            .unwrap()
+            .push((subject.to_string(), payload));
+    }
+    fn request(&self, _: &str, _: Bytes, _: Duration) -> BoxFuture<'static, Option<Bytes>> {
+        async { None }.boxed()
+    }
+    fn flush(&self) -> BoxFuture<'static, ()> {
+        async {}.boxed()
+    }
+    fn close(&self) -> BoxFuture<'static, ()> {
+        async {}.boxed()
+    }
+}
+
+/// A memory store that pretends to have found state on disk.
+struct Recovering {
+    inner: MemoryStore,
+    state: Option<RecoveredState>,
+}
+
+impl Store for Recovering {
+    fn store_type(&self) -> &'static str {
+        "FILE"
+    }
+    fn recover(&mut self) -> StoreResult<Option<RecoveredState>> {
+        Ok(self.state.take())
+    }
+    fn init(&mut self, info: &ServerInfo) -> StoreResult<()> {
+        self.inner.init(info)
+    }
+    fn create_channel(&mut self, name: &str) -> StoreResult<crate::store::ChannelStore> {
+        self.inner.create_channel(name)
+    }
+    fn delete_channel(&mut self, name: &str) -> StoreResult<()> {
+        self.inner.delete_channel(name)
+    }
+    fn add_client(&mut self, c: &ClientRecord) -> StoreResult<()> {
+        self.inner.add_client(c)
+    }
+    fn delete_client(&mut self, id: &str) -> StoreResult<()> {
+        self.inner.delete_client(id)
+    }
+    fn flush(&mut self) -> StoreResult<()> {
+        Ok(())
+    }
+    fn close(&mut self) -> StoreResult<()> {
+        Ok(())
+    }
+}
+
+fn recovered(cluster: &str) -> Recovering {
+    let cfg = BrokerConfig::for_tests();
+    let mut mem = MemoryStore::new(cfg.limits.clone());
+    let mut ch = mem.create_channel("ch").unwrap();
+    for i in 1..=3u8 {
+        ch.msgs
+            .store(pb::MsgProto {
+                subject: "ch".into(),
+                data: Bytes::from(vec![i]),
+                timestamp: 1, // long ago: pending ones are overdue
+                ..Default::default()
+            })
+            .unwrap();
+    }
+    let sub = |id, client: &str, inbox: &str, durable: &str, closed| SubRecord {
+        id,
+        client_id: client.into(),
+        inbox: inbox.into(),
+        ack_inbox: format!("_INBOX.ack{id}"),
+        max_in_flight: 10,
+        ack_wait_in_secs: 30,
+        durable_name: durable.into(),
+        last_sent: 2,
+        is_durable: !durable.is_empty(),
+        is_closed: closed,
+        ..Default::default()
+    };
+    Recovering {
+        inner: MemoryStore::new(cfg.limits),
+        state: Some(RecoveredState {
+            server_info: ServerInfo {
+                cluster_id: cluster.into(),
+                node_id: String::new(),
+                subjects: ServerSubjects::new(cluster, "_STAN.discover"),
+            },
+            clients: vec![ClientRecord {
+                id: "c1".into(),
+                hb_inbox: "_INBOX.hb".into(),
+                conn_id: Bytes::from_static(b"conn"),
+                protocol: 1,
+                ping_interval: 5,
+                ping_max_out: 88,
+            }],
+            channels: vec![RecoveredChannel {
+                name: "ch".into(),
+                store: ch,
+                subs: vec![
+                    RecoveredSub {
+                        record: sub(7, "c1", "_INBOX.live", "", false),
+                        pending: vec![2],
+                    },
+                    RecoveredSub {
+                        record: sub(9, "gone", "_INBOX.off", "dur", true),
+                        pending: vec![1],
+                    },
+                ],
+            }],
+        }),
+    }
+}
+
+#[tokio::test]
+async fn recovered_state_resumes_delivery_and_redelivers_overdue_pending() {
+    let t = Arc::new(Recorder::default());
+    let h = start(
+        BrokerConfig::for_tests(),
+        t.clone(),
+        Box::new(recovered("test-cluster")),
+        EngineInput::new(),
+    )
+    .await
+    .unwrap();
+    // The live sub's ack inbox is subscribed again.
+    assert!(t
+        .subscribed
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|(s, r)| s == "_INBOX.ack7" && *r == Route::Ack(7)));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        let got: Vec<pb::MsgProto> = t
+            .published
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(s, _)| s == "_INBOX.live")
+            .map(|(_, p)| pb::MsgProto::decode(p.clone()).unwrap())
+            .collect();
+        // Seq 3 (new) and seq 2 (overdue, redelivered).
+        if got.len() >= 2 {
+            assert!(got.iter().any(|m| m.sequence == 3 && !m.redelivered));
+            assert!(got.iter().any(|m| m.sequence == 2 && m.redelivered));
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no delivery: {got:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!t
+        .published
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|(s, _)| s == "_INBOX.off"));
+    let snap = h.snapshot().await.unwrap();
+    assert_eq!(snap.store_type, "FILE");
+    assert_eq!(snap.clients.len(), 1);
+    let subs = &snap.channels[0].subs;
+    assert_eq!(subs.len(), 2);
+    assert!(subs.iter().any(|s| s.is_offline && s.durable_name == "dur"));
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn recovered_cluster_id_must_match() {
+    let t = Arc::new(Recorder::default());
+    let err = start(
+        BrokerConfig::for_tests(),
+        t,
+        Box::new(recovered("other")),
+        EngineInput::new(),
+    )
+    .await
+    .err()
+    .unwrap();
+    assert_eq!(
+        err,
+        "cluster ID \"test-cluster\" does not match recovered value of \"other\""
+    );
+}

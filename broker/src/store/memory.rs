@@ -1,0 +1,407 @@
+//! The in-memory store: nothing survives a restart.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::time::Duration;
+
+use bytes::Bytes;
+use prost::Message;
+use stan_protocol::pb::MsgProto;
+
+use super::limits::effective_limits;
+use super::{
+    ChannelStore, ClientRecord, MsgStore, RecoveredState, ServerInfo, Store, StoreError,
+    StoreResult, SubRecord, SubStore,
+};
+use crate::config::{ChannelLimits, StoreLimits};
+
+/// A store that keeps channels, clients and server info in memory.
+pub struct MemoryStore {
+    limits: StoreLimits,
+    channels: BTreeSet<String>,
+    clients: HashMap<String, ClientRecord>,
+    info: Option<ServerInfo>,
+}
+
+impl MemoryStore {
+    /// A new empty store enforcing `limits`.
+    pub fn new(limits: StoreLimits) -> Self {
+        MemoryStore {
+            limits,
+            channels: BTreeSet::new(),
+            clients: HashMap::new(),
+            info: None,
+        }
+    }
+
+    /// Number of recorded clients.
+    pub fn client_count(&self) -> usize {
+        self.clients.len()
+    }
+}
+
+impl Store for MemoryStore {
+    fn store_type(&self) -> &'static str {
+        "MEMORY"
+    }
+
+    fn recover(&mut self) -> StoreResult<Option<RecoveredState>> {
+        Ok(None)
+    }
+
+    fn init(&mut self, info: &ServerInfo) -> StoreResult<()> {
+        self.info = Some(info.clone());
+        Ok(())
+    }
+
+    fn create_channel(&mut self, name: &str) -> StoreResult<ChannelStore> {
+        if self.channels.contains(name) {
+            return Err(StoreError::ChannelExists(name.to_string()));
+        }
+        if self.limits.max_channels > 0 && self.channels.len() >= self.limits.max_channels {
+            return Err(StoreError::TooManyChannels);
+        }
+        self.channels.insert(name.to_string());
+        let limits = effective_limits(&self.limits, name);
+        Ok(ChannelStore {
+            msgs: Box::new(MemoryMsgStore::new(name, &limits)),
+            subs: Box::new(MemorySubStore::default()),
+            limits,
+        })
+    }
+
+    fn delete_channel(&mut self, name: &str) -> StoreResult<()> {
+        self.channels.remove(name);
+        Ok(())
+    }
+
+    fn add_client(&mut self, client: &ClientRecord) -> StoreResult<()> {
+        self.clients.insert(client.id.clone(), client.clone());
+        Ok(())
+    }
+
+    fn delete_client(&mut self, id: &str) -> StoreResult<()> {
+        self.clients.remove(id);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> StoreResult<()> {
+        Ok(())
+    }
+
+    fn close(&mut self) -> StoreResult<()> {
+        Ok(())
+    }
+}
+
+/// One stored message, kept in wire form (so deliveries share it without copying, and the
+/// publisher's read buffer is not kept alive by a payload slice).
+struct Stored {
+    seq: u64,
+    timestamp: i64,
+    encoded: Bytes,
+}
+
+impl Stored {
+    fn size(&self) -> u64 {
+        self.encoded.len() as u64
+    }
+}
+
+/// Messages of one channel, in memory.
+pub struct MemoryMsgStore {
+    name: String,
+    msgs: VecDeque<Stored>,
+    last_seq: u64,
+    last_ts: i64,
+    bytes: u64,
+    max_msgs: usize,
+    max_bytes: u64,
+    max_age: Duration,
+    warned: bool,
+}
+
+impl MemoryMsgStore {
+    /// An empty message store with the channel's effective limits.
+    pub fn new(name: &str, limits: &ChannelLimits) -> Self {
+        MemoryMsgStore {
+            name: name.to_string(),
+            msgs: VecDeque::new(),
+            last_seq: 0,
+            last_ts: 0,
+            bytes: 0,
+            max_msgs: limits.max_msgs.unwrap_or(0),
+            max_bytes: limits.max_bytes.unwrap_or(0),
+            max_age: limits.max_age.unwrap_or(Duration::ZERO),
+            warned: false,
+        }
+    }
+
+    fn remove_first(&mut self) {
+        if let Some(s) = self.msgs.pop_front() {
+            self.bytes -= s.size();
+        }
+    }
+
+    fn warn_once(&mut self) {
+        if !self.warned {
+            self.warned = true;
+            tracing::warn!(channel = %self.name, "Reached limits for store {:?}", self.name);
+        }
+    }
+
+    fn index_of(&self, seq: u64) -> Option<usize> {
+        let first = self.msgs.front()?.seq;
+        if seq < first {
+            return None;
+        }
+        let idx = (seq - first) as usize;
+        (idx < self.msgs.len()).then_some(idx)
+    }
+}
+
+impl MsgStore for MemoryMsgStore {
+    fn store(&mut self, mut msg: MsgProto) -> StoreResult<u64> {
+        self.last_seq += 1;
+        msg.sequence = self.last_seq;
+        self.last_ts = msg.timestamp;
+        msg.redelivered = false;
+        msg.redelivery_count = 0;
+        let encoded = Bytes::from(msg.encode_to_vec());
+        self.bytes += encoded.len() as u64;
+        self.msgs.push_back(Stored {
+            seq: msg.sequence,
+            timestamp: msg.timestamp,
+            encoded,
+        });
+        let mut dropped = false;
+        while self.msgs.len() > 1
+            && ((self.max_msgs > 0 && self.msgs.len() > self.max_msgs)
+                || (self.max_bytes > 0 && self.bytes > self.max_bytes))
+        {
+            self.remove_first();
+            dropped = true;
+        }
+        if dropped {
+            self.warn_once();
+        }
+        Ok(self.last_seq)
+    }
+
+    fn lookup(&self, seq: u64) -> Option<MsgProto> {
+        let i = self.index_of(seq)?;
+        MsgProto::decode(self.msgs[i].encoded.clone()).ok()
+    }
+
+    fn lookup_encoded(&self, seq: u64) -> Option<Bytes> {
+        self.index_of(seq).map(|i| self.msgs[i].encoded.clone())
+    }
+
+    fn first_sequence(&self) -> u64 {
+        match self.msgs.front() {
+            Some(s) => s.seq,
+            None if self.last_seq == 0 => 0,
+            None => self.last_seq + 1,
+        }
+    }
+
+    fn last_sequence(&self) -> u64 {
+        self.last_seq
+    }
+
+    fn last_timestamp(&self) -> i64 {
+        self.last_ts
+    }
+
+    fn state(&self) -> (u64, u64) {
+        (self.msgs.len() as u64, self.bytes)
+    }
+
+    fn sequence_for_timestamp(&self, ts: i64) -> u64 {
+        let (Some(first), Some(last)) = (self.msgs.front(), self.msgs.back()) else {
+            return self.last_seq + 1;
+        };
+        if ts <= first.timestamp {
+            return first.seq;
+        }
+        if ts == last.timestamp {
+            return last.seq;
+        }
+        if ts > last.timestamp {
+            return self.last_seq + 1;
+        }
+        let idx = self.msgs.partition_point(|s| s.timestamp < ts);
+        self.msgs[idx].seq
+    }
+
+    fn expire(&mut self, now: i64) -> Option<i64> {
+        if self.max_age.is_zero() {
+            return None;
+        }
+        let age = i64::try_from(self.max_age.as_nanos()).unwrap_or(i64::MAX);
+        let mut dropped = false;
+        while let Some(front) = self.msgs.front() {
+            if front.timestamp.saturating_add(age) <= now {
+                self.remove_first();
+                dropped = true;
+            } else {
+                break;
+            }
+        }
+        if dropped {
+            self.warn_once();
+        }
+        self.msgs.front().map(|s| s.timestamp.saturating_add(age))
+    }
+
+    fn flush(&mut self) -> StoreResult<()> {
+        Ok(())
+    }
+}
+
+/// Subscription records of one channel, in memory.
+#[derive(Default)]
+pub struct MemorySubStore {
+    subs: HashMap<u64, (SubRecord, BTreeSet<u64>)>,
+}
+
+impl MemorySubStore {
+    /// The stored record and pending sequences of a subscription.
+    pub fn get(&self, id: u64) -> Option<(&SubRecord, Vec<u64>)> {
+        self.subs
+            .get(&id)
+            .map(|(r, p)| (r, p.iter().copied().collect()))
+    }
+}
+
+impl SubStore for MemorySubStore {
+    fn create_sub(&mut self, sub: &SubRecord) -> StoreResult<()> {
+        self.subs.insert(sub.id, (sub.clone(), BTreeSet::new()));
+        Ok(())
+    }
+
+    fn update_sub(&mut self, sub: &SubRecord) -> StoreResult<()> {
+        let e = self
+            .subs
+            .entry(sub.id)
+            .or_insert_with(|| (sub.clone(), BTreeSet::new()));
+        e.0 = sub.clone();
+        Ok(())
+    }
+
+    fn delete_sub(&mut self, id: u64) -> StoreResult<()> {
+        self.subs.remove(&id);
+        Ok(())
+    }
+
+    fn add_seq_pending(&mut self, id: u64, seq: u64) -> StoreResult<()> {
+        if let Some((r, p)) = self.subs.get_mut(&id) {
+            p.insert(seq);
+            r.last_sent = r.last_sent.max(seq);
+        }
+        Ok(())
+    }
+
+    fn ack_seq_pending(&mut self, id: u64, seq: u64) -> StoreResult<()> {
+        if let Some((_, p)) = self.subs.get_mut(&id) {
+            p.remove(&seq);
+        }
+        Ok(())
+    }
+
+    fn count(&self) -> usize {
+        self.subs.len()
+    }
+
+    fn flush(&mut self) -> StoreResult<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(ts: i64, data: &'static [u8]) -> MsgProto {
+        MsgProto {
+            subject: "c".into(),
+            data: bytes::Bytes::from_static(data),
+            timestamp: ts,
+            ..Default::default()
+        }
+    }
+
+    fn limits(msgs: usize, bytes: u64, age: Duration) -> ChannelLimits {
+        ChannelLimits {
+            max_subs: Some(0),
+            max_msgs: Some(msgs),
+            max_bytes: Some(bytes),
+            max_age: Some(age),
+            max_inactivity: Some(Duration::ZERO),
+        }
+    }
+
+    #[test]
+    fn sequences_and_max_msgs() {
+        let mut s = MemoryMsgStore::new("c", &limits(2, 0, Duration::ZERO));
+        assert_eq!((s.first_sequence(), s.last_sequence()), (0, 0));
+        for i in 1..=3 {
+            assert_eq!(s.store(msg(i, b"x")).unwrap(), i as u64);
+        }
+        assert_eq!((s.first_sequence(), s.last_sequence()), (2, 3));
+        assert!(s.lookup(1).is_none());
+        assert_eq!(s.lookup(3).unwrap().sequence, 3);
+        let enc = s.lookup_encoded(3).unwrap();
+        assert_eq!(MsgProto::decode(enc).unwrap(), s.lookup(3).unwrap());
+        assert_eq!(s.state().0, 2);
+    }
+
+    #[test]
+    fn max_bytes_keeps_newest() {
+        let mut s = MemoryMsgStore::new("c", &limits(0, 1, Duration::ZERO));
+        s.store(msg(1, b"hello")).unwrap();
+        s.store(msg(2, b"world")).unwrap();
+        assert_eq!(s.state().0, 1);
+        assert_eq!(s.first_sequence(), 2);
+    }
+
+    #[test]
+    fn expiry_leaves_first_after_last() {
+        let mut s = MemoryMsgStore::new("c", &limits(0, 0, Duration::from_nanos(10)));
+        s.store(msg(100, b"a")).unwrap();
+        s.store(msg(105, b"b")).unwrap();
+        assert_eq!(s.expire(111), Some(115));
+        assert_eq!(s.first_sequence(), 2);
+        assert_eq!(s.expire(200), None);
+        assert_eq!((s.first_sequence(), s.last_sequence()), (3, 2));
+        assert_eq!(s.state(), (0, 0));
+    }
+
+    #[test]
+    fn sequence_for_timestamp() {
+        let mut s = MemoryMsgStore::new("c", &limits(0, 0, Duration::ZERO));
+        assert_eq!(s.sequence_for_timestamp(5), 1);
+        for ts in [10, 20, 20, 30, 30] {
+            s.store(msg(ts, b"x")).unwrap();
+        }
+        assert_eq!(s.sequence_for_timestamp(1), 1);
+        assert_eq!(s.sequence_for_timestamp(15), 2);
+        assert_eq!(s.sequence_for_timestamp(20), 2);
+        assert_eq!(s.sequence_for_timestamp(30), 5);
+        assert_eq!(s.sequence_for_timestamp(31), 6);
+    }
+
+    #[test]
+    fn max_channels() {
+        let mut st = MemoryStore::new(StoreLimits {
+            max_channels: 1,
+            ..Default::default()
+        });
+        assert!(st.create_channel("a").is_ok());
+        assert_eq!(
+            st.create_channel("b").err(),
+            Some(StoreError::TooManyChannels)
+        );
+        st.delete_channel("a").unwrap();
+        assert!(st.create_channel("b").is_ok());
+    }
+}

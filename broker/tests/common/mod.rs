@@ -1,0 +1,445 @@
+//! Shared test support: start a broker (embedded or against a `nats-server` process) and
+//! speak the raw STAN protocol to it with async-nats and the `stan_protocol` messages.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use prost::Message;
+use stan_broker::config::{BrokerConfig, ExternalNats, NatsMode};
+use stan_broker::Broker;
+use stan_protocol::pb;
+use stan_protocol::subjects::{new_ack_inbox, new_inbox, new_nuid};
+
+/// How long a test waits for something that should happen.
+pub const WAIT: Duration = Duration::from_secs(3);
+
+/// Awaits `fut` for at most [`WAIT`], panicking with `what` on timeout.
+pub async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
+    match tokio::time::timeout(WAIT, fut).await {
+        Ok(v) => v,
+        Err(_) => panic!("timed out waiting for {what}"),
+    }
+}
+
+/// Polls `check` on the broker snapshot until it holds (or panics after [`WAIT`]).
+pub async fn wait_snapshot(
+    broker: &Broker,
+    what: &str,
+    check: impl Fn(&stan_broker::snapshot::Snapshot) -> bool,
+) {
+    within(what, async {
+        loop {
+            if check(&broker.snapshot().await) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+}
+
+/// Starts an embedded broker with the test configuration adjusted by `f`.
+pub async fn start_broker(f: impl FnOnce(&mut BrokerConfig)) -> Broker {
+    let mut cfg = BrokerConfig::for_tests();
+    f(&mut cfg);
+    Broker::start(cfg).await.expect("broker starts")
+}
+
+/// A `nats-server` child process on a free loopback port, killed on drop.
+pub struct NatsServer {
+    child: Child,
+    /// Its URL.
+    pub url: String,
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Finds a free loopback port.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `nats-server` on a free port, or returns `None` (with a printed reason) when the
+/// binary is not installed.
+pub async fn start_nats_server() -> Option<NatsServer> {
+    let bin = [
+        "nats-server",
+        "/usr/sbin/nats-server",
+        "/usr/bin/nats-server",
+    ]
+    .into_iter()
+    .find(|b| {
+        Command::new(b)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok()
+    });
+    let Some(bin) = bin else {
+        eprintln!("SKIPPED: nats-server is not installed (apt-get install -y nats-server)");
+        return None;
+    };
+    for _ in 0..5 {
+        let port = free_port();
+        let child = Command::new(bin)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn nats-server");
+        let mut server = NatsServer {
+            child,
+            url: format!("nats://127.0.0.1:{port}"),
+        };
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return Some(server);
+            }
+            if let Ok(Some(_)) = server.child.try_wait() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    panic!("nats-server did not start");
+}
+
+/// Starts a broker attached to `nats` with the test configuration adjusted by `f`.
+pub async fn start_external_broker(nats: &NatsServer, f: impl FnOnce(&mut BrokerConfig)) -> Broker {
+    let mut cfg = BrokerConfig::for_tests();
+    cfg.nats = NatsMode::External(ExternalNats {
+        url: nats.url.clone(),
+        ..Default::default()
+    });
+    f(&mut cfg);
+    Broker::start(cfg).await.expect("broker starts")
+}
+
+/// Connects a plain NATS client.
+pub async fn nats(url: &str) -> async_nats::Client {
+    async_nats::connect(url).await.expect("nats connect")
+}
+
+/// How a test client treats server heartbeats.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Heartbeats {
+    /// Answer them.
+    Answer,
+    /// Subscribe the heartbeat inbox but never answer (timeouts).
+    Ignore,
+    /// Do not subscribe the heartbeat inbox (no responders).
+    NoInbox,
+}
+
+/// A raw STAN client session.
+pub struct Conn {
+    /// Underlying NATS connection.
+    pub nc: async_nats::Client,
+    /// Client ID.
+    pub client_id: String,
+    /// Connection ID.
+    pub conn_id: Bytes,
+    /// Heartbeat inbox.
+    pub hb_inbox: String,
+    /// The server's ConnectResponse.
+    pub resp: pb::ConnectResponse,
+    /// Pub-ack inbox and its subscription.
+    pub ack_inbox: String,
+    acks: async_nats::Subscriber,
+    /// Whether heartbeats are answered (can be switched off to play dead).
+    pub answer_hb: Arc<AtomicBool>,
+    hb_task: Option<tokio::task::JoinHandle<()>>,
+    cluster_id: String,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        if let Some(t) = self.hb_task.take() {
+            t.abort();
+        }
+    }
+}
+
+/// Sends a request and decodes the answer, panicking on timeout.
+pub async fn request<R: Message + Default>(
+    nc: &async_nats::Client,
+    subject: &str,
+    payload: Bytes,
+) -> R {
+    let m = within(
+        &format!("reply on {subject}"),
+        nc.request(subject.to_string(), payload),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("request on {subject}: {e}"));
+    R::decode(m.payload).expect("decodable reply")
+}
+
+/// The ConnectRequest a client would send.
+pub fn connect_request(client_id: &str, hb_inbox: &str) -> pb::ConnectRequest {
+    pb::ConnectRequest {
+        client_id: client_id.into(),
+        heartbeat_inbox: hb_inbox.into(),
+        protocol: 1,
+        conn_id: Bytes::from(new_nuid()),
+        ping_interval: 5,
+        ping_max_out: 88,
+    }
+}
+
+impl Conn {
+    /// Connects `client_id`, answering heartbeats; panics on a connect error.
+    pub async fn connect(url: &str, cluster_id: &str, client_id: &str) -> Conn {
+        Conn::try_connect(url, cluster_id, client_id, Heartbeats::Answer)
+            .await
+            .unwrap_or_else(|e| panic!("connect {client_id}: {e}"))
+    }
+
+    /// Connects; `Err(text)` when the server refuses.
+    pub async fn try_connect(
+        url: &str,
+        cluster_id: &str,
+        client_id: &str,
+        hb: Heartbeats,
+    ) -> Result<Conn, String> {
+        let nc = nats(url).await;
+        let hb_inbox = new_inbox();
+        let answer_hb = Arc::new(AtomicBool::new(hb == Heartbeats::Answer));
+        let hb_task = if hb != Heartbeats::NoInbox {
+            let mut sub = nc.subscribe(hb_inbox.clone()).await.unwrap();
+            let nc2 = nc.clone();
+            let answer = answer_hb.clone();
+            Some(tokio::spawn(async move {
+                while let Some(m) = sub.next().await {
+                    if answer.load(Ordering::SeqCst) {
+                        if let Some(r) = m.reply {
+                            let _ = nc2.publish(r, Bytes::new()).await;
+                        }
+                    }
+                }
+            }))
+        } else {
+            None
+        };
+        let ack_inbox = new_ack_inbox();
+        let acks = nc.subscribe(ack_inbox.clone()).await.unwrap();
+        nc.flush().await.unwrap();
+        let req = connect_request(client_id, &hb_inbox);
+        let conn_id = req.conn_id.clone();
+        let resp: pb::ConnectResponse = request(
+            &nc,
+            &format!("_STAN.discover.{cluster_id}"),
+            req.encode_to_vec().into(),
+        )
+        .await;
+        if !resp.error.is_empty() {
+            return Err(resp.error);
+        }
+        Ok(Conn {
+            nc,
+            client_id: client_id.into(),
+            conn_id,
+            hb_inbox,
+            resp,
+            ack_inbox,
+            acks,
+            answer_hb,
+            hb_task,
+            cluster_id: cluster_id.into(),
+        })
+    }
+
+    /// Publishes without waiting for the PubAck; returns the guid.
+    pub async fn publish_async(&self, channel: &str, data: &[u8]) -> String {
+        let guid = new_nuid();
+        let m = pb::PubMsg {
+            client_id: self.client_id.clone(),
+            guid: guid.clone(),
+            subject: channel.into(),
+            data: Bytes::copy_from_slice(data),
+            conn_id: self.conn_id.clone(),
+            ..Default::default()
+        };
+        self.nc
+            .publish_with_reply(
+                format!("{}.{channel}", self.resp.pub_prefix),
+                self.ack_inbox.clone(),
+                m.encode_to_vec().into(),
+            )
+            .await
+            .unwrap();
+        guid
+    }
+
+    /// The next PubAck.
+    pub async fn next_pub_ack(&mut self) -> pb::PubAck {
+        let m = within("pub ack", self.acks.next())
+            .await
+            .expect("ack stream");
+        pb::PubAck::decode(m.payload).expect("decodable PubAck")
+    }
+
+    /// Publishes and waits for the PubAck; panics on an error ack.
+    pub async fn publish(&mut self, channel: &str, data: &[u8]) {
+        let guid = self.publish_async(channel, data).await;
+        let ack = self.next_pub_ack().await;
+        assert_eq!(ack.guid, guid);
+        assert_eq!(ack.error, "", "publish on {channel} refused");
+    }
+
+    /// A subscription request with the client defaults.
+    pub fn sub_req(&self, channel: &str) -> pb::SubscriptionRequest {
+        pb::SubscriptionRequest {
+            client_id: self.client_id.clone(),
+            subject: channel.into(),
+            inbox: new_inbox(),
+            max_in_flight: 1024,
+            ack_wait_in_secs: 30,
+            ..Default::default()
+        }
+    }
+
+    /// Subscribes (delivery inbox first, as clients do); `Err(text)` when refused.
+    pub async fn subscribe(&self, req: pb::SubscriptionRequest) -> Result<TestSub, String> {
+        let msgs = self.nc.subscribe(req.inbox.clone()).await.unwrap();
+        self.nc.flush().await.unwrap();
+        let resp: pb::SubscriptionResponse = request(
+            &self.nc,
+            &self.resp.sub_requests,
+            req.encode_to_vec().into(),
+        )
+        .await;
+        if !resp.error.is_empty() {
+            return Err(resp.error);
+        }
+        Ok(TestSub {
+            nc: self.nc.clone(),
+            msgs,
+            inbox: req.inbox,
+            ack_inbox: resp.ack_inbox,
+            channel: req.subject,
+        })
+    }
+
+    /// Unsubscribes (`close == false`) or closes a subscription; returns the error text.
+    pub async fn unsubscribe(&self, sub: &TestSub, close: bool) -> String {
+        let req = pb::UnsubscribeRequest {
+            client_id: self.client_id.clone(),
+            subject: sub.channel.clone(),
+            inbox: sub.ack_inbox.clone(),
+            ..Default::default()
+        };
+        let subject = if close {
+            &self.resp.sub_close_requests
+        } else {
+            &self.resp.unsub_requests
+        };
+        let r: pb::SubscriptionResponse =
+            request(&self.nc, subject, req.encode_to_vec().into()).await;
+        r.error
+    }
+
+    /// Closes the STAN connection; returns the error text.
+    pub async fn close(&self) -> String {
+        let req = pb::CloseRequest {
+            client_id: self.client_id.clone(),
+        };
+        let r: pb::CloseResponse = request(
+            &self.nc,
+            &self.resp.close_requests,
+            req.encode_to_vec().into(),
+        )
+        .await;
+        r.error
+    }
+
+    /// Sends a Ping with this connection's ID; returns the response's error text.
+    pub async fn ping(&self) -> String {
+        let p = pb::Ping {
+            conn_id: self.conn_id.clone(),
+        };
+        let r: pb::PingResponse =
+            request(&self.nc, &self.resp.ping_requests, p.encode_to_vec().into()).await;
+        r.error
+    }
+
+    /// Cluster ID this connection talks to.
+    pub fn cluster_id(&self) -> &str {
+        &self.cluster_id
+    }
+}
+
+/// A subscription's delivery inbox.
+pub struct TestSub {
+    nc: async_nats::Client,
+    /// Deliveries.
+    pub msgs: async_nats::Subscriber,
+    /// Delivery inbox.
+    pub inbox: String,
+    /// Ack inbox from the SubscriptionResponse.
+    pub ack_inbox: String,
+    /// Channel.
+    pub channel: String,
+}
+
+impl TestSub {
+    /// The next delivered message (panics after [`WAIT`]).
+    pub async fn next(&mut self) -> pb::MsgProto {
+        let m = within(&format!("message on {}", self.channel), self.msgs.next())
+            .await
+            .expect("delivery stream");
+        pb::MsgProto::decode(m.payload).expect("decodable MsgProto")
+    }
+
+    /// Asserts nothing is delivered within `d`.
+    pub async fn expect_nothing(&mut self, d: Duration) {
+        if let Ok(Some(m)) = tokio::time::timeout(d, self.msgs.next()).await {
+            let m = pb::MsgProto::decode(m.payload).unwrap();
+            panic!(
+                "unexpected delivery: seq {} redelivered {}",
+                m.sequence, m.redelivered
+            );
+        }
+    }
+
+    /// Acks a sequence.
+    pub async fn ack(&self, seq: u64) {
+        let a = pb::Ack {
+            subject: self.channel.clone(),
+            sequence: seq,
+        };
+        self.nc
+            .publish(self.ack_inbox.clone(), a.encode_to_vec().into())
+            .await
+            .unwrap();
+        self.nc.flush().await.unwrap();
+    }
+
+    /// Sequences of the next `n` messages.
+    pub async fn next_seqs(&mut self, n: usize) -> Vec<u64> {
+        let mut v = Vec::with_capacity(n);
+        for _ in 0..n {
+            v.push(self.next().await.sequence);
+        }
+        v
+    }
+}

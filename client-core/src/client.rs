@@ -1,0 +1,540 @@
+//! [`Client`]: connect, publish, subscribe, events, close.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::str::FromStr;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use async_nats::{ServerAddr, Subject};
+use bytes::Bytes;
+use prost::Message as _;
+use stan_protocol::pb;
+use stan_protocol::subjects;
+use stan_protocol::validate;
+use tokio::sync::{broadcast, mpsc, oneshot, watch, Notify, Semaphore};
+use tokio::time::Instant;
+use tracing::{debug_span, info_span, Instrument};
+
+use crate::connection::{
+    Command, PendingPub, PendingPubs, RegisterCtx, SessionState, Shared, SubSpec, Task, TaskInit,
+};
+use crate::error::{Error, ErrorKind, Result};
+use crate::event::Events;
+use crate::message::{AckedRing, SubShared};
+use crate::options::{ConnectOptions, SubscribeOptions};
+use crate::subscription::Subscription;
+
+/// A connection to a NATS Streaming server. Cheap to clone; all clones share one connection.
+///
+/// The connection stays open while any clone, [`Subscription`] or
+/// [`Message`](crate::Message) of it exists, or until [`close`](Client::close).
+///
+/// ```no_run
+/// # async fn demo() -> stan_client::Result<()> {
+/// use stan_client::ConnectOptions;
+/// let client = ConnectOptions::new("test-cluster", "me").connect().await?;
+/// let guid = client.publish("orders", "hello").await?;
+/// println!("acked: {guid}");
+/// client.close().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<ClientInner>,
+}
+
+struct ClientInner {
+    shared: Arc<Shared>,
+    cmd: mpsc::UnboundedSender<Command>,
+}
+
+pub(crate) async fn connect(options: ConnectOptions) -> Result<Client> {
+    let span = info_span!(
+        "stan.connect",
+        cluster_id = %options.cluster_id,
+        client_id = %options.client_id
+    );
+    connect_inner(options).instrument(span).await
+}
+
+async fn connect_inner(options: ConnectOptions) -> Result<Client> {
+    let resolved = options.resolve()?;
+    let (nats, nats_events, owns_nats) = match options.nats_client.clone() {
+        Some(c) => (c, None, false),
+        None => {
+            let (c, rx) = open_nats(&options, resolved.connect_wait).await?;
+            (c, Some(rx), true)
+        }
+    };
+    let result = async {
+        let inbox_base = subjects::new_inbox();
+        let inbox_sub = nats
+            .subscribe(format!("{inbox_base}.>"))
+            .await
+            .map_err(|e| Error::with_source(ErrorKind::Transport, "nats: subscribe failed", e))?;
+        let pub_ack_inbox = subjects::new_ack_inbox();
+        let ack_sub = nats
+            .subscribe(pub_ack_inbox.clone())
+            .await
+            .map_err(|e| Error::with_source(ErrorKind::Transport, "nats: subscribe failed", e))?;
+        let ctx = RegisterCtx {
+            nats: nats.clone(),
+            client_id: options.client_id.clone(),
+            resolved: resolved.clone(),
+            inbox_base,
+        };
+        let hb_id = 1;
+        let (response, conn_id) = ctx.register(hb_id).await?;
+        Ok((ctx, inbox_sub, ack_sub, pub_ack_inbox, response, conn_id))
+    }
+    .await;
+    let (ctx, inbox_sub, ack_sub, pub_ack_inbox, response, conn_id) = match result {
+        Ok(v) => v,
+        Err(e) => {
+            if owns_nats {
+                let _ = tokio::time::timeout(resolved.connect_wait, nats.drain()).await;
+            }
+            return Err(e);
+        }
+    };
+    let (events, _) = broadcast::channel(256);
+    let (session_tx, _) = watch::channel(SessionState::Resuming);
+    let shared = Arc::new(Shared {
+        client_id: options.client_id.clone(),
+        cluster_id: options.cluster_id.clone(),
+        nats,
+        pub_ack_inbox: Subject::from(pub_ack_inbox),
+        connect_wait: resolved.connect_wait,
+        pub_ack_wait: resolved.pub_ack_wait,
+        permits: Arc::new(Semaphore::new(resolved.max_pub_acks)),
+        pending: Mutex::new(PendingPubs::default()),
+        pub_timer: Notify::new(),
+        session: session_tx,
+        events,
+        next_sub_id: AtomicU64::new(1),
+    });
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let task = Task::new(TaskInit {
+        shared: shared.clone(),
+        ctx,
+        cmd_rx,
+        nats_events,
+        owns_nats,
+        inbox_sub,
+        ack_sub,
+        hb_id: 1,
+        response,
+        conn_id,
+    });
+    tokio::spawn(task.run());
+    tracing::info!("connected");
+    Ok(Client {
+        inner: Arc::new(ClientInner {
+            shared,
+            cmd: cmd_tx,
+        }),
+    })
+}
+
+async fn open_nats(
+    options: &ConnectOptions,
+    connect_wait: std::time::Duration,
+) -> Result<(
+    async_nats::Client,
+    mpsc::UnboundedReceiver<async_nats::Event>,
+)> {
+    let urls: Vec<&str> = if options.nats_urls.is_empty() {
+        vec![stan_protocol::defaults::NATS_URL]
+    } else {
+        options.nats_urls.iter().map(String::as_str).collect()
+    };
+    let mut addrs = Vec::with_capacity(urls.len());
+    for url in urls {
+        let addr = ServerAddr::from_str(url).map_err(|e| {
+            Error::with_source(
+                ErrorKind::InvalidArgument,
+                format!("invalid NATS URL {url:?}"),
+                e,
+            )
+        })?;
+        addrs.push(addr);
+    }
+    let (tx, rx) = mpsc::unbounded_channel();
+    let mut nats_opts = async_nats::ConnectOptions::new()
+        .name(&options.client_id)
+        .connection_timeout(connect_wait)
+        .max_reconnects(None)
+        .event_callback(move |ev| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(ev);
+            }
+        });
+    if let (Some(user), Some(pass)) = (&options.user, &options.password) {
+        nats_opts = nats_opts.user_and_password(user.clone(), pass.clone());
+    }
+    if let Some(token) = &options.token {
+        nats_opts = nats_opts.token(token.clone());
+    }
+    if let Some(tls) = &options.tls {
+        nats_opts = nats_opts.require_tls(tls.require_tls);
+        for root in &tls.root_certificates {
+            nats_opts = nats_opts.add_root_certificates(root.clone());
+        }
+        if let Some((cert, key)) = &tls.client_certificate {
+            nats_opts = nats_opts.add_client_certificate(cert.clone(), key.clone());
+        }
+    }
+    let client = nats_opts
+        .connect(addrs)
+        .await
+        .map_err(|e| Error::with_source(ErrorKind::Transport, format!("nats: {e}"), e))?;
+    Ok((client, rx))
+}
+
+impl Client {
+    /// Connect with `options` (same as [`ConnectOptions::connect`]).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> stan_client::Result<()> {
+    /// let opts = stan_client::ConnectOptions::new("test-cluster", "me");
+    /// let client = stan_client::Client::connect(opts).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect(options: ConnectOptions) -> Result<Client> {
+        connect(options).await
+    }
+
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.inner.shared
+    }
+
+    /// The client ID.
+    pub fn client_id(&self) -> &str {
+        &self.inner.shared.client_id
+    }
+
+    /// The cluster ID.
+    pub fn cluster_id(&self) -> &str {
+        &self.inner.shared.cluster_id
+    }
+
+    /// True once the client is closed for good (by [`close`](Self::close) or a lost session
+    /// that is not resumed).
+    pub fn is_closed(&self) -> bool {
+        matches!(
+            &*self.inner.shared.session.borrow(),
+            SessionState::Closed(..)
+        )
+    }
+
+    /// Publish and wait until the server has stored the message; returns the publish guid.
+    ///
+    /// Waits for a free slot when `max_pub_acks_in_flight` publishes are already awaiting acks,
+    /// and (up to the pub-ack wait) while an auto-resume is in progress.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] for a bad channel name; [`ErrorKind::PublishAckTimeout`]
+    /// when no ack came within the pub-ack wait (the message may still have been stored);
+    /// [`ErrorKind::ServerRejected`] with the server's text; [`ErrorKind::ConnectionLost`] when
+    /// the session was lost while waiting (outcome unknown, never retried by the client);
+    /// [`ErrorKind::ConnectionClosed`].
+    ///
+    /// ```no_run
+    /// # async fn demo(client: stan_client::Client) -> stan_client::Result<()> {
+    /// let guid = client.publish("orders", b"order #1".to_vec()).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn publish(&self, subject: &str, payload: impl Into<Bytes>) -> Result<String> {
+        self.publish_async(subject, payload).await?.await
+    }
+
+    /// Publish without waiting for the ack: resolves once the message is handed to the
+    /// connection and returns a [`PublishAckFuture`] for the ack. Use this to keep many
+    /// publishes in flight; it waits (back-pressure) when `max_pub_acks_in_flight` publishes
+    /// await acks. Dropping the returned future does not cancel the publish.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: stan_client::Client) -> stan_client::Result<()> {
+    /// let mut acks = Vec::new();
+    /// for i in 0..10_000 {
+    ///     acks.push(client.publish_async("metrics", format!("sample {i}")).await?);
+    /// }
+    /// for ack in acks {
+    ///     ack.await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn publish_async(
+        &self,
+        subject: &str,
+        payload: impl Into<Bytes>,
+    ) -> Result<PublishAckFuture> {
+        let payload = payload.into();
+        let span = debug_span!("stan.publish", channel = subject, len = payload.len());
+        self.publish_async_inner(subject, payload)
+            .instrument(span)
+            .await
+    }
+
+    async fn publish_async_inner(&self, subject: &str, payload: Bytes) -> Result<PublishAckFuture> {
+        let shared = &self.inner.shared;
+        if !validate::is_valid_channel(subject) {
+            return Err(Error::invalid_argument(format!(
+                "invalid channel name {subject:?}"
+            )));
+        }
+        let permit = match shared.permits.clone().acquire_owned().await {
+            Ok(p) => p,
+            Err(_) => return Err(self.closed_error()),
+        };
+        let session = shared.wait_session(shared.pub_ack_wait).await?;
+        let guid = subjects::new_nuid();
+        let msg = pb::PubMsg {
+            client_id: shared.client_id.clone(),
+            guid: guid.clone(),
+            subject: subject.to_string(),
+            reply: String::new(),
+            data: payload,
+            conn_id: session.conn_id.clone(),
+            sha256: Bytes::new(),
+        };
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut pending = shared.pending.lock().unwrap_or_else(|e| e.into_inner());
+            if pending.epoch != session.epoch {
+                return Err(Error::new(
+                    ErrorKind::ConnectionLost,
+                    "stan: connection lost, session is being resumed",
+                ));
+            }
+            let was_empty = pending.order.is_empty();
+            pending.map.insert(
+                guid.clone(),
+                PendingPub {
+                    tx,
+                    _permit: permit,
+                },
+            );
+            pending
+                .order
+                .push_back((Instant::now() + shared.pub_ack_wait, guid.clone()));
+            if was_empty {
+                shared.pub_timer.notify_one();
+            }
+        }
+        let subject = format!("{}.{subject}", session.pub_prefix);
+        if let Err(e) = shared
+            .nats
+            .publish_with_reply(
+                subject,
+                shared.pub_ack_inbox.clone(),
+                Bytes::from(msg.encode_to_vec()),
+            )
+            .await
+        {
+            let mut pending = shared.pending.lock().unwrap_or_else(|e| e.into_inner());
+            pending.map.remove(&guid);
+            let kind = if matches!(
+                e.kind(),
+                async_nats::client::PublishErrorKind::MaxPayloadExceeded
+            ) {
+                ErrorKind::InvalidArgument
+            } else {
+                ErrorKind::Transport
+            };
+            return Err(Error::with_source(kind, format!("nats: {e}"), e));
+        }
+        Ok(PublishAckFuture { guid, rx })
+    }
+
+    fn closed_error(&self) -> Error {
+        match &*self.inner.shared.session.borrow() {
+            SessionState::Closed(kind, msg) => Error::new(*kind, msg.clone()),
+            _ => Error::closed(),
+        }
+    }
+
+    /// Subscribe to a channel.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] for bad options, [`ErrorKind::ServerRejected`] (e.g.
+    /// `stan: duplicate durable registration`), [`ErrorKind::RequestTimeout`], or a connection
+    /// error.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: stan_client::Client) -> stan_client::Result<()> {
+    /// use futures::StreamExt;
+    /// use stan_client::SubscribeOptions;
+    /// let mut workers = client
+    ///     .subscribe("jobs", SubscribeOptions::queue("workers").deliver_all_available())
+    ///     .await?;
+    /// while let Some(job) = workers.next().await {
+    ///     println!("job {}", job?.sequence());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn subscribe(
+        &self,
+        subject: &str,
+        options: SubscribeOptions,
+    ) -> Result<Subscription> {
+        let span = info_span!(
+            "stan.subscribe",
+            channel = subject,
+            durable = options.durable_name.as_deref().unwrap_or(""),
+            queue = options.queue_group.as_deref().unwrap_or("")
+        );
+        self.subscribe_inner(subject, options)
+            .instrument(span)
+            .await
+    }
+
+    async fn subscribe_inner(
+        &self,
+        subject: &str,
+        options: SubscribeOptions,
+    ) -> Result<Subscription> {
+        let (max_in_flight, ack_wait_secs) = options.resolve(subject)?;
+        let shared = &self.inner.shared;
+        shared.wait_session(shared.connect_wait).await?;
+        let id = shared
+            .next_sub_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let sub_shared = Arc::new(SubShared {
+            id,
+            manual_acks: options.manual_acks,
+            closed: std::sync::atomic::AtomicBool::new(false),
+            cmd: self.inner.cmd.clone(),
+            acked: Mutex::new(AckedRing::new(
+                (max_in_flight as usize)
+                    .saturating_mul(2)
+                    .clamp(1024, 65536),
+            )),
+        });
+        let spec = SubSpec {
+            channel: subject.to_string(),
+            queue_group: options.queue_group.clone().unwrap_or_default(),
+            durable_name: options.durable_name.clone().unwrap_or_default(),
+            max_in_flight,
+            ack_wait_secs,
+            start: options.start_position.unwrap_or_default(),
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (reply_tx, reply_rx) = oneshot::channel();
+        self.inner
+            .cmd
+            .send(Command::Subscribe {
+                spec,
+                shared: sub_shared.clone(),
+                tx,
+                reply: reply_tx,
+            })
+            .map_err(|_| self.closed_error())?;
+        match reply_rx.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                sub_shared
+                    .closed
+                    .store(true, std::sync::atomic::Ordering::Release);
+                return Err(e);
+            }
+            Err(_) => return Err(self.closed_error()),
+        }
+        Ok(Subscription::new(
+            self.clone(),
+            sub_shared,
+            subject.to_string(),
+            rx,
+        ))
+    }
+
+    /// A stream of connection [`Event`](crate::Event)s from now on (NATS disconnects and
+    /// reconnects, session lost, resumed, closed). Create it right after connecting so no event
+    /// is missed.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: stan_client::Client) {
+    /// use futures::StreamExt;
+    /// let mut events = client.events();
+    /// tokio::spawn(async move {
+    ///     while let Some(ev) = events.next().await {
+    ///         eprintln!("stan event: {ev:?}");
+    ///     }
+    /// });
+    /// # }
+    /// ```
+    pub fn events(&self) -> Events {
+        Events::new(self.inner.shared.events.subscribe())
+    }
+
+    /// Close the connection: fail pending publishes with
+    /// [`ErrorKind::ConnectionClosed`], end every subscription stream (durables are kept),
+    /// unregister from the server and close the NATS connection if this client opened it.
+    /// Closing a closed client does nothing.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: stan_client::Client) -> stan_client::Result<()> {
+    /// client.close().await?;
+    /// assert!(client.is_closed());
+    /// # Ok(()) }
+    /// ```
+    pub async fn close(&self) -> Result<()> {
+        if self.is_closed() {
+            return Ok(());
+        }
+        let (tx, rx) = oneshot::channel();
+        if self.inner.cmd.send(Command::Close { reply: tx }).is_err() {
+            return Ok(());
+        }
+        rx.await.unwrap_or(Ok(()))
+    }
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("cluster_id", &self.cluster_id())
+            .field("client_id", &self.client_id())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+/// The pending acknowledgement of a [`Client::publish_async`]. Resolves to the guid once the
+/// server stored the message, or to the error (`PublishAckTimeout`, `ServerRejected`,
+/// `ConnectionLost`, `ConnectionClosed`).
+#[must_use = "await it to learn whether the server stored the message"]
+pub struct PublishAckFuture {
+    guid: String,
+    rx: oneshot::Receiver<Result<String>>,
+}
+
+impl PublishAckFuture {
+    /// The guid of the publish (known before the ack arrives).
+    pub fn guid(&self) -> &str {
+        &self.guid
+    }
+}
+
+impl Future for PublishAckFuture {
+    type Output = Result<String>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match Pin::new(&mut self.rx).poll(cx) {
+            Poll::Ready(Ok(r)) => Poll::Ready(r),
+            Poll::Ready(Err(_)) => Poll::Ready(Err(Error::closed())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl fmt::Debug for PublishAckFuture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PublishAckFuture")
+            .field("guid", &self.guid)
+            .finish()
+    }
+}

@@ -1,0 +1,271 @@
+//! A delivered message and its acknowledgement.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use stan_protocol::errors;
+use stan_protocol::pb::MsgProto;
+use tokio::sync::mpsc;
+
+use crate::connection::Command;
+use crate::error::{Error, ErrorKind, Result};
+
+/// State shared by a subscription, its messages and the connection task.
+pub(crate) struct SubShared {
+    pub(crate) id: u64,
+    pub(crate) manual_acks: bool,
+    pub(crate) closed: AtomicBool,
+    pub(crate) cmd: mpsc::UnboundedSender<Command>,
+    /// Messages the application acked recently, to drop copies the server sends again.
+    pub(crate) acked: Mutex<AckedRing>,
+}
+
+impl SubShared {
+    /// True when the application already acked this message (same sequence and timestamp,
+    /// so a restarted server reusing sequence numbers is not mistaken for a redelivery).
+    pub(crate) fn was_acked(&self, sequence: u64, timestamp: i64) -> bool {
+        self.acked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(sequence, timestamp)
+    }
+}
+
+/// A bounded record of acked messages (sequence → timestamp), oldest forgotten first.
+pub(crate) struct AckedRing {
+    map: HashMap<u64, i64>,
+    order: VecDeque<u64>,
+    cap: usize,
+}
+
+impl AckedRing {
+    pub(crate) fn new(cap: usize) -> Self {
+        AckedRing {
+            map: HashMap::new(),
+            order: VecDeque::new(),
+            cap: cap.max(1),
+        }
+    }
+
+    fn insert(&mut self, sequence: u64, timestamp: i64) {
+        if self.map.insert(sequence, timestamp).is_none() {
+            self.order.push_back(sequence);
+            while self.order.len() > self.cap {
+                if let Some(old) = self.order.pop_front() {
+                    self.map.remove(&old);
+                }
+            }
+        }
+    }
+
+    fn contains(&self, sequence: u64, timestamp: i64) -> bool {
+        self.map.get(&sequence) == Some(&timestamp)
+    }
+}
+
+/// Ack bookkeeping of one delivered message (shared by its clones and, in auto-ack mode, the
+/// subscription that handed it out).
+pub(crate) struct AckHandle {
+    pub(crate) sub: Arc<SubShared>,
+    pub(crate) sequence: u64,
+    pub(crate) timestamp: i64,
+    acked: AtomicBool,
+    abandoned: AtomicBool,
+}
+
+impl AckHandle {
+    pub(crate) fn new(sub: Arc<SubShared>, sequence: u64, timestamp: i64) -> Self {
+        AckHandle {
+            sub,
+            sequence,
+            timestamp,
+            acked: AtomicBool::new(false),
+            abandoned: AtomicBool::new(false),
+        }
+    }
+
+    /// Queue the ack once; false when it was already acked or the client is gone.
+    pub(crate) fn send_ack(&self) -> bool {
+        if self.acked.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        self.sub
+            .acked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(self.sequence, self.timestamp);
+        self.sub
+            .cmd
+            .send(Command::Ack {
+                sub_id: self.sub.id,
+                sequence: self.sequence,
+            })
+            .is_ok()
+    }
+
+    /// Ack again a copy of a message the application already acked.
+    pub(crate) fn re_ack(&self) {
+        self.acked.store(true, Ordering::Release);
+        let _ = self.sub.cmd.send(Command::Ack {
+            sub_id: self.sub.id,
+            sequence: self.sequence,
+        });
+    }
+
+    /// Auto-ack mode: the consumer asked for the next message.
+    pub(crate) fn auto_ack(&self) {
+        if !self.abandoned.load(Ordering::Acquire) {
+            self.send_ack();
+        }
+    }
+}
+
+struct MsgInner {
+    proto: MsgProto,
+    ack: Arc<AckHandle>,
+}
+
+impl Drop for MsgInner {
+    fn drop(&mut self) {
+        if self.ack.sub.manual_acks {
+            return;
+        }
+        if std::thread::panicking() {
+            // Dropped while unwinding: the handling failed; leave it unacked for redelivery.
+            self.ack.abandoned.store(true, Ordering::Release);
+        } else {
+            self.ack.send_ack();
+        }
+    }
+}
+
+/// A message delivered to a [`Subscription`](crate::Subscription). Cheap to clone.
+///
+/// In auto-ack mode (the default) a message is acknowledged when the consumer asks the
+/// subscription for the next message, or when the last clone of the message is dropped,
+/// whichever comes first. A message dropped while its thread panics is *not* acked, so a crash
+/// in the middle of handling leads to redelivery, not loss. In manual-ack mode call
+/// [`ack`](Message::ack).
+pub struct Message {
+    inner: Arc<MsgInner>,
+}
+
+impl Clone for Message {
+    fn clone(&self) -> Self {
+        Message {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl Message {
+    pub(crate) fn new(proto: MsgProto, ack: Arc<AckHandle>) -> Self {
+        Message {
+            inner: Arc::new(MsgInner { proto, ack }),
+        }
+    }
+
+    /// The channel's sequence number of this message (starts at 1).
+    pub fn sequence(&self) -> u64 {
+        self.inner.proto.sequence
+    }
+
+    /// The channel (subject) the message was published on.
+    pub fn subject(&self) -> &str {
+        &self.inner.proto.subject
+    }
+
+    /// The payload.
+    pub fn data(&self) -> &Bytes {
+        &self.inner.proto.data
+    }
+
+    pub(crate) fn ack_handle(&self) -> Arc<AckHandle> {
+        self.inner.ack.clone()
+    }
+
+    /// When the server stored the message.
+    pub fn timestamp(&self) -> SystemTime {
+        let ns = self.inner.proto.timestamp;
+        if ns >= 0 {
+            UNIX_EPOCH + Duration::from_nanos(ns as u64)
+        } else {
+            UNIX_EPOCH - Duration::from_nanos(ns.unsigned_abs())
+        }
+    }
+
+    /// When the server stored the message, in nanoseconds since the Unix epoch.
+    pub fn timestamp_nanos(&self) -> i64 {
+        self.inner.proto.timestamp
+    }
+
+    /// True when this is not the first delivery of the message to this subscription.
+    pub fn redelivered(&self) -> bool {
+        self.inner.proto.redelivered
+    }
+
+    /// How many times the server redelivered the message (0 on the first delivery; counted in
+    /// server memory only).
+    pub fn redelivery_count(&self) -> u32 {
+        self.inner.proto.redelivery_count
+    }
+
+    /// Acknowledge the message (manual-ack subscriptions only; acking twice is a no-op).
+    ///
+    /// The ack is queued to the connection and sent in order with later subscription closes.
+    /// Acks made while the session is being resumed are sent once it is back.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidState`] in auto-ack mode or after the subscription was closed;
+    /// [`ErrorKind::ConnectionClosed`] when the client is closed.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: stan_client::Client) -> stan_client::Result<()> {
+    /// use futures::StreamExt;
+    /// let mut sub = client
+    ///     .subscribe("orders", stan_client::SubscribeOptions::new().manual_acks(true))
+    ///     .await?;
+    /// if let Some(msg) = sub.next().await {
+    ///     let msg = msg?;
+    ///     msg.ack().await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn ack(&self) -> Result<()> {
+        let ack = &self.inner.ack;
+        if !ack.sub.manual_acks {
+            return Err(Error::new(
+                ErrorKind::InvalidState,
+                errors::MANUAL_ACK_IN_AUTO_MODE,
+            ));
+        }
+        if ack.sub.closed.load(Ordering::Acquire) {
+            return Err(Error::new(ErrorKind::InvalidState, errors::INVALID_SUB));
+        }
+        if ack.acked.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        if ack.send_ack() {
+            Ok(())
+        } else {
+            Err(Error::closed())
+        }
+    }
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Message")
+            .field("sequence", &self.sequence())
+            .field("subject", &self.subject())
+            .field("data_len", &self.data().len())
+            .field("timestamp", &self.timestamp_nanos())
+            .field("redelivered", &self.redelivered())
+            .field("redelivery_count", &self.redelivery_count())
+            .finish()
+    }
+}

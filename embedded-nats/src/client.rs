@@ -1,0 +1,381 @@
+//! A TCP client connection: the reader loop and protocol handling.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::AsyncReadExt;
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::net::TcpStream;
+use tokio::time::{interval_at, Instant, MissedTickBehavior};
+use tracing::{debug, warn};
+
+use crate::error::proto_err;
+use crate::info::{ConnectInfo, ServerInfo, SERVER_VERSION};
+use crate::message::Outgoing;
+use crate::options::Auth;
+use crate::outbound::{write_loop, ClientShared};
+use crate::parser::{parse, Limits, Op, Parsed};
+use crate::server::ServerInner;
+use crate::sublist::{is_valid_pub_subject, is_valid_queue, is_valid_sub_subject, lock};
+use crate::subscription::{Delivery, Subscription, Target};
+
+/// Read buffer growth step.
+const READ_CHUNK: usize = 64 * 1024;
+/// How long a closing connection may take to flush what is buffered.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Why the reader stopped.
+enum Stop {
+    /// Send this `-ERR` text, then close.
+    Fatal(&'static str),
+    /// Close quietly.
+    Quiet,
+}
+
+/// Per-connection protocol state owned by the reader.
+struct Conn {
+    server: Arc<ServerInner>,
+    client: Arc<ClientShared>,
+    limits: Limits,
+    awaiting_auth: bool,
+    verbose: bool,
+    pedantic: bool,
+    echo: bool,
+    headers: bool,
+    no_responders: bool,
+    pings_out: u32,
+    name: String,
+}
+
+/// Releases a connection's server-side state when its task ends, however it ends.
+struct ConnGuard {
+    server: Arc<ServerInner>,
+    client: Arc<ClientShared>,
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        self.client.close_now();
+        self.server.drop_client_subs(&self.client);
+        lock(&self.server.clients).remove(&self.client.cid);
+    }
+}
+
+/// Runs a TCP connection to its end.
+pub(crate) async fn run(server: Arc<ServerInner>, client: Arc<ClientShared>, stream: TcpStream) {
+    let _guard = ConnGuard {
+        server: server.clone(),
+        client: client.clone(),
+    };
+    let _ = stream.set_nodelay(true);
+    let (mut rd, wr) = stream.into_split();
+    let mut writer = server.tracker.spawn(write_loop(client.clone(), wr));
+    let opts = &server.opts;
+    let ip = client.peer.ip().to_string();
+    let info = ServerInfo {
+        server_id: &server.server_id,
+        server_name: &opts.server_name,
+        version: SERVER_VERSION,
+        proto: 1,
+        go: "go1.21.0",
+        host: &opts.host,
+        port: server.local_addr.port(),
+        headers: true,
+        max_payload: opts.max_payload,
+        client_id: client.cid,
+        client_ip: &ip,
+        auth_required: opts.auth.is_some(),
+    };
+    client.enqueue_raw(&info.to_line());
+    debug!(cid = client.cid, peer = %client.peer, "client connected");
+
+    let mut conn = Conn {
+        limits: Limits {
+            max_control_line: opts.max_control_line,
+            max_payload: opts.max_payload,
+        },
+        awaiting_auth: opts.auth.is_some(),
+        verbose: false,
+        pedantic: false,
+        echo: true,
+        headers: false,
+        no_responders: false,
+        pings_out: 0,
+        name: String::new(),
+        server: server.clone(),
+        client: client.clone(),
+    };
+    match conn.read_loop(&mut rd).await {
+        Stop::Fatal(text) => {
+            warn!(cid = client.cid, peer = %client.peer, name = %conn.name, error = text,
+                "closing connection on protocol error");
+            client.send_err(text);
+        }
+        Stop::Quiet => {}
+    }
+    client.close_graceful();
+    server.drop_client_subs(&client);
+    if tokio::time::timeout(FLUSH_TIMEOUT, &mut writer)
+        .await
+        .is_err()
+    {
+        client.close_now();
+        let _ = writer.await;
+    }
+    drop(rd);
+    debug!(cid = client.cid, peer = %client.peer, name = %conn.name, "client disconnected");
+}
+
+fn ct_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl Conn {
+    async fn read_loop(&mut self, rd: &mut OwnedReadHalf) -> Stop {
+        let client = self.client.clone();
+        let server = self.server.clone();
+        let opts = &server.opts;
+        let mut buf = BytesMut::with_capacity(READ_CHUNK);
+        let mut need = 0usize;
+        let ping_every = opts.ping_interval.max(Duration::from_millis(1));
+        let mut ping = interval_at(Instant::now() + ping_every, ping_every);
+        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let auth_deadline = tokio::time::sleep(opts.auth_timeout);
+        tokio::pin!(auth_deadline);
+        loop {
+            let spare = buf.capacity() - buf.len();
+            if spare < 1024 || need > buf.capacity() {
+                buf.reserve(READ_CHUNK.max(need.saturating_sub(buf.len())));
+            }
+            tokio::select! {
+                biased;
+                _ = client.kill.cancelled() => return Stop::Quiet,
+                _ = client.closing.cancelled() => return Stop::Quiet,
+                _ = &mut auth_deadline, if self.awaiting_auth => {
+                    return Stop::Fatal(proto_err::AUTH_TIMEOUT);
+                }
+                _ = ping.tick() => {
+                    if self.pings_out + 1 > opts.max_pings_out {
+                        return Stop::Fatal(proto_err::STALE_CONNECTION);
+                    }
+                    self.pings_out += 1;
+                    client.enqueue_raw(b"PING\r\n");
+                }
+                r = rd.read_buf(&mut buf) => match r {
+                    Ok(0) => return Stop::Quiet,
+                    Err(e) => {
+                        debug!(cid = client.cid, error = %e, "read failed");
+                        return Stop::Quiet;
+                    }
+                    Ok(_) => loop {
+                        match parse(&mut buf, self.limits) {
+                            Err(e) => return Stop::Fatal(e.text()),
+                            Ok(Parsed::Incomplete(n)) => {
+                                need = n;
+                                break;
+                            }
+                            Ok(Parsed::Op(op)) => {
+                                if let Err(stop) = self.handle(op) {
+                                    return stop;
+                                }
+                            }
+                        }
+                    },
+                },
+            }
+        }
+    }
+
+    fn ok(&self) {
+        if self.verbose {
+            self.client.enqueue_raw(b"+OK\r\n");
+        }
+    }
+
+    fn handle(&mut self, op: Op) -> Result<(), Stop> {
+        if self.awaiting_auth && !matches!(op, Op::Connect(_)) {
+            return Err(Stop::Fatal(proto_err::AUTH_VIOLATION));
+        }
+        match op {
+            Op::Connect(json) => self.connect(&json),
+            Op::Ping => {
+                self.client.enqueue_raw(b"PONG\r\n");
+                Ok(())
+            }
+            Op::Pong => {
+                self.pings_out = 0;
+                Ok(())
+            }
+            Op::Ok | Op::Info => Ok(()),
+            Op::Err(text) => {
+                debug!(cid = self.client.cid, error = %String::from_utf8_lossy(&text),
+                    "client reported an error");
+                Ok(())
+            }
+            Op::Sub {
+                subject,
+                queue,
+                sid,
+            } => {
+                self.subscribe(&subject, queue.as_deref(), sid);
+                Ok(())
+            }
+            Op::Unsub { sid, max } => {
+                self.server.unsubscribe_sid(&self.client, &sid, max);
+                self.ok();
+                Ok(())
+            }
+            Op::Pub {
+                subject,
+                reply,
+                headers,
+                payload,
+            } => self.publish(&subject, reply.as_deref(), headers.as_ref(), &payload),
+        }
+    }
+
+    fn connect(&mut self, json: &[u8]) -> Result<(), Stop> {
+        let ci: ConnectInfo =
+            serde_json::from_slice(json).map_err(|_| Stop::Fatal(proto_err::UNKNOWN_OP))?;
+        if let Some(p) = ci.protocol {
+            if !(0..=1).contains(&p) {
+                return Err(Stop::Fatal(proto_err::INVALID_CLIENT_PROTOCOL));
+            }
+        }
+        if ci.no_responders && !ci.headers {
+            return Err(Stop::Fatal(proto_err::NO_RESPONDERS_REQUIRES_HEADERS));
+        }
+        let authorized = match &self.server.opts.auth {
+            None => true,
+            Some(Auth::UserPass { user, pass }) => {
+                ct_eq(ci.user.as_deref().unwrap_or(""), user)
+                    && ct_eq(ci.pass.as_deref().unwrap_or(""), pass)
+            }
+            Some(Auth::Token(token)) => ct_eq(ci.auth_token.as_deref().unwrap_or(""), token),
+        };
+        if !authorized {
+            return Err(Stop::Fatal(proto_err::AUTH_VIOLATION));
+        }
+        self.awaiting_auth = false;
+        self.verbose = ci.verbose;
+        self.pedantic = ci.pedantic;
+        self.echo = ci.echo.unwrap_or(true);
+        self.headers = ci.headers;
+        self.no_responders = ci.no_responders;
+        self.client.set_headers(ci.headers);
+        self.name = ci.name.clone().unwrap_or_default();
+        debug!(cid = self.client.cid, name = ?ci.name, lang = ?ci.lang, version = ?ci.version,
+            "client CONNECT");
+        self.ok();
+        Ok(())
+    }
+
+    fn subscribe(&mut self, subject: &[u8], queue: Option<&[u8]>, sid: Bytes) {
+        let subject = std::str::from_utf8(subject)
+            .ok()
+            .filter(|s| is_valid_sub_subject(s));
+        let queue = match queue {
+            None => Ok(None),
+            Some(q) => std::str::from_utf8(q)
+                .ok()
+                .filter(|q| is_valid_queue(q))
+                .map(Some)
+                .ok_or(()),
+        };
+        let (Some(subject), Ok(queue)) = (subject, queue) else {
+            warn!(cid = self.client.cid, "invalid subscription subject");
+            self.client.send_err(proto_err::INVALID_SUBJECT);
+            return;
+        };
+        let server = &self.server;
+        {
+            let subs = lock(&self.client.subs);
+            if subs.get(&sid).is_some_and(|s| !s.is_closed()) {
+                drop(subs);
+                self.ok();
+                return;
+            }
+        }
+        let sub = Arc::new(Subscription::new(
+            server.next_id(),
+            self.client.cid,
+            subject,
+            queue,
+            Target::Tcp {
+                client: self.client.clone(),
+                sid: sid.clone(),
+            },
+        ));
+        if server.sublist.insert(sub.clone()).is_ok() {
+            let old = lock(&self.client.subs).insert(sid, sub);
+            if let Some(old) = old {
+                server.sublist.remove(&old);
+            }
+        }
+        self.ok();
+    }
+
+    fn publish(
+        &mut self,
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        headers: Option<&Bytes>,
+        payload: &Bytes,
+    ) -> Result<(), Stop> {
+        let subject =
+            std::str::from_utf8(subject).map_err(|_| Stop::Fatal(proto_err::UNKNOWN_OP))?;
+        let reply = match reply {
+            None => None,
+            Some(r) => {
+                Some(std::str::from_utf8(r).map_err(|_| Stop::Fatal(proto_err::UNKNOWN_OP))?)
+            }
+        };
+        if self.pedantic && !is_valid_pub_subject(subject) {
+            self.client.send_err(proto_err::INVALID_PUB_SUBJECT);
+            return Ok(());
+        }
+        self.ok();
+        let msg = Outgoing {
+            subject,
+            reply,
+            headers,
+            payload,
+        };
+        let delivered = self.server.route(&msg, self.client.cid, self.echo);
+        if delivered == 0 && self.headers && self.no_responders {
+            if let Some(reply) = reply {
+                self.no_responders(subject, reply);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends the 503 status message on this connection's subscriptions matching `reply`.
+    fn no_responders(&self, subject: &str, reply: &str) {
+        let result = self.server.sublist.matches(reply);
+        let headers = Bytes::from(format!("NATS/1.0 503\r\nNats-Subject: {subject}\r\n\r\n"));
+        let payload = Bytes::new();
+        let msg = Outgoing {
+            subject: reply,
+            reply: None,
+            headers: Some(&headers),
+            payload: &payload,
+        };
+        let mut lazy = None;
+        let own = result
+            .psubs
+            .iter()
+            .chain(result.qsubs.iter().flat_map(|(_, g)| g.iter()))
+            .filter(|s| s.conn_id == self.client.cid);
+        for sub in own {
+            if sub.deliver(&msg, &mut lazy) == Delivery::DeliveredLast {
+                self.server.remove_sub(sub);
+            }
+        }
+    }
+}

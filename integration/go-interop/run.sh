@@ -1,0 +1,226 @@
+#!/usr/bin/env bash
+# Runs the Go interoperability suite (official stan.go / nats.go clients) three times:
+#   embedded  - stan-broker with its embedded core-NATS server
+#   external  - stan-broker attached to Debian's nats-server (-ns)
+#   official  - the published nats-streaming-server (../official-server), the reference
+#
+# Environment:
+#   STAN_BROKER_BIN      stan-broker binary to use (skips the cargo build)
+#   STAN_BROKER_PROFILE  cargo profile when building (default: dev, i.e. target/debug)
+#   RUNS                 runs to perform, space separated (default: "embedded external official")
+#   STAN_CLUSTER_ID      cluster ID (default: test-cluster)
+#   GO_TEST_ARGS         extra arguments for go test (e.g. "-run TestQueue")
+#   READY_TIMEOUT        seconds to wait for each server (default: 30)
+#   STAN_BROKER_READY_PATTERN  regex of the broker's ready log line (default: "Server is ready")
+#
+# Logs go to a fresh directory under /tmp (printed at the end). Exit status is non-zero if any
+# run failed or could not start.
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+runs=${RUNS:-"embedded external official"}
+cluster=${STAN_CLUSTER_ID:-test-cluster}
+ready_timeout=${READY_TIMEOUT:-30}
+# Short server heartbeats so that the heartbeat-expiry test runs; STAN_HB_DETECT tells the
+# suite how long detection of a silent client may take ((hbi + hbt) * (hbf + 1) at worst).
+hb_flags=(-hbi 1s -hbt 1s -hbf 2)
+hb_detect=6s
+# One pass of the suite creates about 50 channels; the default limit (100) would stop
+# repeated passes (GO_TEST_ARGS=-count=N).
+limit_flags=(-mc 1000)
+
+logdir=$(mktemp -d /tmp/go-interop.XXXXXX)
+pids=()
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+stop_pid() {
+	local pid=$1
+	kill -0 "$pid" 2>/dev/null || return 0
+	kill -TERM "$pid" 2>/dev/null
+	for _ in $(seq 100); do
+		kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+		sleep 0.1
+	done
+	log "process $pid ignored SIGTERM for 10s; killing it"
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+}
+
+stop_all() {
+	local i
+	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+		stop_pid "${pids[$i]}"
+	done
+	pids=()
+}
+
+trap 'stop_all' EXIT
+trap 'stop_all; exit 130' INT TERM
+
+# A free loopback TCP port (the kernel picks it; the tiny race with other users is accepted).
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+port_open() {
+	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# wait_ready PID LOGFILE PORT PATTERN: polls until PORT accepts connections (if PORT is set)
+# and LOGFILE has a line matching PATTERN (if PATTERN is set); fails if PID exits or after
+# READY_TIMEOUT seconds.
+wait_ready() {
+	local pid=$1 logfile=$2 port=$3 pattern=$4
+	local deadline=$((SECONDS + ready_timeout))
+	while ((SECONDS < deadline)); do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			log "process $pid exited during startup; last log lines:"
+			tail -n 20 "$logfile" >&2
+			return 1
+		fi
+		local ok=1
+		if [[ -n $port ]] && ! port_open "$port"; then ok=0; fi
+		if [[ -n $pattern ]] && ! grep -Eq "$pattern" "$logfile"; then ok=0; fi
+		((ok)) && return 0
+		sleep 0.1
+	done
+	log "process $pid not ready after ${ready_timeout}s; last log lines:"
+	tail -n 20 "$logfile" >&2
+	return 1
+}
+
+# start NAME CMD...: starts a server in the background with stdout+stderr in $logdir/NAME.log;
+# its PID is left in $started_pid and recorded for cleanup.
+start() {
+	local name=$1
+	shift
+	log "starting $name: $*"
+	"$@" >"$logdir/$name.log" 2>&1 &
+	local pid=$!
+	pids+=("$pid")
+	started_pid=$pid
+}
+
+build_broker() {
+	if [[ -n ${STAN_BROKER_BIN:-} ]]; then
+		broker_bin=$STAN_BROKER_BIN
+		log "using STAN_BROKER_BIN=$broker_bin"
+	else
+		local profile=${STAN_BROKER_PROFILE:-dev} dir=debug
+		[[ $profile == dev ]] || dir=$profile
+		log "building stan-broker (cargo profile $profile)"
+		(cd "$root" && cargo build -p stan-broker --profile "$profile") || return 1
+		broker_bin=${CARGO_TARGET_DIR:-$root/target}/$dir/stan-broker
+	fi
+	[[ -x $broker_bin ]] || { log "no executable stan-broker at $broker_bin"; return 1; }
+}
+
+build_official() {
+	log "building official-server"
+	(cd "$here/../official-server" && go build -o bin/official-server .) || return 1
+	official_bin=$here/../official-server/bin/official-server
+}
+
+ensure_nats_server() {
+	if ! command -v nats-server >/dev/null && [[ ! -x /usr/sbin/nats-server ]]; then
+		log "installing Debian's nats-server"
+		apt-get install -y nats-server >"$logdir/apt.log" 2>&1 || { tail -n 20 "$logdir/apt.log" >&2; return 1; }
+	fi
+	nats_server_bin=$(command -v nats-server || echo /usr/sbin/nats-server)
+}
+
+# run_suite NAME URL: runs the Go suite against URL; its output goes to the terminal and to
+# $logdir/NAME.test.log.
+run_suite() {
+	local name=$1 url=$2
+	log "[$name] go test against $url (cluster $cluster)"
+	# shellcheck disable=SC2086 # GO_TEST_ARGS is a list of words
+	(cd "$here" && STAN_URL=$url STAN_CLUSTER_ID=$cluster STAN_HB_DETECT=$hb_detect \
+		go test -count=1 -v ${GO_TEST_ARGS:-} ./... 2>&1) | tee "$logdir/$name.test.log"
+	return "${PIPESTATUS[0]}"
+}
+
+# Broker startup line, logged once it serves clients (after "Listening for client connections on <url>").
+broker_ready=${STAN_BROKER_READY_PATTERN:-'Server is ready'}
+
+run_embedded() {
+	local port
+	port=$(free_port) || return 1
+	start broker-embedded "$broker_bin" -a 127.0.0.1 -p "$port" -cid "$cluster" "${hb_flags[@]}" "${limit_flags[@]}"
+	local pid=$started_pid
+	wait_ready "$pid" "$logdir/broker-embedded.log" "$port" "$broker_ready" || return 1
+	run_suite embedded "nats://127.0.0.1:$port"
+}
+
+run_external() {
+	local port
+	port=$(free_port) || return 1
+	start nats-server "$nats_server_bin" -a 127.0.0.1 -p "$port"
+	wait_ready "$started_pid" "$logdir/nats-server.log" "$port" "" || return 1
+	local url="nats://127.0.0.1:$port"
+	start broker-external "$broker_bin" -ns "$url" -cid "$cluster" "${hb_flags[@]}" "${limit_flags[@]}"
+	wait_ready "$started_pid" "$logdir/broker-external.log" "" "$broker_ready" || return 1
+	run_suite external "$url"
+}
+
+run_official() {
+	start official-server "$official_bin" -p 0 -cid "$cluster" "${hb_flags[@]}" "${limit_flags[@]}"
+	wait_ready "$started_pid" "$logdir/official-server.log" "" '^READY ' || return 1
+	local url
+	url=$(sed -n 's/^READY //p' "$logdir/official-server.log" | head -n 1)
+	run_suite official "$url"
+}
+
+declare -A result
+status=0
+for run in $runs; do
+	case $run in
+	embedded | external)
+		if [[ -z ${broker_bin:-} ]] && ! build_broker; then
+			result[$run]="NOT RUN (stan-broker build failed)"
+			status=1
+			continue
+		fi
+		if [[ $run == external ]] && ! ensure_nats_server; then
+			result[$run]="NOT RUN (no nats-server)"
+			status=1
+			continue
+		fi
+		;;
+	official)
+		if ! build_official; then
+			result[$run]="NOT RUN (official-server build failed)"
+			status=1
+			continue
+		fi
+		;;
+	*)
+		log "unknown run '$run' (expected embedded, external, official)"
+		status=1
+		continue
+		;;
+	esac
+	if "run_$run"; then
+		result[$run]=PASS
+	else
+		result[$run]=FAIL
+		status=1
+	fi
+	stop_all
+done
+
+echo
+echo "==================== go-interop summary ===================="
+for run in $runs; do
+	echo "[$run] ${result[$run]:-NOT RUN}"
+	f=$logdir/$run.test.log
+	if [[ -f $f ]]; then
+		grep -E '^(ok|FAIL)[[:space:]]|^--- FAIL|^panic:' "$f" | sed 's/^/    /'
+		printf '    top-level tests: %s passed, %s failed, %s skipped\n' \
+			"$(grep -c '^--- PASS' "$f")" "$(grep -c '^--- FAIL' "$f")" "$(grep -c '^--- SKIP' "$f")"
+	fi
+done
+echo "logs: $logdir"
+exit "$status"

@@ -1,0 +1,243 @@
+"""A small blocking API for scripts (no event loop needed).
+
+Every call blocks the calling thread with the GIL released, so other Python threads keep
+running; Ctrl-C interrupts a wait. Use the asyncio API (:mod:`stan_client`) for anything
+long-running: this facade has no callbacks and no event stream.
+
+Example::
+
+    from datetime import timedelta
+    from stan_client import StartPosition, sync
+
+    with sync.connect("test-cluster", "script", url="nats://127.0.0.1:4222") as sc:
+        sc.publish("orders", b"hello")
+        with sc.subscribe("orders", start_at=StartPosition.FIRST) as sub:
+            msg = sub.next(timeout=timedelta(seconds=5))
+            print(msg.sequence, msg.data)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
+from types import TracebackType
+
+from . import _config, _native
+from .errors import ConnectionClosedError
+from .options import StartAt, TlsOptions
+
+__all__ = ["Client", "Message", "Subscription", "connect"]
+
+
+def connect(
+    cluster_id: str,
+    client_id: str,
+    *,
+    url: str | None = None,
+    nats_urls: Sequence[str] | None = None,
+    user: str | None = None,
+    password: str | None = None,
+    token: str | None = None,
+    tls: TlsOptions | None = None,
+    connect_wait: timedelta | None = None,
+    pub_ack_wait: timedelta | None = None,
+    max_pub_acks_in_flight: int | None = None,
+    ping_interval: timedelta | None = None,
+    ping_max_out: int | None = None,
+    discover_prefix: str | None = None,
+    auto_resume: bool | None = None,
+    ping_interval_millis_for_tests: int | None = None,
+) -> Client:
+    """Connect, blocking; the options are those of :func:`stan_client.connect`."""
+    config = _config.connect_config(
+        cluster_id,
+        client_id,
+        url=url,
+        nats_urls=nats_urls,
+        user=user,
+        password=password,
+        token=token,
+        tls=tls,
+        connect_wait=connect_wait,
+        pub_ack_wait=pub_ack_wait,
+        max_pub_acks_in_flight=max_pub_acks_in_flight,
+        ping_interval=ping_interval,
+        ping_max_out=ping_max_out,
+        discover_prefix=discover_prefix,
+        auto_resume=auto_resume,
+        ping_interval_millis_for_tests=ping_interval_millis_for_tests,
+    )
+    return Client(_native.connect_blocking(config))
+
+
+class Message:
+    """A delivered message; :meth:`ack` blocks."""
+
+    __slots__ = ("_native",)
+
+    def __init__(self, native: _native.Message) -> None:
+        """Wrap a native message."""
+        self._native = native
+
+    @property
+    def sequence(self) -> int:
+        """The channel's sequence number of this message."""
+        return self._native.sequence
+
+    @property
+    def subject(self) -> str:
+        """The channel."""
+        return self._native.subject
+
+    @property
+    def data(self) -> bytes:
+        """The payload."""
+        return self._native.data
+
+    @property
+    def timestamp(self) -> datetime:
+        """When the server stored the message (UTC)."""
+        return self._native.timestamp
+
+    @property
+    def timestamp_nanos(self) -> int:
+        """When the server stored the message, in nanoseconds since the Unix epoch."""
+        return self._native.timestamp_nanos
+
+    @property
+    def redelivered(self) -> bool:
+        """True when this is not the first delivery."""
+        return self._native.redelivered
+
+    @property
+    def redelivery_count(self) -> int:
+        """How many times the server redelivered the message."""
+        return self._native.redelivery_count
+
+    def ack(self) -> None:
+        """Acknowledge the message (manual-ack subscriptions)."""
+        self._native.ack_blocking()
+
+    def __repr__(self) -> str:
+        """Describe the message."""
+        return repr(self._native)
+
+
+class Subscription:
+    """A subscription; iterate it (blocking) or call :meth:`next`."""
+
+    __slots__ = ("_native",)
+
+    def __init__(self, native: _native.Subscription) -> None:
+        """Wrap a native subscription."""
+        self._native = native
+
+    @property
+    def subject(self) -> str:
+        """The channel."""
+        return self._native.subject
+
+    def next(self, timeout: timedelta | None = None) -> Message | None:
+        """Wait for the next message; ``None`` when the subscription ended.
+
+        Raises:
+            TimeoutError: ``timeout`` passed without a message (the built-in exception).
+        """
+        msg = self._native.next_blocking(timeout)
+        return None if msg is None else Message(msg)
+
+    def __iter__(self) -> Iterator[Message]:
+        """Yield messages until the subscription ends."""
+        while (msg := self.next()) is not None:
+            yield msg
+
+    def close(self) -> None:
+        """Close the subscription (the server keeps a durable)."""
+        self._native.close_blocking()
+
+    def unsubscribe(self) -> None:
+        """Remove the subscription on the server (a durable is deleted)."""
+        self._native.unsubscribe_blocking()
+
+    def __enter__(self) -> Subscription:
+        """Return self."""
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Close the subscription unless it was already closed or unsubscribed."""
+        if self._native.closing:
+            return
+        try:
+            self.close()
+        except ConnectionClosedError:
+            pass
+
+
+class Client:
+    """A blocking client, from :func:`connect`; use it with ``with``."""
+
+    __slots__ = ("_native",)
+
+    def __init__(self, native: _native.Client) -> None:
+        """Wrap a native client."""
+        self._native = native
+
+    @property
+    def client_id(self) -> str:
+        """The client ID."""
+        return self._native.client_id
+
+    @property
+    def is_closed(self) -> bool:
+        """True once the client is closed for good."""
+        return self._native.is_closed
+
+    def publish(self, subject: str, data: bytes) -> str:
+        """Publish and wait for the ack; returns the guid."""
+        return self._native.publish_blocking(subject, data)
+
+    def subscribe(
+        self,
+        subject: str,
+        *,
+        queue_group: str | None = None,
+        durable_name: str | None = None,
+        start_at: StartAt | None = None,
+        deliver_all_available: bool = False,
+        max_in_flight: int | None = None,
+        ack_wait: timedelta | None = None,
+        manual_acks: bool = False,
+    ) -> Subscription:
+        """Subscribe; the options are those of :meth:`stan_client.Client.subscribe`."""
+        config = _config.subscribe_config(
+            queue_group=queue_group,
+            durable_name=durable_name,
+            start_at=start_at,
+            deliver_all_available=deliver_all_available,
+            max_in_flight=max_in_flight,
+            ack_wait=ack_wait,
+            manual_acks=manual_acks,
+        )
+        return Subscription(self._native.subscribe_blocking(subject, config))
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._native.close_blocking()
+
+    def __enter__(self) -> Client:
+        """Return self."""
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Close the client."""
+        self.close()
