@@ -51,7 +51,7 @@ async fn connect_error(nc: &async_nats::Client, payload: Bytes) -> String {
     r.error
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_connect_requests() {
     let b = start_broker(|_| {}).await;
     let nc = nats(&b.client_url()).await;
@@ -81,7 +81,7 @@ async fn bad_connect_requests() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_publishes() {
     let b = start_broker(|_| {}).await;
     let c = Conn::connect(&b.client_url(), b.cluster_id(), "p").await;
@@ -134,6 +134,9 @@ async fn bad_publishes() {
         assert_eq!(a.error, "stan: invalid publish request", "{desc}");
         assert_eq!(a.guid, m.guid);
     }
+    // A legacy control message (spb.CtrlMsg{mtype: 1, serverID: "s"}) is ignored: no PubAck.
+    let ctrl: &[u8] = &[0x08, 0x01, 0x12, 0x01, b's'];
+    no_reply(nc, "_STAN.pub.test-cluster.ch", Bytes::from_static(ctrl)).await;
     // Without a reply subject: nothing stored, nothing sent.
     nc.publish("_STAN.pub.test-cluster.x", Bytes::from_static(GARBAGE))
         .await
@@ -143,7 +146,7 @@ async fn bad_publishes() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_subscription_requests() {
     let b = start_broker(|_| {}).await;
     let c = Conn::connect(&b.client_url(), b.cluster_id(), "s").await;
@@ -259,7 +262,7 @@ async fn bad_subscription_requests() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_close_ping_and_ack_messages() {
     let b = start_broker(|_| {}).await;
     let mut c = Conn::connect(&b.client_url(), b.cluster_id(), "x").await;
@@ -315,7 +318,7 @@ async fn bad_close_ping_and_ack_messages() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversize_payload_is_refused_by_core_nats_and_broker_stays_up() {
     let b = start_broker(|cfg| {
         if let stan_broker::config::NatsMode::Embedded(e) = &mut cfg.nats {

@@ -23,7 +23,7 @@ fn queue(c: &Conn, channel: &str, group: &str, durable: &str) -> pb::Subscriptio
     r
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn durable_goes_offline_on_close_and_resumes_with_pending_first() {
     let b = start_broker(|_| {}).await;
     let mut c = Conn::connect(&b.client_url(), b.cluster_id(), "d").await;
@@ -73,7 +73,7 @@ async fn durable_goes_offline_on_close_and_resumes_with_pending_first() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn durable_survives_connection_close_and_unsubscribe_deletes_it() {
     let b = start_broker(|_| {}).await;
     let mut c = Conn::connect(&b.client_url(), b.cluster_id(), "d").await;
@@ -96,7 +96,7 @@ async fn durable_survives_connection_close_and_unsubscribe_deletes_it() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicate_durable_is_rejected() {
     let b = start_broker(|_| {}).await;
     let c = Conn::connect(&b.client_url(), b.cluster_id(), "d").await;
@@ -110,7 +110,7 @@ async fn duplicate_durable_is_rejected() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replace_durable_takes_over_the_active_one() {
     let b = start_broker(|cfg| cfg.replace_durable = true).await;
     let mut c = Conn::connect(&b.client_url(), b.cluster_id(), "d").await;
@@ -127,7 +127,7 @@ async fn replace_durable_takes_over_the_active_one() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_group_delivers_each_message_to_one_member() {
     let b = start_broker(|_| {}).await;
     let mut c = Conn::connect(&b.client_url(), b.cluster_id(), "q").await;
@@ -159,7 +159,7 @@ async fn queue_group_delivers_each_message_to_one_member() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_member_joining_later_ignores_start_position() {
     let b = start_broker(|_| {}).await;
     let mut c = Conn::connect(&b.client_url(), b.cluster_id(), "q").await;
@@ -172,7 +172,7 @@ async fn queue_member_joining_later_ignores_start_position() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_member_leaving_hands_pending_to_remaining_members() {
     let b = start_broker(|_| {}).await;
     let mut c = Conn::connect(&b.client_url(), b.cluster_id(), "q").await;
@@ -216,7 +216,7 @@ async fn queue_member_leaving_hands_pending_to_remaining_members() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn non_durable_queue_group_disappears_with_last_member() {
     let b = start_broker(|_| {}).await;
     let mut c = Conn::connect(&b.client_url(), b.cluster_id(), "q").await;
@@ -230,7 +230,7 @@ async fn non_durable_queue_group_disappears_with_last_member() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn durable_queue_name_cannot_contain_colon() {
     let b = start_broker(|_| {}).await;
     let c = Conn::connect(&b.client_url(), b.cluster_id(), "q").await;
@@ -244,7 +244,7 @@ async fn durable_queue_name_cannot_contain_colon() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn durable_queue_group_survives_close_of_last_member() {
     let b = start_broker(|_| {}).await;
     let mut c = Conn::connect(&b.client_url(), b.cluster_id(), "q1").await;
@@ -291,7 +291,7 @@ async fn durable_queue_group_survives_close_of_last_member() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn durable_queue_non_last_member_close_just_removes_it() {
     let b = start_broker(|_| {}).await;
     let mut c = Conn::connect(&b.client_url(), b.cluster_id(), "q").await;
@@ -306,7 +306,7 @@ async fn durable_queue_non_last_member_close_just_removes_it() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_group_under_load_delivers_every_message_exactly_once() {
     let b = start_broker(|_| {}).await;
     let mut c = Conn::connect(&b.client_url(), b.cluster_id(), "load").await;

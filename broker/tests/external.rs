@@ -19,7 +19,7 @@ macro_rules! nats_or_skip {
     };
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn external_publish_subscribe_ack_durable_queue() {
     let n = nats_or_skip!();
     let b = start_external_broker(&n, |_| {}).await;
@@ -57,7 +57,7 @@ async fn external_publish_subscribe_ack_durable_queue() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn external_redelivery_after_ack_wait() {
     let n = nats_or_skip!();
     let b = start_external_broker(&n, |_| {}).await;
@@ -75,7 +75,7 @@ async fn external_redelivery_after_ack_wait() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn external_heartbeats_and_duplicate_client() {
     let n = nats_or_skip!();
     let b = start_external_broker(&n, |_| {}).await;
@@ -101,7 +101,7 @@ async fn external_heartbeats_and_duplicate_client() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn external_second_server_with_same_cluster_id_is_refused() {
     let n = nats_or_skip!();
     let b = start_external_broker(&n, |_| {}).await;
@@ -129,7 +129,7 @@ async fn external_second_server_with_same_cluster_id_is_refused() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn external_shutdown_answers_pending_pub_acks() {
     let n = nats_or_skip!();
     let b = start_external_broker(&n, |_| {}).await;
@@ -154,7 +154,56 @@ async fn external_shutdown_answers_pending_pub_acks() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn external_subscription_ordering() {
+    let n = nats_or_skip!();
+    let b = start_external_broker(&n, |_| {}).await;
+    let mut c = Conn::connect(&b.client_url(), b.cluster_id(), "ord").await;
+    c.publish("ch", b"1").await;
+    c.publish("ch", b"2").await;
+    check_subscribe_ordering(&c, "ch").await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn external_acks_are_processed_before_a_later_close() {
+    let n = nats_or_skip!();
+    let b = start_external_broker(&n, |_| {}).await;
+    let mut c = Conn::connect(&b.client_url(), b.cluster_id(), "ord").await;
+    for round in 0..20u8 {
+        let ch = format!("ch{round}");
+        for i in 0..5u8 {
+            c.publish(&ch, &[i]).await;
+        }
+        let mut req = c.sub_req(&ch);
+        req.durable_name = "dur".into();
+        req.start_position = pb::StartPosition::First as i32;
+        let mut s = c.subscribe(req.clone()).await.unwrap();
+        for seq in s.next_seqs(5).await {
+            let ack = pb::Ack {
+                subject: ch.clone(),
+                sequence: seq,
+            };
+            c.nc.publish(
+                s.ack_inbox.clone(),
+                prost::Message::encode_to_vec(&ack).into(),
+            )
+            .await
+            .unwrap();
+        }
+        // The acks were sent before the close on the same connection: none is pending.
+        assert_eq!(c.unsubscribe(&s, true).await, "");
+        let snap = b.snapshot().await;
+        let sub = &snap.channels.iter().find(|x| x.name == ch).unwrap().subs[0];
+        assert_eq!(sub.pending_count, 0, "round {round}");
+        req.inbox = stan_protocol::subjects::new_inbox();
+        let mut r = c.subscribe(req).await.unwrap();
+        r.expect_nothing(Duration::from_millis(20)).await;
+    }
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn external_unreachable_nats_fails_start() {
     let port = free_port();
     let mut cfg = BrokerConfig::for_tests();

@@ -10,7 +10,7 @@ use common::*;
 use prost::Message;
 use stan_protocol::pb;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connect_returns_subjects_and_echoes_ping_settings() {
     let b = start_broker(|_| {}).await;
     let nc = nats(&b.client_url()).await;
@@ -53,7 +53,7 @@ async fn connect_returns_subjects_and_echoes_ping_settings() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_is_acked_stored_and_delivered_in_order() {
     let b = start_broker(|_| {}).await;
     let mut c = Conn::connect(&b.client_url(), b.cluster_id(), "pub").await;
@@ -106,7 +106,7 @@ async fn publish_is_acked_stored_and_delivered_in_order() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_with_client_id_only_is_accepted() {
     let b = start_broker(|_| {}).await;
     let c = Conn::connect(&b.client_url(), b.cluster_id(), "javaish").await;
@@ -132,7 +132,7 @@ async fn with_messages(n: u8) -> (stan_broker::Broker, Conn) {
     (b, c)
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_new_only_gets_only_later_messages() {
     let (b, mut c) = with_messages(3).await;
     let mut s = c.subscribe(c.sub_req("ch")).await.unwrap();
@@ -143,7 +143,7 @@ async fn start_new_only_gets_only_later_messages() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_last_received_begins_with_last_message() {
     let (b, c) = with_messages(3).await;
     let mut req = c.sub_req("ch");
@@ -159,7 +159,7 @@ async fn start_last_received_begins_with_last_message() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_first_gets_everything_stored() {
     let (b, c) = with_messages(3).await;
     let mut req = c.sub_req("ch");
@@ -169,7 +169,7 @@ async fn start_first_gets_everything_stored() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_sequence_in_range_below_first_and_beyond_last() {
     let b = start_broker(|cfg| cfg.limits.global.max_msgs = Some(3)).await;
     let mut c = Conn::connect(&b.client_url(), b.cluster_id(), "sp").await;
@@ -199,16 +199,16 @@ async fn start_sequence_in_range_below_first_and_beyond_last() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_time_delta_selects_by_timestamp() {
     let b = start_broker(|_| {}).await;
     let mut c = Conn::connect(&b.client_url(), b.cluster_id(), "sp").await;
     c.publish("ch", b"old").await;
-    tokio::time::sleep(Duration::from_millis(300)).await; // creates an age gap between messages
+    tokio::time::sleep(Duration::from_millis(1000)).await; // an age gap between the messages
     c.publish("ch", b"new").await;
     let mut req = c.sub_req("ch");
     req.start_position = pb::StartPosition::TimeDeltaStart as i32;
-    req.start_time_delta = Duration::from_millis(150).as_nanos() as i64;
+    req.start_time_delta = Duration::from_millis(500).as_nanos() as i64;
     let mut s = c.subscribe(req).await.unwrap();
     let m = s.next().await;
     assert_eq!(m.data.as_ref(), b"new");
@@ -228,7 +228,7 @@ async fn start_time_delta_selects_by_timestamp() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_in_flight_stalls_until_acked() {
     let (b, c) = with_messages(5).await;
     let mut req = c.sub_req("ch");
@@ -256,7 +256,7 @@ async fn max_in_flight_stalls_until_acked() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unsubscribe_and_close_remove_plain_subscriptions() {
     let b = start_broker(|_| {}).await;
     let mut c = Conn::connect(&b.client_url(), b.cluster_id(), "u").await;
@@ -275,7 +275,7 @@ async fn unsubscribe_and_close_remove_plain_subscriptions() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unsubscribe_by_delivery_inbox_fallback() {
     let b = start_broker(|_| {}).await;
     let c = Conn::connect(&b.client_url(), b.cluster_id(), "u").await;
@@ -297,7 +297,7 @@ async fn unsubscribe_by_delivery_inbox_fallback() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unsubscribe_errors() {
     let b = start_broker(|_| {}).await;
     let c = Conn::connect(&b.client_url(), b.cluster_id(), "u").await;
@@ -350,7 +350,7 @@ async fn unsubscribe_errors() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_close_removes_client_and_subscriptions() {
     let b = start_broker(|_| {}).await;
     let mut c = Conn::connect(&b.client_url(), b.cluster_id(), "closer").await;
@@ -376,7 +376,7 @@ async fn connection_close_removes_client_and_subscriptions() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn channel_names_are_unique_ignoring_case() {
     let b = start_broker(|_| {}).await;
     let mut c = Conn::connect(&b.client_url(), b.cluster_id(), "case").await;
@@ -392,7 +392,7 @@ async fn channel_names_are_unique_ignoring_case() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frozen_engine_queues_requests() {
     let b = start_broker(|_| {}).await;
     let mut c = Conn::connect(&b.client_url(), b.cluster_id(), "fz").await;
@@ -411,7 +411,7 @@ async fn frozen_engine_queues_requests() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_answers_pending_pub_acks() {
     let b = start_broker(|_| {}).await;
     let mut c = Conn::connect(&b.client_url(), b.cluster_id(), "sd").await;
@@ -439,7 +439,7 @@ async fn shutdown_answers_pending_pub_acks() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn monitoring_listener_is_bound_when_configured() {
     let b = start_broker(|_| {}).await;
     assert_eq!(b.monitor_addr(), None);
@@ -447,7 +447,9 @@ async fn monitoring_listener_is_bound_when_configured() {
     let b = start_broker(|cfg| cfg.monitor = Some("127.0.0.1:0".parse().unwrap())).await;
     let addr = b.monitor_addr().expect("monitoring address");
     assert_ne!(addr.port(), 0);
-    tokio::net::TcpStream::connect(addr).await.expect("monitoring accepts connections");
+    tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("monitoring accepts connections");
     // A port in use fails startup.
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = busy.local_addr().unwrap();
@@ -460,7 +462,7 @@ async fn monitoring_listener_is_bound_when_configured() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_configuration_is_refused() {
     let mut cfg = stan_broker::config::BrokerConfig::for_tests();
     cfg.cluster_id = "bad id".into();
@@ -469,9 +471,90 @@ async fn invalid_configuration_is_refused() {
         Err(stan_broker::BrokerError::Config(_))
     ));
     let mut cfg = stan_broker::config::BrokerConfig::for_tests();
-    cfg.limits.channels.insert("foo.>.bar".into(), Default::default());
+    cfg.limits
+        .channels
+        .insert("foo.>.bar".into(), Default::default());
     assert!(matches!(
         stan_broker::Broker::start(cfg).await,
         Err(stan_broker::BrokerError::Config(_))
     ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stan_session_survives_nats_reconnect() {
+    let b = start_broker(|_| {}).await;
+    let mut c = Conn::connect(&b.client_url(), b.cluster_id(), "rc").await;
+    let mut s = c.subscribe(c.sub_req("ch")).await.unwrap();
+    b.disconnect_all_clients();
+    // async-nats reconnects and re-subscribes its inboxes; the STAN session is unchanged.
+    // (A publish written while the old socket dies is lost, as with any NATS client: retry.)
+    within("publish after reconnect", async {
+        loop {
+            let guid = c.publish_async("ch", b"after").await;
+            match tokio::time::timeout(Duration::from_millis(300), c.next_pub_ack()).await {
+                Ok(ack) if ack.guid == guid => {
+                    assert_eq!(ack.error, "");
+                    return;
+                }
+                _ => continue,
+            }
+        }
+    })
+    .await;
+    assert_eq!(s.next().await.data.as_ref(), b"after");
+    assert_eq!(c.ping().await, "");
+    assert_eq!(b.snapshot().await.clients.len(), 1);
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscription_response_precedes_messages_and_ack_inbox_is_live() {
+    let b = start_broker(|_| {}).await;
+    let mut c = Conn::connect(&b.client_url(), b.cluster_id(), "ord").await;
+    c.publish("ch", b"1").await;
+    c.publish("ch", b"2").await;
+    check_subscribe_ordering(&c, "ch").await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_auth_settings_are_applied() {
+    let b = start_broker(|cfg| {
+        if let stan_broker::config::NatsMode::Embedded(e) = &mut cfg.nats {
+            e.auth_token = Some("s3cret".into());
+        }
+    })
+    .await;
+    assert!(async_nats::connect(b.client_url()).await.is_err());
+    let nc = async_nats::ConnectOptions::with_token("s3cret".into())
+        .connect(b.client_url())
+        .await
+        .expect("token accepted");
+    let r: pb::ConnectResponse = request(
+        &nc,
+        "_STAN.discover.test-cluster",
+        connect_request("tok", "_INBOX.hb").encode_to_vec().into(),
+    )
+    .await;
+    assert_eq!(r.error, "");
+    b.shutdown().await;
+
+    let b = start_broker(|cfg| {
+        if let stan_broker::config::NatsMode::Embedded(e) = &mut cfg.nats {
+            e.user = Some("u".into());
+            e.pass = Some("p".into());
+        }
+    })
+    .await;
+    assert!(
+        async_nats::ConnectOptions::with_user_and_password("u".into(), "bad".into())
+            .connect(b.client_url())
+            .await
+            .is_err()
+    );
+    async_nats::ConnectOptions::with_user_and_password("u".into(), "p".into())
+        .connect(b.client_url())
+        .await
+        .expect("user/pass accepted");
+    b.shutdown().await;
 }

@@ -16,7 +16,7 @@ fn millis_ack_wait(c: &Conn, channel: &str, ms: i32) -> pb::SubscriptionRequest 
     r
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unacked_message_is_redelivered_after_ack_wait() {
     let b = start_broker(|_| {}).await;
     let mut c = Conn::connect(&b.client_url(), b.cluster_id(), "r").await;
@@ -40,7 +40,7 @@ async fn unacked_message_is_redelivered_after_ack_wait() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn negative_ack_wait_needs_the_test_option() {
     let b = start_broker(|cfg| cfg.ack_wait_millis_for_tests = false).await;
     let c = Conn::connect(&b.client_url(), b.cluster_id(), "r").await;
@@ -52,7 +52,7 @@ async fn negative_ack_wait_needs_the_test_option() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_redelivery_may_go_to_another_member() {
     let b = start_broker(|_| {}).await;
     let mut c = Conn::connect(&b.client_url(), b.cluster_id(), "r").await;
@@ -75,7 +75,7 @@ async fn queue_redelivery_may_go_to_another_member() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heartbeat_failures_remove_a_dead_client() {
     for hb in [Heartbeats::NoInbox, Heartbeats::Ignore] {
         let b = start_broker(|_| {}).await;
@@ -98,7 +98,7 @@ async fn heartbeat_failures_remove_a_dead_client() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answered_heartbeats_keep_a_client() {
     let b = start_broker(|_| {}).await;
     let c = Conn::connect(&b.client_url(), b.cluster_id(), "alive").await;
@@ -111,7 +111,7 @@ async fn answered_heartbeats_keep_a_client() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicate_client_id_rejected_while_old_client_alive() {
     let b = start_broker(|_| {}).await;
     let _old = Conn::connect(&b.client_url(), b.cluster_id(), "dup").await;
@@ -122,7 +122,7 @@ async fn duplicate_client_id_rejected_while_old_client_alive() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicate_client_id_replaces_dead_client() {
     let b = start_broker(|cfg| cfg.hb_interval = Duration::from_secs(60)).await;
     let mut old = Conn::connect(&b.client_url(), b.cluster_id(), "dup").await;
@@ -150,7 +150,7 @@ async fn duplicate_client_id_replaces_dead_client() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn second_connect_during_duplicate_check_is_rejected_at_once() {
     let b = start_broker(|cfg| {
         cfg.hb_interval = Duration::from_secs(60);
@@ -163,6 +163,8 @@ async fn second_connect_during_duplicate_check_is_rejected_at_once() {
     let nc = nats(&b.client_url()).await;
     let req1 = connect_request("dup", "_INBOX.new1");
     let req2 = connect_request("dup", "_INBOX.new2");
+    let mut hb = old.nc.subscribe(old.hb_inbox.clone()).await.unwrap();
+    old.nc.flush().await.unwrap();
     let first = {
         let nc = nc.clone();
         tokio::spawn(async move {
@@ -171,8 +173,6 @@ async fn second_connect_during_duplicate_check_is_rejected_at_once() {
         })
     };
     // Make sure the first request reached the engine (a probe is sent to the old inbox).
-    let mut hb = old.nc.subscribe(old.hb_inbox.clone()).await.unwrap();
-    old.nc.flush().await.unwrap();
     within("probe", futures::StreamExt::next(&mut hb)).await;
     let r2: pb::ConnectResponse = request(
         &nc,
@@ -187,7 +187,7 @@ async fn second_connect_during_duplicate_check_is_rejected_at_once() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pings_are_answered_and_unknown_conn_ids_told_replaced() {
     let b = start_broker(|_| {}).await;
     let c = Conn::connect(&b.client_url(), b.cluster_id(), "p").await;
@@ -205,7 +205,7 @@ async fn pings_are_answered_and_unknown_conn_ids_told_replaced() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_msgs_and_max_bytes_drop_oldest() {
     let b = start_broker(|cfg| {
         cfg.limits.global.max_msgs = Some(3);
@@ -241,9 +241,9 @@ async fn max_msgs_and_max_bytes_drop_oldest() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_age_expires_messages_and_first_passes_last() {
-    let b = start_broker(|cfg| cfg.limits.global.max_age = Some(Duration::from_millis(150))).await;
+    let b = start_broker(|cfg| cfg.limits.global.max_age = Some(Duration::from_millis(500))).await;
     let mut c = Conn::connect(&b.client_url(), b.cluster_id(), "l").await;
     c.publish("ch", b"1").await;
     c.publish("ch", b"2").await;
@@ -257,7 +257,7 @@ async fn max_age_expires_messages_and_first_passes_last() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_channels_refuses_new_channels() {
     let b = start_broker(|cfg| cfg.limits.max_channels = 2).await;
     let mut c = Conn::connect(&b.client_url(), b.cluster_id(), "l").await;
@@ -273,7 +273,7 @@ async fn max_channels_refuses_new_channels() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_subs_counts_every_stored_subscription() {
     let b = start_broker(|cfg| cfg.limits.global.max_subs = Some(2)).await;
     let c = Conn::connect(&b.client_url(), b.cluster_id(), "l").await;
@@ -293,7 +293,7 @@ async fn max_subs_counts_every_stored_subscription() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_inactivity_deletes_idle_channels() {
     let b = start_broker(|cfg| {
         cfg.limits.channels.insert(
@@ -337,7 +337,7 @@ async fn max_inactivity_deletes_idle_channels() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_client_gets_no_redelivery_until_heartbeats_answered() {
     let b = start_broker(|cfg| {
         cfg.hb_interval = Duration::from_millis(50);

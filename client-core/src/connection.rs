@@ -371,7 +371,6 @@ pub(crate) struct Task {
     ops: FuturesUnordered<BoxFuture<'static, OpDone>>,
     resume_pending: usize,
     resume_failed: usize,
-    resuming: bool,
     pub_sleep: Pin<Box<Sleep>>,
     pub_armed: bool,
     stopped: bool,
@@ -413,7 +412,6 @@ impl Task {
             ops: FuturesUnordered::new(),
             resume_pending: 0,
             resume_failed: 0,
-            resuming: false,
             pub_sleep: Box::pin(tokio::time::sleep(Duration::from_secs(3600))),
             pub_armed: false,
             stopped: false,
@@ -440,7 +438,6 @@ impl Task {
             .unwrap_or_else(|e| e.into_inner())
             .epoch = self.epoch;
         self.session = Some(session.clone());
-        self.resuming = false;
         self.shared
             .session
             .send_replace(SessionState::Active(session));
@@ -823,7 +820,6 @@ impl Task {
             self.shutdown(err.shallow_clone(), Some(err)).await;
             return;
         }
-        self.resuming = true;
         self.shared.session.send_replace(SessionState::Resuming);
         let ctx = self.ctx.clone();
         let hb_current = self.hb_current.clone();
@@ -961,7 +957,9 @@ impl Task {
             Err(e) => {
                 let timed_out = e.kind() == ErrorKind::RequestTimeout;
                 if initial {
-                    let mut sub = self.subs.remove(&sub_id).expect("present");
+                    let Some(mut sub) = self.subs.remove(&sub_id) else {
+                        return;
+                    };
                     if timed_out {
                         // Like stan.go: tell the server to drop it in case it was created.
                         let inbox = format!("{}.{sub_id}.{gen}", self.ctx.inbox_base);

@@ -29,3 +29,24 @@ pub use subscription::Subscription;
 pub async fn connect(options: ConnectOptions) -> Result<Client> {
     client::connect(options).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_sync_static<T: Send + Sync + 'static>() {}
+    fn send_static<T: Send + 'static>() {}
+
+    #[test]
+    fn handles_cross_threads_and_ffi_boundaries() {
+        send_sync_static::<Client>();
+        send_sync_static::<Subscription>();
+        send_sync_static::<Message>();
+        send_sync_static::<Error>();
+        send_sync_static::<ConnectOptions>();
+        send_sync_static::<SubscribeOptions>();
+        send_sync_static::<Event>();
+        send_sync_static::<PublishAckFuture>();
+        send_static::<Events>();
+    }
+}

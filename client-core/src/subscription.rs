@@ -114,8 +114,10 @@ impl Subscription {
         if self.shared.closed.swap(true, Ordering::AcqRel) {
             return Err(Error::new(ErrorKind::InvalidState, errors::INVALID_SUB));
         }
+        // Give a resume in progress the chance to finish; the task answers either way (and
+        // forgets the subscription locally even when the server cannot be told).
         let wait = self.client.shared().connect_wait;
-        self.client.shared().wait_session(wait).await?;
+        let _ = self.client.shared().wait_session(wait).await;
         let (tx, rx) = oneshot::channel();
         self.shared
             .cmd

@@ -201,3 +201,46 @@ async fn dropping_every_handle_unregisters_the_client() {
     let again = srv.options(&id).connect().await.unwrap();
     again.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn custom_discover_prefix() {
+    let srv = TestServer::start_with(|cfg| cfg.discover_prefix = "_ACME.discover".into()).await;
+    let _broker = broker_or_skip!(srv, "configures the discover prefix");
+    let err = srv
+        .options(&unique("c"))
+        .connect_wait(Duration::from_millis(300))
+        .connect()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectTimeout);
+    let client = srv
+        .options(&unique("c"))
+        .discover_prefix("_ACME.discover")
+        .connect()
+        .await
+        .unwrap();
+    client.publish(&unique("ch"), "x").await.unwrap();
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn tls_options_are_passed_through() {
+    let srv = TestServer::start().await;
+    // The test servers speak plain TCP: requiring TLS must fail the NATS connection…
+    let err = srv
+        .options(&unique("c"))
+        .tls(stan_client::TlsOptions::default().require_tls(true))
+        .connect_wait(Duration::from_secs(1))
+        .connect()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transport, "{err}");
+    // …and so must a `tls://` URL.
+    let err = ConnectOptions::new(srv.cluster_id(), unique("c"))
+        .nats_url(format!("tls://{}", srv.addr()))
+        .connect_wait(Duration::from_secs(1))
+        .connect()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transport, "{err}");
+}

@@ -78,7 +78,14 @@ async fn auto_resume_across_a_broker_restart() {
     srv.restart().await;
     let lost = wait_event(&mut events, is_lost).await;
     assert!(
-        matches!(lost, Event::ConnectionLost { resuming: true, .. }),
+        matches!(
+            lost,
+            Event::ConnectionLost {
+                reason: LostReason::ServerClosed,
+                resuming: true,
+                ..
+            }
+        ),
         "{lost:?}"
     );
     wait_event(&mut events, |e| matches!(e, Event::Resumed { .. })).await;
@@ -205,6 +212,45 @@ async fn a_live_holder_keeps_the_client_id_no_replace_ping_pong() {
 }
 
 #[tokio::test]
+async fn broker_restart_without_auto_resume_ends_the_client() {
+    let mut srv = TestServer::start().await;
+    let _ = broker_or_skip!(srv, "restarts the broker");
+    let client = srv
+        .options(&unique("c"))
+        .pings(Duration::from_secs(1), 3)
+        .auto_resume(false)
+        .connect()
+        .await
+        .unwrap();
+    let mut events = client.events();
+    let ch = unique("ch");
+    let mut sub = client
+        .subscribe(&ch, SubscribeOptions::new())
+        .await
+        .unwrap();
+    srv.restart().await;
+    let lost = wait_event(&mut events, is_lost).await;
+    assert!(
+        matches!(
+            lost,
+            Event::ConnectionLost {
+                resuming: false,
+                ..
+            }
+        ),
+        "{lost:?}"
+    );
+    wait_event(&mut events, |e| *e == Event::Closed).await;
+    let end = within("stream error", sub.next()).await.unwrap();
+    assert_eq!(end.unwrap_err().kind(), ErrorKind::ConnectionLost);
+    assert!(client.is_closed());
+    // The application decides: a new client with the same ID works on the new broker.
+    let again = srv.options(client.client_id()).connect().await.unwrap();
+    again.publish(&ch, "fresh").await.unwrap();
+    again.close().await.unwrap();
+}
+
+#[tokio::test]
 async fn pings_exhausted_without_auto_resume_loses_the_connection() {
     let srv = TestServer::start().await;
     let broker = broker_or_skip!(srv, "freezes the broker");
@@ -294,5 +340,32 @@ async fn auto_resume_after_pings_exhausted() {
     }
     assert_eq!(&next.data()[..], b"m3");
     assert!(next.sequence() >= 2);
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn borrowed_nats_connection_reports_disconnect_and_reconnect() {
+    let srv = TestServer::start().await;
+    let proxy = Proxy::start(srv.addr()).await;
+    let nats = async_nats::connect(proxy.url()).await.unwrap();
+    let client = srv
+        .options_via(&proxy.url(), &unique("c"))
+        .nats_client(nats)
+        .ping_interval_millis_for_tests(50, 1000)
+        .connect()
+        .await
+        .unwrap();
+    let mut events = client.events();
+    let ch = unique("ch");
+    let mut sub = client
+        .subscribe(&ch, SubscribeOptions::new())
+        .await
+        .unwrap();
+    proxy.cut();
+    wait_event(&mut events, |e| *e == Event::NatsDisconnected).await;
+    proxy.restore();
+    wait_event(&mut events, |e| *e == Event::NatsReconnected).await;
+    client.publish(&ch, "back").await.unwrap();
+    assert_eq!(&next_msg(&mut sub).await.data()[..], b"back");
     client.close().await.unwrap();
 }

@@ -162,16 +162,28 @@ func TestDuplicateClientID(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(nc.Close)
-		if _, err := stan.Connect(clusterID(), id, stan.NatsConn(nc), stan.ConnectWait(requestTimeout)); err != nil {
+		first, err := stan.Connect(clusterID(), id, stan.NatsConn(nc), stan.ConnectWait(requestTimeout))
+		if err != nil {
 			t.Fatalf("first connect: %v", err)
 		}
+		ch := uniqueName(t, "ch")
+		c1 := newCollector()
+		subscribe(t, first, ch, c1, stan.DurableName("dur"))
+		publishRange(t, first, ch, 1, 2)
+		c1.expectSeqs(t, 1, 2)
+		if err := nc.Flush(); err != nil { // the auto-acks reach the server
+			t.Fatal(err)
+		}
 		// Drop the NATS connection without a STAN close: the server's heartbeat probe to the
-		// old client goes unanswered, so the new connection takes over.
+		// old client goes unanswered, so the new connection takes over and the old client's
+		// durable stays, offline, for it.
 		nc.Close()
 		second := stanConnect(t, id)
-		if err := second.Publish(uniqueName(t, "ch"), []byte("new owner")); err != nil {
-			t.Fatalf("publish on replacing connection: %v", err)
-		}
+		publishRange(t, second, ch, 3, 3)
+		c2 := newCollector()
+		subscribe(t, second, ch, c2, stan.DurableName("dur"))
+		c2.expectSeqs(t, 3)
+		c2.expectNone(t)
 	})
 }
 
@@ -241,4 +253,31 @@ func mustMarshal(t *testing.T, m interface{ Marshal() ([]byte, error) }) []byte 
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestPingDetectsClosedSession: stan.go PINGs the server (here every second); once the
+// session is gone server-side (closed by a CloseRequest naming its client ID, as a stale
+// process may send), the next PING answer carries the error and stan.go reports the
+// connection lost with that text.
+func TestPingDetectsClosedSession(t *testing.T) {
+	id := uniqueName(t, "c")
+	lost := make(chan error, 1)
+	stanConnect(t, id, stan.Pings(1, 3), stan.SetConnectionLostHandler(func(_ stan.Conn, err error) {
+		lost <- err
+	}))
+	nc := natsConnect(t)
+	s := rawConnect(t, nc, uniqueName(t, "closer"))
+	r := &pb.CloseResponse{}
+	if err := r.Unmarshal(rawRequest(t, nc, s.resp.CloseRequests, mustMarshal(t, &pb.CloseRequest{ClientID: id}))); err != nil {
+		t.Fatal(err)
+	}
+	if r.Error != "" {
+		t.Fatalf("close of %s from another connection: %q", id, r.Error)
+	}
+	select {
+	case err := <-lost:
+		wantErr(t, err, "client has been replaced or is no longer registered")
+	case <-time.After(waitTimeout):
+		t.Fatal("connection-lost handler not called")
+	}
 }

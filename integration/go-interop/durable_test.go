@@ -7,16 +7,6 @@ import (
 	"github.com/nats-io/stan.go"
 )
 
-// publishRange publishes payload(from) … payload(to) synchronously.
-func publishRange(t *testing.T, sc stan.Conn, channel string, from, to int) {
-	t.Helper()
-	for i := from; i <= to; i++ {
-		if err := sc.Publish(channel, payload(i)); err != nil {
-			t.Fatalf("publish %d on %q: %v", i, channel, err)
-		}
-	}
-}
-
 // TestDurableResume takes a durable offline with one unacknowledged message, publishes while
 // it is offline and resumes it: the resumed durable gets the pending message (flagged
 // redelivered) and then only the messages it missed.

@@ -1,6 +1,7 @@
 package interop
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -203,4 +204,90 @@ func TestChannelCaseConflict(t *testing.T) {
 	c := newCollector()
 	subscribe(t, sc, lower, c, stan.DeliverAllAvailable())
 	c.expectSeqs(t, 1)
+}
+
+// TestAckValidation: acks that are undecodable or name another channel are ignored (the
+// message stays pending and is redelivered); a correct ack releases the subscription.
+func TestAckValidation(t *testing.T) {
+	nc := natsConnect(t)
+	s := rawConnect(t, nc, uniqueName(t, "c"))
+	ch := uniqueName(t, "ch")
+	req := s.validSubRequest(ch)
+	req.MaxInFlight, req.AckWaitInSecs, req.StartPosition = 1, 1, pb.StartPosition_First
+	deliveries, err := nc.SubscribeSync(req.Inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := s.subscribeRequest(t, req)
+	if r.Error != "" {
+		t.Fatalf("subscribe: %s", r.Error)
+	}
+	for i := 1; i <= 2; i++ {
+		if a := s.publish(t, ch, &pb.PubMsg{ClientID: s.clientID, ConnID: s.connID, Guid: nuid.Next(), Subject: ch, Data: payload(i)}); a.Error != "" {
+			t.Fatalf("publish: %s", a.Error)
+		}
+	}
+	next := func(t *testing.T, within time.Duration) *pb.MsgProto {
+		t.Helper()
+		m, err := deliveries.NextMsg(within)
+		if err != nil {
+			t.Fatalf("waiting for a delivery: %v", err)
+		}
+		p := &pb.MsgProto{}
+		if err := p.Unmarshal(m.Data); err != nil {
+			t.Fatalf("decode MsgProto: %v", err)
+		}
+		return p
+	}
+	if m := next(t, waitTimeout); m.Sequence != 1 || m.Redelivered {
+		t.Fatalf("first delivery: seq %d redelivered=%v", m.Sequence, m.Redelivered)
+	}
+	for _, bad := range [][]byte{
+		{0xff, 0xff, 0xff},
+		mustMarshal(t, &pb.Ack{Subject: ch + "-other", Sequence: 1}),
+		mustMarshal(t, &pb.Ack{Subject: ch, Sequence: 99}),
+	} {
+		if err := nc.Publish(r.AckInbox, bad); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Still pending: redelivered after the ack wait, and seq 2 is held back (MaxInflight 1).
+	if m := next(t, time.Second+2*time.Second); m.Sequence != 1 || !m.Redelivered {
+		t.Fatalf("after bad acks: seq %d redelivered=%v, want seq 1 redelivered", m.Sequence, m.Redelivered)
+	}
+	if err := nc.Publish(r.AckInbox, mustMarshal(t, &pb.Ack{Subject: ch, Sequence: 1})); err != nil {
+		t.Fatal(err)
+	}
+	if m := next(t, waitTimeout); m.Sequence != 2 || m.Redelivered {
+		t.Fatalf("after the ack: seq %d redelivered=%v, want fresh seq 2", m.Sequence, m.Redelivered)
+	}
+}
+
+// TestPingIgnoredWhenInvalid: empty or undecodable PINGs get no answer at all.
+func TestPingIgnoredWhenInvalid(t *testing.T) {
+	nc := natsConnect(t)
+	s := rawConnect(t, nc, uniqueName(t, "c"))
+	for name, data := range map[string][]byte{"empty": nil, "garbage": {0xff, 0xff, 0xff}} {
+		t.Run(name, func(t *testing.T) {
+			if m, err := nc.Request(s.resp.PingRequests, data, quietWindow); !errors.Is(err, nats.ErrTimeout) {
+				t.Fatalf("got reply %v / error %v, want a timeout", m, err)
+			}
+		})
+	}
+}
+
+// TestPublishReplyField: PubMsg.reply is handed to subscribers in MsgProto.reply.
+func TestPublishReplyField(t *testing.T) {
+	nc := natsConnect(t)
+	s := rawConnect(t, nc, uniqueName(t, "c"))
+	ch := uniqueName(t, "ch")
+	sc := stanConnect(t, uniqueName(t, "sub"))
+	c := newCollector()
+	subscribe(t, sc, ch, c)
+	if a := s.publish(t, ch, &pb.PubMsg{ClientID: s.clientID, Guid: nuid.Next(), Subject: ch, Reply: "reply.to.me", Data: []byte("x")}); a.Error != "" {
+		t.Fatalf("publish: %s", a.Error)
+	}
+	if m := c.next(t); m.Reply != "reply.to.me" || m.Sequence != 1 {
+		t.Fatalf("got seq %d reply %q", m.Sequence, m.Reply)
+	}
 }

@@ -105,3 +105,69 @@ func TestMaxInFlightOneAutoAck(t *testing.T) {
 	c.expectSeqs(t, seqRange(1, 50)...)
 	c.expectNone(t)
 }
+
+// TestRedeliveryIgnoresMaxInFlight: a stalled subscription still gets its expired messages
+// again, while new messages wait for an ack.
+func TestRedeliveryIgnoresMaxInFlight(t *testing.T) {
+	sc := stanConnect(t, uniqueName(t, "c"))
+	ch := uniqueName(t, "ch")
+	c := newCollector()
+	subscribe(t, sc, ch, c, stan.SetManualAckMode(), stan.MaxInflight(1), stan.AckWait(minAckWait), stan.DeliverAllAvailable())
+	publishRange(t, sc, ch, 1, 2)
+	c.expectSeqs(t, 1)
+	m := c.nextWithin(t, minAckWait+2*time.Second)
+	if m.Sequence != 1 || !m.Redelivered {
+		t.Fatalf("got seq %d redelivered=%v, want seq 1 redelivered while stalled", m.Sequence, m.Redelivered)
+	}
+	ack(t, m)
+	if m := c.next(t); m.Sequence != 2 || m.Redelivered {
+		t.Fatalf("after ack got seq %d redelivered=%v, want fresh seq 2", m.Sequence, m.Redelivered)
+	}
+}
+
+// TestQueueAckWaitRedelivery: an expired message of a queue member is redelivered to the
+// group (to some member), flagged redelivered, exactly once per expiry.
+func TestQueueAckWaitRedelivery(t *testing.T) {
+	sc := stanConnect(t, uniqueName(t, "c"))
+	ch := uniqueName(t, "ch")
+	a, b := newCollector(), newCollector()
+	o := []stan.SubscriptionOption{stan.SetManualAckMode(), stan.AckWait(minAckWait)}
+	queueSubscribe(t, sc, ch, "g", a, o...)
+	queueSubscribe(t, sc, ch, "g", b, o...)
+	publishRange(t, sc, ch, 1, 1)
+	seen, _ := drainAll(t, 1, a, b)
+	if seen[1] != 1 {
+		t.Fatalf("first delivery: %v", seen)
+	}
+	// Not acknowledged: it comes back after the ack wait, to one member only.
+	var redelivered *stan.Msg
+	select {
+	case redelivered = <-a.ch:
+	case redelivered = <-b.ch:
+	case <-time.After(minAckWait + 2*time.Second):
+		t.Fatal("no redelivery to the group")
+	}
+	if redelivered.Sequence != 1 || !redelivered.Redelivered {
+		t.Fatalf("got seq %d redelivered=%v", redelivered.Sequence, redelivered.Redelivered)
+	}
+	ack(t, redelivered)
+	a.expectNoneFor(t, minAckWait+500*time.Millisecond)
+	b.expectNone(t)
+}
+
+// TestDurableResumeTakesNewOptions: a resumed durable uses the MaxInflight of the new request.
+func TestDurableResumeTakesNewOptions(t *testing.T) {
+	sc := stanConnect(t, uniqueName(t, "c"))
+	ch := uniqueName(t, "ch")
+	sub := subscribe(t, sc, ch, newCollector(), stan.DurableName("dur"), stan.MaxInflight(100))
+	if err := sub.Close(); err != nil {
+		t.Fatal(err)
+	}
+	publishRange(t, sc, ch, 1, 3)
+	c := newCollector()
+	subscribe(t, sc, ch, c, stan.DurableName("dur"), stan.SetManualAckMode(), stan.MaxInflight(1), stan.AckWait(stan.DefaultAckWait))
+	m := c.expectSeqs(t, 1)[0]
+	c.expectNone(t)
+	ack(t, m)
+	c.expectSeqs(t, 2)
+}

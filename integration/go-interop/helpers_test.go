@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -84,17 +83,17 @@ func stanConnect(t *testing.T, clientID string, opts ...stan.Option) stan.Conn {
 	return sc
 }
 
-// publishN publishes payloads "msg-1" … "msg-n" synchronously.
-func publishN(t *testing.T, sc stan.Conn, channel string, n int) {
+// publishRange publishes payload(from) … payload(to) synchronously.
+func publishRange(t *testing.T, sc stan.Conn, channel string, from, to int) {
 	t.Helper()
-	for i := 1; i <= n; i++ {
+	for i := from; i <= to; i++ {
 		if err := sc.Publish(channel, payload(i)); err != nil {
 			t.Fatalf("publish %d on %q: %v", i, channel, err)
 		}
 	}
 }
 
-// payload is the data of the i-th message published by publishN.
+// payload is the data of the i-th message published by publishRange.
 func payload(i int) []byte {
 	return []byte("msg-" + strconv.Itoa(i))
 }
@@ -339,22 +338,4 @@ func (s *rawSession) publishBytes(t *testing.T, subjectSuffix string, b []byte) 
 		t.Fatalf("decode PubAck: %v", err)
 	}
 	return a
-}
-
-// onceFlag records whether something happened, safe for concurrent use.
-type onceFlag struct {
-	mu  sync.Mutex
-	set bool
-}
-
-func (f *onceFlag) mark() {
-	f.mu.Lock()
-	f.set = true
-	f.mu.Unlock()
-}
-
-func (f *onceFlag) isSet() bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.set
 }

@@ -15,7 +15,7 @@ func TestPublishSync(t *testing.T) {
 	sc := stanConnect(t, uniqueName(t, "c"))
 	ch := uniqueName(t, "ch")
 	before := time.Now()
-	publishN(t, sc, ch, 5)
+	publishRange(t, sc, ch, 1, 5)
 	after := time.Now()
 
 	c := newCollector()
@@ -181,4 +181,28 @@ func TestPublishInvalid(t *testing.T) {
 		subscribe(t, sc, good, c, stan.DeliverAllAvailable())
 		c.expectSeqs(t, 1, 2)
 	})
+}
+
+// TestCloseAfterAsyncPublishes: a connection close is processed after the publishes the client
+// sent before it, so none of them is lost or refused.
+func TestCloseAfterAsyncPublishes(t *testing.T) {
+	const n = 300
+	sc, err := stan.Connect(clusterID(), uniqueName(t, "c"), stan.NatsURL(serverURL(t)), stan.ConnectWait(requestTimeout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := uniqueName(t, "ch")
+	for i := 1; i <= n; i++ {
+		if _, err := sc.PublishAsync(ch, payload(i), func(string, error) {}); err != nil {
+			t.Fatalf("publish async %d: %v", i, err)
+		}
+	}
+	if err := sc.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	reader := stanConnect(t, uniqueName(t, "reader"))
+	c := newCollector()
+	subscribe(t, reader, ch, c, stan.DeliverAllAvailable())
+	c.expectSeqs(t, seqRange(1, n)...)
+	c.expectNone(t)
 }

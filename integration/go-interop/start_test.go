@@ -92,11 +92,11 @@ func TestStartPositions(t *testing.T) {
 func TestStartPositionIgnoredForQueueJoin(t *testing.T) {
 	sc := stanConnect(t, uniqueName(t, "c"))
 	ch := uniqueName(t, "ch")
-	publishN(t, sc, ch, 3)
+	publishRange(t, sc, ch, 1, 3)
 	a, b := newCollector(), newCollector()
 	queueSubscribe(t, sc, ch, "g", a) // new-only: the group starts after seq 3
 	queueSubscribe(t, sc, ch, "g", b, stan.DeliverAllAvailable())
-	publishN(t, sc, ch, 1)
+	publishRange(t, sc, ch, 4, 4)
 	var got *stan.Msg
 	select {
 	case got = <-a.ch:

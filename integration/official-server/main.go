@@ -85,7 +85,11 @@ func run() error {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 
-	fmt.Printf("READY %s\n", srv.ClientURL())
+	url := srv.ClientURL()
+	if *natsURL != "" {
+		url = *natsURL // the server reports the external address without its scheme
+	}
+	fmt.Printf("READY %s\n", url)
 
 	<-sigs
 	done := make(chan struct{})

@@ -21,6 +21,9 @@ child gets a fresh runtime; clients, subscriptions and messages inherited from t
 :class:`InvalidStateError` in the child. Create new clients there.
 """
 
+import atexit
+
+from . import _native
 from ._native import __version__
 from .client import Client, ErrorCallback, Message, MessageCallback, Subscription, connect
 from .errors import (
@@ -47,11 +50,14 @@ from .events import (
     LostReason,
     NatsDisconnected,
     NatsReconnected,
-    ResumeFailed,
     Resumed,
+    ResumeFailed,
     UnknownEvent,
 )
 from .options import StartAt, StartPosition, TlsOptions
+
+# Stop resolving awaitables from Rust threads once the interpreter starts shutting down.
+atexit.register(_native._shutdown)
 
 __all__ = [
     "Client",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -311,10 +312,9 @@ class Subscription(AsyncIterator[Message]):
         if self._native.closing:
             await self._join_callback()
             return
-        try:
+        # A closed client already took the subscription with it.
+        with contextlib.suppress(ConnectionClosedError):
             await self.close()
-        except ConnectionClosedError:
-            pass  # the client was closed first: the subscription is gone with it
 
     def _start_callback(self, cb: MessageCallback, error_cb: ErrorCallback | None) -> None:
         self._task = asyncio.get_running_loop().create_task(

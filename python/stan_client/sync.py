@@ -18,6 +18,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -172,10 +173,9 @@ class Subscription:
         """Close the subscription unless it was already closed or unsubscribed."""
         if self._native.closing:
             return
-        try:
+        # A closed client already took the subscription with it.
+        with contextlib.suppress(ConnectionClosedError):
             self.close()
-        except ConnectionClosedError:
-            pass
 
 
 class Client:

@@ -178,7 +178,7 @@ impl PyClient {
     /// Close the connection; returns an awaitable.
     fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let client = self.inner()?.client.clone();
-        runtime::future_into_py(py, async move { client.close().await.into_py() })
+        runtime::unit_future_into_py(py, async move { client.close().await.into_py() })
     }
 
     /// `close()`, blocking (GIL released).

@@ -48,9 +48,11 @@ fn instantiate(py: Python<'_>, class: &str, message: &str, code: &str) -> PyResu
 /// Convert a core error into the matching `stan_client.errors` exception, keeping the source
 /// chain as `__cause__`.
 pub(crate) fn to_py_err(err: Error) -> PyErr {
-    Python::attach(|py| {
+    let text = err.to_string();
+    // At interpreter exit nobody sees the error; a plain lazy exception needs no interpreter.
+    crate::runtime::attach_from_runtime(|py| {
         let kind = err.kind();
-        let py_err = instantiate(py, class_name(kind), &err.to_string(), kind.code())
+        let py_err = instantiate(py, class_name(kind), &text, kind.code())
             .unwrap_or_else(|import_failed| import_failed);
         // Build the cause chain from the innermost source outwards.
         let mut causes = Vec::new();
@@ -70,6 +72,7 @@ pub(crate) fn to_py_err(err: Error) -> PyErr {
         }
         py_err
     })
+    .unwrap_or_else(|| PyException::new_err(text))
 }
 
 /// `stan_client.errors.InvalidStateError` raised by the binding itself (handle misuse that the
@@ -87,10 +90,11 @@ pub(crate) fn panic_err(payload: &(dyn std::any::Any + Send)) -> PyErr {
     } else {
         "unknown panic payload".to_string()
     };
-    Python::attach(|py| {
-        instantiate(py, "PanicError", &format!("rust panic: {text}"), "PANIC")
-            .unwrap_or_else(|import_failed| import_failed)
+    let text = format!("rust panic: {text}");
+    crate::runtime::attach_from_runtime(|py| {
+        instantiate(py, "PanicError", &text, "PANIC").unwrap_or_else(|import_failed| import_failed)
     })
+    .unwrap_or_else(|| PyException::new_err(text))
 }
 
 /// Extension: `result.map_err(to_py_err)` as a method.

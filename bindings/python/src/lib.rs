@@ -25,7 +25,7 @@ fn _panic_blocking(message: &str) -> PyResult<()> {
 /// Test helper: an awaitable whose Rust future panics (raises `PanicError`).
 #[pyfunction]
 fn _panic_async<'py>(py: Python<'py>, message: String) -> PyResult<Bound<'py, PyAny>> {
-    runtime::future_into_py(py, async move {
+    runtime::unit_future_into_py(py, async move {
         if !message.is_empty() {
             panic!("{message}");
         }
@@ -49,5 +49,6 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(error::_error_for_code, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_blocking, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_async, m)?)?;
+    m.add_function(wrap_pyfunction!(runtime::_shutdown, m)?)?;
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! `Message`: a delivered message (wraps [`stan_client::Message`]).
 
+use futures::FutureExt;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDateTime, PyDelta, PyTzInfo};
 
@@ -96,7 +97,11 @@ impl PyMessage {
     /// Acknowledge the message (manual-ack subscriptions); returns an awaitable.
     fn ack<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let msg = self.msg()?.clone();
-        runtime::future_into_py(py, async move { msg.ack().await.into_py() })
+        // Acking queues a command; it is normally complete at once.
+        if let Some(done) = msg.ack().now_or_never() {
+            return runtime::ready(py, done.into_py().map(|()| None::<bool>));
+        }
+        runtime::unit_future_into_py(py, async move { msg.ack().await.into_py() })
     }
 
     /// Acknowledge the message, blocking (GIL released).

@@ -16,11 +16,13 @@
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use futures::FutureExt;
 use pyo3::prelude::*;
+use pyo3::IntoPyObjectExt;
 use pyo3_async_runtimes::generic::{ContextExt, Runtime};
 use pyo3_async_runtimes::TaskLocals;
 
@@ -28,6 +30,52 @@ use crate::error::{invalid_state, panic_err};
 
 /// The runtime of this process: (pid that created it, runtime).
 static RUNTIME: Mutex<Option<(u32, &'static tokio::runtime::Runtime)>> = Mutex::new(None);
+
+/// Set by `_shutdown()` (an `atexit` hook): from then on runtime threads never attach to the
+/// interpreter, which is about to finalize. A thread that takes the GIL of a finalizing
+/// interpreter is terminated by CPython in the middle of Rust frames, which aborts the process.
+static SHUTTING_DOWN: AtomicBool = AtomicBool::new(false);
+
+/// Runtime threads currently inside (or about to enter) the interpreter.
+static ATTACHED_RUNTIME_THREADS: AtomicUsize = AtomicUsize::new(0);
+
+/// How long `_shutdown()` waits for runtime threads to leave the interpreter.
+const SHUTDOWN_DRAIN_LIMIT: Duration = Duration::from_secs(5);
+
+/// True once the interpreter is shutting down (see [`_shutdown`]).
+pub(crate) fn shutting_down() -> bool {
+    SHUTTING_DOWN.load(Ordering::SeqCst)
+}
+
+/// Run `f` attached to the interpreter from a runtime thread, unless the interpreter is shutting
+/// down (then `None`). [`_shutdown`] waits for every such section to end.
+pub(crate) fn attach_from_runtime<R>(f: impl FnOnce(Python<'_>) -> R) -> Option<R> {
+    ATTACHED_RUNTIME_THREADS.fetch_add(1, Ordering::SeqCst);
+    let result = if shutting_down() {
+        None
+    } else {
+        Some(Python::attach(f))
+    };
+    ATTACHED_RUNTIME_THREADS.fetch_sub(1, Ordering::SeqCst);
+    result
+}
+
+/// Called from `atexit` (registered by `stan_client/__init__.py`): stop resolving Python
+/// futures from runtime threads and wait (GIL released) until none is inside the interpreter.
+/// Awaitables still pending at exit are never resolved; their Rust side is dropped without
+/// touching Python.
+#[pyfunction]
+pub(crate) fn _shutdown(py: Python<'_>) {
+    SHUTTING_DOWN.store(true, Ordering::SeqCst);
+    py.detach(|| {
+        let deadline = std::time::Instant::now() + SHUTDOWN_DRAIN_LIMIT;
+        while ATTACHED_RUNTIME_THREADS.load(Ordering::SeqCst) > 0
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+}
 
 /// How often a blocking wait wakes up to let Python handle signals (Ctrl-C).
 const SIGNAL_CHECK_INTERVAL: Duration = Duration::from_millis(100);
@@ -119,7 +167,14 @@ impl Runtime for StanRuntime {
     where
         F: FnOnce() + Send + 'static,
     {
-        handle().spawn_blocking(f)
+        // `pyo3_async_runtimes` only uses this to attach and resolve a Python future.
+        handle().spawn_blocking(move || {
+            ATTACHED_RUNTIME_THREADS.fetch_add(1, Ordering::SeqCst);
+            if !shutting_down() {
+                f();
+            }
+            ATTACHED_RUNTIME_THREADS.fetch_sub(1, Ordering::SeqCst);
+        })
     }
 }
 
@@ -155,6 +210,60 @@ where
         }
     };
     pyo3_async_runtimes::generic::future_into_py::<StanRuntime, _, T>(py, guarded)
+}
+
+/// [`future_into_py`] for a future without a value: the awaitable resolves to `None` (a Rust
+/// `()` would become an empty tuple).
+pub(crate) fn unit_future_into_py<'py, F>(py: Python<'py>, fut: F) -> PyResult<Bound<'py, PyAny>>
+where
+    F: Future<Output = PyResult<()>> + Send + 'static,
+{
+    future_into_py(py, async move { fut.await.map(|()| None::<bool>) })
+}
+
+/// An awaitable that is already complete: awaiting it returns the value (or raises the error)
+/// at once, without a task or a thread handoff. Used when the result is known when the call
+/// is made (a message already buffered, an ack that only queues a command).
+#[pyclass(frozen, module = "stan_client._native", name = "Ready")]
+pub(crate) struct Ready {
+    result: Mutex<Option<PyResult<Py<PyAny>>>>,
+}
+
+#[pymethods]
+impl Ready {
+    fn __await__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __iter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __next__(&self) -> PyResult<Py<PyAny>> {
+        let taken = self.result.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match taken {
+            Some(Ok(value)) => Err(pyo3::exceptions::PyStopIteration::new_err((value,))),
+            Some(Err(err)) => Err(err),
+            None => Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "this awaitable was already awaited",
+            )),
+        }
+    }
+}
+
+/// A [`Ready`] awaitable for `result`.
+pub(crate) fn ready<'py, T>(py: Python<'py>, result: PyResult<T>) -> PyResult<Bound<'py, PyAny>>
+where
+    T: IntoPyObject<'py>,
+{
+    let result = result.and_then(|v| v.into_py_any(py));
+    Ok(Bound::new(
+        py,
+        Ready {
+            result: Mutex::new(Some(result)),
+        },
+    )?
+    .into_any())
 }
 
 /// Block the calling thread on `fut` with the GIL released, waking up regularly to let Python

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use pyo3::exceptions::{PyStopAsyncIteration, PyTimeoutError};
 use pyo3::prelude::*;
 use tokio::sync::Mutex;
@@ -41,6 +41,19 @@ impl SubInner {
                 Some(Ok(msg)) => Ok(Some(PyMessage::new(msg))),
                 Some(Err(e)) => Err(to_py_err(e)),
             },
+        }
+    }
+
+    /// The next item if it is available right now (`None`: it is not, or the stream is busy).
+    fn next_now(&self) -> Option<PyResult<Option<PyMessage>>> {
+        if self.closing.is_cancelled() {
+            return Some(Ok(None));
+        }
+        let mut stream = self.stream.try_lock().ok()?;
+        match stream.next().now_or_never()? {
+            None => Some(Ok(None)),
+            Some(Ok(msg)) => Some(Ok(Some(PyMessage::new(msg)))),
+            Some(Err(e)) => Some(Err(to_py_err(e))),
         }
     }
 
@@ -117,6 +130,10 @@ impl PySubscription {
 
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let inner = self.inner()?;
+        if let Some(now) = inner.next_now() {
+            let item = now.and_then(|m| m.ok_or_else(|| PyStopAsyncIteration::new_err(())));
+            return runtime::ready(py, item);
+        }
         runtime::future_into_py(py, async move {
             match inner.next().await? {
                 Some(msg) => Ok(msg),
@@ -128,7 +145,11 @@ impl PySubscription {
     /// The next message, blocking (GIL released); `None` when the subscription ended. Raises
     /// the built-in `TimeoutError` when `timeout` passes first.
     #[pyo3(signature = (timeout=None))]
-    fn next_blocking(&self, py: Python<'_>, timeout: Option<Duration>) -> PyResult<Option<PyMessage>> {
+    fn next_blocking(
+        &self,
+        py: Python<'_>,
+        timeout: Option<Duration>,
+    ) -> PyResult<Option<PyMessage>> {
         let inner = self.inner()?;
         runtime::block_on(py, async move {
             match timeout {
@@ -147,13 +168,13 @@ impl PySubscription {
     /// Close the subscription (the server keeps a durable); returns an awaitable.
     fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let inner = self.inner()?;
-        runtime::future_into_py(py, async move { inner.close(false).await })
+        runtime::unit_future_into_py(py, async move { inner.close(false).await })
     }
 
     /// Remove the subscription on the server (a durable is deleted); returns an awaitable.
     fn unsubscribe<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let inner = self.inner()?;
-        runtime::future_into_py(py, async move { inner.close(true).await })
+        runtime::unit_future_into_py(py, async move { inner.close(true).await })
     }
 
     /// `close()`, blocking (GIL released).

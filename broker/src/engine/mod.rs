@@ -202,6 +202,7 @@ pub async fn start(
     let mut subjects = ServerSubjects::new(&cfg.cluster_id, &cfg.discover_prefix);
     let recovered = store
         .recover()
+        .await
         .map_err(|e| format!("store recovery failed: {e}"))?;
     if let Some(r) = &recovered {
         if r.server_info.cluster_id != cfg.cluster_id {
@@ -328,6 +329,12 @@ impl Engine {
     ) {
         let batch_size = self.cfg.io_batch_size.max(1);
         let mut frozen_open = true;
+        // After a recovery: overdue pending messages first, then new ones.
+        self.fire_timers();
+        let names: Vec<String> = self.channels.keys().cloned().collect();
+        for name in names {
+            self.dispatch_channel(&name);
+        }
         loop {
             let is_frozen = *frozen.borrow_and_update();
             let deadline = self.timers.next();
@@ -354,18 +361,18 @@ impl Engine {
                 }
                 ev = rx.recv(), if !is_frozen => {
                     let Some(ev) = ev else { return };
-                    self.process(ev);
+                    self.process(ev).await;
                     let mut n = 1;
                     while n < batch_size {
                         match rx.try_recv() {
                             Ok(ev) => {
-                                self.process(ev);
+                                self.process(ev).await;
                                 n += 1;
                             }
                             Err(_) => break,
                         }
                     }
-                    self.finish_batch();
+                    self.finish_batch().await;
                     self.fire_timers();
                 }
                 _ = sleep_until_opt(deadline), if deadline.is_some() && !is_frozen => {
@@ -379,28 +386,28 @@ impl Engine {
         // Stop taking requests, then answer whatever already arrived.
         self.server_subs.clear();
         while let Ok(ev) = rx.try_recv() {
-            self.process(ev);
+            self.process(ev).await;
         }
-        self.finish_batch();
+        self.finish_batch().await;
         for sub in self.subs.values_mut() {
             sub.ack_sub = None;
         }
-        if let Err(e) = self.store.flush() {
+        if let Err(e) = self.store.flush().await {
             tracing::error!("store flush at shutdown failed: {e}");
         }
-        if let Err(e) = self.store.close() {
+        if let Err(e) = self.store.close().await {
             tracing::error!("store close failed: {e}");
         }
         self.transport.flush().await;
     }
 
-    fn process(&mut self, ev: Event) {
+    async fn process(&mut self, ev: Event) {
         match ev {
             Event::Msg(m) => match m.route {
                 Route::Publish => self.handle_publish(m),
                 Route::Ack(id) => self.handle_ack(id, &m.payload),
                 route => {
-                    self.finish_batch();
+                    self.finish_batch().await;
                     match route {
                         Route::Connect => self.handle_connect(m),
                         Route::Ping => self.handle_ping(m),
@@ -417,7 +424,7 @@ impl Engine {
                 conn_id,
                 answered,
             } => {
-                self.finish_batch();
+                self.finish_batch().await;
                 self.heartbeat_result(&client_id, &conn_id, answered);
             }
             Event::Duplicate {
@@ -426,7 +433,7 @@ impl Engine {
                 reply,
                 answered,
             } => {
-                self.finish_batch();
+                self.finish_batch().await;
                 self.duplicate_result(old_conn_id, req, reply, answered);
             }
         }

@@ -12,6 +12,18 @@ use super::{now_nanos, Engine};
 use crate::store::StoreError;
 use crate::transport::Inbound;
 
+/// The legacy server-to-server control message (`spb.CtrlMsg`): a well-formed one arriving on
+/// the publish subject is ignored.
+#[derive(Clone, PartialEq, ::prost::Message)]
+struct CtrlMsg {
+    #[prost(int32, tag = "1")]
+    mtype: i32,
+    #[prost(string, tag = "2")]
+    server_id: String,
+    #[prost(bytes = "bytes", tag = "3")]
+    data: bytes::Bytes,
+}
+
 impl Engine {
     fn queue_pub_ack(&mut self, reply: Option<String>, guid: String, error: &str) {
         if let Some(r) = reply {
@@ -26,8 +38,12 @@ impl Engine {
     /// Validates and stores one publish; its PubAck goes out with the batch.
     pub(crate) fn handle_publish(&mut self, m: Inbound) {
         let Inbound { reply, payload, .. } = m;
-        let req = match pb::PubMsg::decode(payload) {
+        let req = match pb::PubMsg::decode(payload.clone()) {
             Ok(r) => r,
+            Err(_) if CtrlMsg::decode(payload).is_ok() => {
+                tracing::debug!("control message on the publish subject ignored");
+                return;
+            }
             Err(_) => return self.queue_pub_ack(reply, String::new(), errors::INVALID_PUB_REQ),
         };
         if req.guid.is_empty() || !validate::is_valid_channel(&req.subject) {
@@ -79,7 +95,7 @@ impl Engine {
 
     /// Ends a batch: flush touched message stores, dispatch, flush subscription stores, send
     /// the PubAcks in order.
-    pub(crate) fn finish_batch(&mut self) {
+    pub(crate) async fn finish_batch(&mut self) {
         if self.batch_channels.is_empty() && self.batch_acks.is_empty() {
             return;
         }
@@ -87,7 +103,7 @@ impl Engine {
         self.batch_seen.clear();
         for name in &touched {
             if let Some(ch) = self.channels.get_mut(name) {
-                if let Err(e) = ch.store.msgs.flush() {
+                if let Err(e) = ch.store.msgs.flush().await {
                     tracing::error!(channel = %name, "message store flush failed: {e}");
                 }
             }
@@ -97,12 +113,12 @@ impl Engine {
         }
         for name in &touched {
             if let Some(ch) = self.channels.get_mut(name) {
-                if let Err(e) = ch.store.subs.flush() {
+                if let Err(e) = ch.store.subs.flush().await {
                     tracing::error!(channel = %name, "subscription store flush failed: {e}");
                 }
             }
         }
-        if let Err(e) = self.store.flush() {
+        if let Err(e) = self.store.flush().await {
             tracing::error!("store flush failed: {e}");
         }
         for (reply, ack) in std::mem::take(&mut self.batch_acks) {

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::future::BoxFuture;
+use futures::future::{ready, BoxFuture};
 use futures::FutureExt;
 use prost::Message;
 use stan_protocol::pb;
@@ -66,8 +66,8 @@ impl Store for Recovering {
     fn store_type(&self) -> &'static str {
         "FILE"
     }
-    fn recover(&mut self) -> StoreResult<Option<RecoveredState>> {
-        Ok(self.state.take())
+    fn recover(&mut self) -> BoxFuture<'_, StoreResult<Option<RecoveredState>>> {
+        ready(Ok(self.state.take())).boxed()
     }
     fn init(&mut self, info: &ServerInfo) -> StoreResult<()> {
         self.inner.init(info)
@@ -84,11 +84,11 @@ impl Store for Recovering {
     fn delete_client(&mut self, id: &str) -> StoreResult<()> {
         self.inner.delete_client(id)
     }
-    fn flush(&mut self) -> StoreResult<()> {
-        Ok(())
+    fn flush(&mut self) -> BoxFuture<'_, StoreResult<()>> {
+        ready(Ok(())).boxed()
     }
-    fn close(&mut self) -> StoreResult<()> {
-        Ok(())
+    fn close(&mut self) -> BoxFuture<'_, StoreResult<()>> {
+        ready(Ok(())).boxed()
     }
 }
 

@@ -4,6 +4,8 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::future::{ready, BoxFuture};
+use futures::FutureExt;
 use prost::Message;
 use stan_protocol::pb::MsgProto;
 
@@ -44,8 +46,8 @@ impl Store for MemoryStore {
         "MEMORY"
     }
 
-    fn recover(&mut self) -> StoreResult<Option<RecoveredState>> {
-        Ok(None)
+    fn recover(&mut self) -> BoxFuture<'_, StoreResult<Option<RecoveredState>>> {
+        ready(Ok(None)).boxed()
     }
 
     fn init(&mut self, info: &ServerInfo) -> StoreResult<()> {
@@ -84,12 +86,12 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn flush(&mut self) -> StoreResult<()> {
-        Ok(())
+    fn flush(&mut self) -> BoxFuture<'_, StoreResult<()>> {
+        ready(Ok(())).boxed()
     }
 
-    fn close(&mut self) -> StoreResult<()> {
-        Ok(())
+    fn close(&mut self) -> BoxFuture<'_, StoreResult<()>> {
+        ready(Ok(())).boxed()
     }
 }
 
@@ -253,8 +255,8 @@ impl MsgStore for MemoryMsgStore {
         self.msgs.front().map(|s| s.timestamp.saturating_add(age))
     }
 
-    fn flush(&mut self) -> StoreResult<()> {
-        Ok(())
+    fn flush(&mut self) -> BoxFuture<'_, StoreResult<()>> {
+        ready(Ok(())).boxed()
     }
 }
 
@@ -312,8 +314,8 @@ impl SubStore for MemorySubStore {
         self.subs.len()
     }
 
-    fn flush(&mut self) -> StoreResult<()> {
-        Ok(())
+    fn flush(&mut self) -> BoxFuture<'_, StoreResult<()>> {
+        ready(Ok(())).boxed()
     }
 }
 

@@ -5,11 +5,18 @@
 //! records with their pending sequences). [`memory::MemoryStore`] keeps everything in memory;
 //! persistent stores implement the same traits and hand their recovered state back through
 //! [`Store::recover`].
+//!
+//! Only [`Store::recover`], the `flush` methods and [`Store::close`] may wait for I/O (they
+//! return futures, awaited by the engine between batches). Every other method must not block:
+//! persistent stores buffer writes until the next flush and serve reads from memory or local
+//! files. The engine flushes the touched message stores, then the subscription stores, then
+//! the store itself after each batch, and only then sends the PubAcks.
 
 pub mod limits;
 pub mod memory;
 
 use bytes::Bytes;
+use futures::future::BoxFuture;
 use stan_protocol::pb::MsgProto;
 use stan_protocol::subjects::ServerSubjects;
 
@@ -133,7 +140,7 @@ pub trait Store: Send {
     /// `"MEMORY"`, `"FILE"`, ...
     fn store_type(&self) -> &'static str;
     /// State found at startup (`None`: a fresh store). Called once, before [`Store::init`].
-    fn recover(&mut self) -> StoreResult<Option<RecoveredState>>;
+    fn recover(&mut self) -> BoxFuture<'_, StoreResult<Option<RecoveredState>>>;
     /// Records the server info (first start, or after a recovery that found none).
     fn init(&mut self, info: &ServerInfo) -> StoreResult<()>;
     /// Creates a channel (limits come from the store's configuration); fails with
@@ -146,9 +153,9 @@ pub trait Store: Send {
     /// Removes a client record.
     fn delete_client(&mut self, id: &str) -> StoreResult<()>;
     /// Makes everything written so far durable (per the store's sync setting).
-    fn flush(&mut self) -> StoreResult<()>;
+    fn flush(&mut self) -> BoxFuture<'_, StoreResult<()>>;
     /// Flushes and releases resources. The store is not used afterwards.
-    fn close(&mut self) -> StoreResult<()>;
+    fn close(&mut self) -> BoxFuture<'_, StoreResult<()>>;
 }
 
 /// The messages of one channel.
@@ -183,7 +190,7 @@ pub trait MsgStore: Send {
     /// returns the time (Unix nanoseconds) when the next message expires, if any.
     fn expire(&mut self, now: i64) -> Option<i64>;
     /// Makes appended messages durable.
-    fn flush(&mut self) -> StoreResult<()>;
+    fn flush(&mut self) -> BoxFuture<'_, StoreResult<()>>;
 }
 
 /// The subscription records of one channel.
@@ -201,5 +208,5 @@ pub trait SubStore: Send {
     /// Number of stored subscription records.
     fn count(&self) -> usize;
     /// Makes the records durable.
-    fn flush(&mut self) -> StoreResult<()>;
+    fn flush(&mut self) -> BoxFuture<'_, StoreResult<()>>;
 }

@@ -24,10 +24,28 @@ enum Cmd {
         payload: Bytes,
     },
     Flush(oneshot::Sender<()>),
+    /// Resolve `done` once every subscription but `except` has handed to the sink what it had
+    /// received so far.
+    Barrier {
+        except: u64,
+        done: oneshot::Sender<()>,
+    },
+}
+
+/// A subscription's reader task and the channel that asks it to drain.
+struct Reader {
+    task: tokio::task::JoinHandle<()>,
+    drain: mpsc::UnboundedSender<oneshot::Sender<()>>,
 }
 
 /// Transport using an async-nats client. Subscribes and publishes are queued in order to
 /// one writer task, so a subscription always reaches the server before a later publish.
+///
+/// async-nats hands each subscription its own queue, so messages of different subscriptions
+/// can reach the sink out of arrival order. Unsubscribe, subscription-close and close requests
+/// must be handled after the acks and publishes that arrived before them; their reader first
+/// has every other subscription drain what it already received (a barrier, as the official
+/// server does with its NATS client), then forwards the request.
 pub struct ExternalTransport {
     client: async_nats::Client,
     cmds: mpsc::UnboundedSender<Cmd>,
@@ -82,7 +100,7 @@ impl ExternalTransport {
             TransportError::Connect(format!("unable to connect to NATS {}: {e}", cfg.url))
         })?;
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(writer(client.clone(), rx, sink));
+        tokio::spawn(writer(client.clone(), rx, tx.downgrade(), sink));
         Ok(ExternalTransport {
             client,
             cmds: tx,
@@ -91,35 +109,108 @@ impl ExternalTransport {
     }
 }
 
-async fn writer(client: async_nats::Client, mut rx: mpsc::UnboundedReceiver<Cmd>, sink: Sink) {
-    let mut readers: HashMap<u64, tokio::task::JoinHandle<()>> = HashMap::new();
+fn forward(sink: &Sink, route: Route, m: async_nats::Message) {
+    sink(Inbound {
+        route,
+        subject: m.subject.to_string(),
+        reply: m.reply.map(|r| r.to_string()),
+        payload: m.payload,
+    });
+}
+
+async fn reader(
+    id: u64,
+    route: Route,
+    mut sub: async_nats::Subscriber,
+    sink: Sink,
+    mut drains: mpsc::UnboundedReceiver<oneshot::Sender<()>>,
+    cmds: mpsc::WeakUnboundedSender<Cmd>,
+) {
+    let ordered = matches!(route, Route::Unsubscribe | Route::SubClose | Route::Close);
+    loop {
+        tokio::select! {
+            biased;
+            m = sub.next() => {
+                let Some(m) = m else { break };
+                if ordered {
+                    let (tx, mut rx) = oneshot::channel();
+                    let sent = cmds
+                        .upgrade()
+                        .is_some_and(|c| c.send(Cmd::Barrier { except: id, done: tx }).is_ok());
+                    if sent {
+                        // Answer other barriers meanwhile (without draining, which would
+                        // overtake the message held here).
+                        loop {
+                            tokio::select! {
+                                _ = &mut rx => break,
+                                d = drains.recv() => match d {
+                                    Some(done) => { let _ = done.send(()); }
+                                    None => break,
+                                },
+                            }
+                        }
+                    }
+                }
+                forward(&sink, route, m);
+            }
+            d = drains.recv() => {
+                let Some(done) = d else { break };
+                // Unconstrained: the coop budget must not make a non-empty queue look empty.
+                while let Some(Some(m)) = tokio::task::unconstrained(sub.next()).now_or_never() {
+                    forward(&sink, route, m);
+                }
+                let _ = done.send(());
+            }
+        }
+    }
+}
+
+async fn writer(
+    client: async_nats::Client,
+    mut rx: mpsc::UnboundedReceiver<Cmd>,
+    cmds: mpsc::WeakUnboundedSender<Cmd>,
+    sink: Sink,
+) {
+    let mut readers: HashMap<u64, Reader> = HashMap::new();
     while let Some(cmd) = rx.recv().await {
         match cmd {
             Cmd::Subscribe { id, subject, route } => {
                 match client.subscribe(subject.clone()).await {
-                    Ok(mut sub) => {
-                        let sink = sink.clone();
-                        readers.insert(
+                    Ok(sub) => {
+                        let (drain, drains) = mpsc::unbounded_channel();
+                        let task = tokio::spawn(reader(
                             id,
-                            tokio::spawn(async move {
-                                while let Some(m) = sub.next().await {
-                                    sink(Inbound {
-                                        route,
-                                        subject: m.subject.to_string(),
-                                        reply: m.reply.map(|r| r.to_string()),
-                                        payload: m.payload,
-                                    });
-                                }
-                            }),
-                        );
+                            route,
+                            sub,
+                            sink.clone(),
+                            drains,
+                            cmds.clone(),
+                        ));
+                        readers.insert(id, Reader { task, drain });
                     }
                     Err(e) => tracing::error!(%subject, "subscribe failed: {e}"),
                 }
             }
             Cmd::Unsubscribe(id) => {
-                if let Some(h) = readers.remove(&id) {
-                    h.abort();
+                if let Some(r) = readers.remove(&id) {
+                    r.task.abort();
                 }
+            }
+            Cmd::Barrier { except, done } => {
+                let waits: Vec<oneshot::Receiver<()>> = readers
+                    .iter()
+                    .filter(|(id, _)| **id != except)
+                    .filter_map(|(_, r)| {
+                        let (tx, rx) = oneshot::channel();
+                        r.drain.send(tx).ok().map(|_| rx)
+                    })
+                    .collect();
+                tokio::spawn(async move {
+                    for w in waits {
+                        let _ = w.await;
+                    }
+                    let _ = done.send(());
+                });
             }
             Cmd::Publish {
                 subject,
@@ -140,8 +231,8 @@ async fn writer(client: async_nats::Client, mut rx: mpsc::UnboundedReceiver<Cmd>
             }
         }
     }
-    for (_, h) in readers {
-        h.abort();
+    for (_, r) in readers {
+        r.task.abort();
     }
 }
 

@@ -443,3 +443,45 @@ impl TestSub {
         v
     }
 }
+
+/// Checks the ordering rules of a subscription (PROTOCOL.md §1): the SubscriptionResponse
+/// arrives before the first MsgProto, and the ack inbox accepts acks as soon as the response
+/// is out. `c` must have published at least one message on `channel`.
+pub async fn check_subscribe_ordering(c: &Conn, channel: &str) {
+    let prefix = format!("_INBOX.{}", new_nuid());
+    let mut all = c.nc.subscribe(format!("{prefix}.>")).await.unwrap();
+    c.nc.flush().await.unwrap();
+    let mut req = c.sub_req(channel);
+    req.inbox = format!("{prefix}.deliver");
+    req.start_position = pb::StartPosition::First as i32;
+    req.max_in_flight = 1;
+    c.nc.publish_with_reply(
+        c.resp.sub_requests.clone(),
+        format!("{prefix}.reply"),
+        req.encode_to_vec().into(),
+    )
+    .await
+    .unwrap();
+    let first = within("subscription response", all.next()).await.unwrap();
+    assert_eq!(
+        first.subject.as_str(),
+        format!("{prefix}.reply"),
+        "response comes first"
+    );
+    let resp = pb::SubscriptionResponse::decode(first.payload).unwrap();
+    assert_eq!(resp.error, "");
+    let m = within("first message", all.next()).await.unwrap();
+    assert_eq!(m.subject.as_str(), format!("{prefix}.deliver"));
+    let m = pb::MsgProto::decode(m.payload).unwrap();
+    let ack = pb::Ack {
+        subject: channel.into(),
+        sequence: m.sequence,
+    };
+    c.nc.publish(resp.ack_inbox, ack.encode_to_vec().into())
+        .await
+        .unwrap();
+    // The ack un-stalls the subscription (max in flight 1): the next message follows.
+    let next = within("second message", all.next()).await.unwrap();
+    let next = pb::MsgProto::decode(next.payload).unwrap();
+    assert_eq!(next.sequence, m.sequence + 1);
+}

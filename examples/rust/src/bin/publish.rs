@@ -6,7 +6,9 @@ use stan_client::Result;
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let client = stan_examples::options("example-publisher").connect().await?;
+    let client = stan_examples::options("example-publisher")
+        .connect()
+        .await?;
 
     // publish() resolves once the server has stored the message.
     let guid = client.publish("example.orders", "order #1").await?;

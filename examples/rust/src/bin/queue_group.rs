@@ -19,8 +19,7 @@ async fn main() -> Result<()> {
             .await?;
         workers.push(tokio::spawn(async move {
             let mut done = Vec::new();
-            while let Ok(Some(msg)) = tokio::time::timeout(stan_examples::IDLE, sub.next()).await
-            {
+            while let Ok(Some(msg)) = tokio::time::timeout(stan_examples::IDLE, sub.next()).await {
                 // Auto-ack: the message is acked when the next one is requested.
                 let msg = msg?;
                 done.push(msg.sequence());

@@ -1,0 +1,26 @@
+//! Node.js bindings of `stan-client`: the native layer of the npm package `stan-client`.
+//!
+//! This crate only converts types, maps errors, adapts async and manages handle lifetimes; the
+//! idiomatic TypeScript API lives in `node/src` and wraps the generated `native.js`. One file
+//! per domain object, matching the core crate: `client.rs`, `subscription.rs`, `message.rs`,
+//! `event.rs`, `options.rs`, `error.rs`, and `runtime.rs` (where futures run; panics become
+//! rejected promises).
+//!
+//! Every exported class is named `Native…`; the TypeScript layer never re-exports them.
+#![warn(missing_docs)]
+
+mod client;
+mod error;
+mod event;
+mod message;
+mod options;
+mod runtime;
+mod subscription;
+
+pub use client::{connect, NativeClient};
+pub use error::{error_kind_codes, reject_error_for_code, throw_error_for_code};
+pub use event::{NativeEvent, NativeEvents};
+pub use message::NativeMessage;
+pub use options::{NativeConnectOptions, NativeSubscribeOptions, NativeTlsOptions};
+pub use runtime::{panic_async_for_test, panic_sync_for_test};
+pub use subscription::NativeSubscription;

@@ -1,0 +1,67 @@
+//! The one decision about where core futures run: napi's built-in Tokio runtime (feature
+//! `tokio_rt`), through [`spawn`], which also turns core errors and panics into rejected
+//! promises with a stable `err.code`.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+
+use futures::FutureExt;
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use crate::error::{panic_error, rejection, to_node_error, Code};
+
+/// Run `fut` on the runtime and return a promise of its result, converted on the JavaScript
+/// thread by `convert`. A core error rejects the promise with the mapped error; a panic in
+/// `fut` or in `convert` rejects it with code `PANIC` instead of unwinding into Node.
+pub(crate) fn spawn<'env, T, V, F, C>(
+    env: &'env Env,
+    fut: F,
+    convert: C,
+) -> napi::Result<PromiseRaw<'env, V>>
+where
+    T: Send + 'static,
+    V: ToNapiValue,
+    F: Future<Output = stan_client::Result<T>> + Send + 'static,
+    C: FnOnce(&Env, T) -> napi::Result<V> + 'static,
+{
+    let guarded = async move { Ok(AssertUnwindSafe(fut).catch_unwind().await) };
+    env.spawn_future_with_callback(guarded, move |env, outcome| match outcome {
+        Ok(Ok(value)) => match std::panic::catch_unwind(AssertUnwindSafe(|| convert(env, value))) {
+            Ok(converted) => converted,
+            Err(payload) => Err(rejection(env, panic_error(&*payload))),
+        },
+        Ok(Err(err)) => Err(rejection(env, to_node_error(err))),
+        Err(payload) => Err(rejection(env, panic_error(&*payload))),
+    })
+}
+
+/// Test helper: a promise whose Rust future panics with `message` (rejects with code `PANIC`).
+#[napi]
+pub fn panic_async_for_test<'env>(
+    env: &'env Env,
+    message: String,
+) -> napi::Result<PromiseRaw<'env, ()>> {
+    spawn(
+        env,
+        async move {
+            if !message.is_empty() {
+                panic!("{message}");
+            }
+            Ok(())
+        },
+        |_, ()| Ok(()),
+    )
+}
+
+/// Test helper: panics synchronously with `message`, caught at the boundary and thrown as an
+/// `Error` with code `PANIC` (never a crash).
+#[napi]
+pub fn panic_sync_for_test(message: String) -> napi::Result<(), Code> {
+    std::panic::catch_unwind(|| {
+        if !message.is_empty() {
+            panic!("{message}");
+        }
+    })
+    .map_err(|payload| panic_error(&*payload))
+}

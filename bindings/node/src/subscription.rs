@@ -1,0 +1,119 @@
+//! `NativeSubscription`: pulls messages from a [`stan_client::Subscription`].
+//!
+//! The core stream sits behind an async mutex so that `next()` can own it while waiting. A
+//! close/unsubscribe first cancels any pending `next()` (which then resolves `null`), then takes
+//! the stream and closes it: closing never waits behind a message that may never come, and no
+//! promise is left pending (a pending promise would keep Node's event loop alive).
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+
+use crate::message::NativeMessage;
+use crate::runtime::spawn;
+
+struct SubInner {
+    stream: Mutex<stan_client::Subscription>,
+    closing: CancellationToken,
+}
+
+impl SubInner {
+    async fn next(&self) -> stan_client::Result<Option<stan_client::Message>> {
+        if self.closing.is_cancelled() {
+            return Ok(None);
+        }
+        let mut stream = tokio::select! {
+            biased;
+            _ = self.closing.cancelled() => return Ok(None),
+            guard = self.stream.lock() => guard,
+        };
+        tokio::select! {
+            biased;
+            _ = self.closing.cancelled() => Ok(None),
+            item = stream.next() => item.transpose(),
+        }
+    }
+
+    async fn close(&self, unsubscribe: bool) -> stan_client::Result<()> {
+        self.closing.cancel();
+        let stream = self.stream.lock().await;
+        if unsubscribe {
+            stream.unsubscribe().await
+        } else {
+            stream.close().await
+        }
+    }
+}
+
+/// A subscription: `next()` resolves to the next message or `null` at the end.
+#[napi]
+pub struct NativeSubscription {
+    subject: String,
+    manual_acks: bool,
+    inner: Arc<SubInner>,
+}
+
+impl NativeSubscription {
+    pub(crate) fn new(sub: stan_client::Subscription) -> Self {
+        NativeSubscription {
+            subject: sub.subject().to_string(),
+            manual_acks: sub.manual_acks(),
+            inner: Arc::new(SubInner {
+                stream: Mutex::new(sub),
+                closing: CancellationToken::new(),
+            }),
+        }
+    }
+}
+
+#[napi]
+impl NativeSubscription {
+    /// The channel this subscription reads.
+    #[napi(getter)]
+    pub fn subject(&self) -> String {
+        self.subject.clone()
+    }
+
+    /// True when messages must be acknowledged with `ack()`.
+    #[napi(getter)]
+    pub fn manual_acks(&self) -> bool {
+        self.manual_acks
+    }
+
+    /// True once `close()` or `unsubscribe()` was called on this handle.
+    #[napi(getter)]
+    pub fn closing(&self) -> bool {
+        self.inner.closing.is_cancelled()
+    }
+
+    /// The next message; `null` when the subscription ended or is being closed. Rejects once
+    /// with the reason when the subscription cannot go on (then resolves `null`).
+    #[napi]
+    pub fn next<'env>(
+        &self,
+        env: &'env Env,
+    ) -> napi::Result<PromiseRaw<'env, Option<NativeMessage>>> {
+        let inner = self.inner.clone();
+        spawn(env, async move { inner.next().await }, |_, msg| {
+            Ok(msg.map(NativeMessage::new))
+        })
+    }
+
+    /// Close the subscription (the server keeps a durable).
+    #[napi]
+    pub fn close<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
+        let inner = self.inner.clone();
+        spawn(env, async move { inner.close(false).await }, |_, ()| Ok(()))
+    }
+
+    /// Remove the subscription on the server (a durable is deleted).
+    #[napi]
+    pub fn unsubscribe<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
+        let inner = self.inner.clone();
+        spawn(env, async move { inner.close(true).await }, |_, ()| Ok(()))
+    }
+}

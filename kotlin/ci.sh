@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# CI for the Kotlin/JVM binding: the UniFFI crate (fmt, clippy, unit tests), the Maven project
+# (native build, Kotlin generation, -Werror compile, JUnit 5 tests against stan-broker), install
+# into the local Maven repository, then the examples/kotlin consumer project built and run
+# against a broker with no Rust toolchain on its PATH.
+#
+#   kotlin/ci.sh            # from anywhere; exits non-zero on the first failure
+#
+# Environment: STAN_BROKER_BIN (default target/debug/stan-broker, built here),
+# MAVEN_ARGS (extra Maven arguments, e.g. -o for offline).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+MVN=(mvn -B -ntp -Dstyle.color=never ${MAVEN_ARGS:-})
+LOG_DIR="$ROOT/kotlin/target/ci"
+mkdir -p "$LOG_DIR"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+# Run Maven quietly but keep the Surefire summary ("Tests run: …"), warnings and errors.
+mvn_filtered() {
+    local log="$LOG_DIR/$1.log"
+    shift
+    if "${MVN[@]}" "$@" >"$log" 2>&1; then
+        grep -E 'Tests run:|WARN|BUILD' "$log" | grep -v '^\[broker\]' || true
+    else
+        grep -E 'Tests run:|FAIL|ERROR|WARN|expected|Exception|BUILD' "$log" | grep -v '^\[broker\]' | head -200 || true
+        echo "Maven failed; full log: $log" >&2
+        return 1
+    fi
+}
+
+step "every UniFFI export goes through runtime::export! (async_runtime = \"tokio\")"
+if grep -rn 'uniffi::export' bindings/uniffi/src --include='*.rs' | grep -v '^bindings/uniffi/src/runtime.rs:'; then
+    echo "use export! { … } from runtime.rs instead of #[uniffi::export]" >&2
+    exit 1
+fi
+
+step "cargo fmt / clippy / unit tests of the UniFFI crate"
+cargo fmt --check -p stan-client-uniffi -p stan-uniffi-bindgen
+cargo clippy --quiet -p stan-client-uniffi -p stan-uniffi-bindgen --all-targets -- -D warnings
+cargo test --quiet -p stan-client-uniffi
+
+step "broker for the tests"
+if [[ -z "${STAN_BROKER_BIN:-}" ]]; then
+    cargo build --quiet -p stan-broker --bin stan-broker
+    export STAN_BROKER_BIN="$ROOT/target/debug/stan-broker"
+fi
+
+step "mvn verify (cargo build, bindgen, compile with -Werror, JUnit 5)"
+mvn_filtered verify -f kotlin/pom.xml verify
+
+step "mvn install (reuses the library just built)"
+mvn_filtered install -f kotlin/pom.xml install -DskipTests -Dstan.skipCargo=true
+
+step "examples/kotlin: a consumer of io.stanrs:stan-client, run against a broker"
+BROKER_PID=""
+cleanup() { if [[ -n "$BROKER_PID" ]]; then kill "$BROKER_PID" 2>/dev/null || true; fi; }
+trap cleanup EXIT
+CLUSTER="kt-example-$$"
+exec 3< <(exec "$STAN_BROKER_BIN" -p 0 -a 127.0.0.1 -cid "$CLUSTER" 2>&1)
+BROKER_PID=$!
+URL=""
+while IFS= read -r -t 20 -u 3 line; do
+    if [[ "$line" =~ Listening\ for\ client\ connections\ on\ ([^ ]+) ]]; then URL="${BASH_REMATCH[1]}"; fi
+    if [[ "$line" == *"Server is ready"* ]]; then break; fi
+done
+if [[ -z "$URL" ]]; then
+    echo "the broker did not report its URL" >&2
+    exit 1
+fi
+cat <&3 >/dev/null &
+echo "broker $BROKER_PID at $URL"
+# No cargo on the PATH: the jar must carry everything.
+PATH="$(dirname "$(command -v java)"):$(dirname "$(command -v mvn)"):/usr/bin:/bin" \
+    "${MVN[@]}" -q -f examples/kotlin/pom.xml compile exec:java -Dexec.args="$URL $CLUSTER"
+
+step "kotlin CI passed"

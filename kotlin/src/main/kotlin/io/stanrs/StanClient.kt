@@ -1,0 +1,156 @@
+package io.stanrs
+
+import kotlinx.coroutines.flow.Flow
+import kotlinx.coroutines.flow.flow
+import kotlinx.coroutines.future.future
+import kotlinx.coroutines.runBlocking
+import java.util.concurrent.CompletableFuture
+
+/**
+ * A connection to a NATS Streaming server.
+ *
+ * ```kotlin
+ * StanClient.connect("test-cluster", "me") { url = "nats://127.0.0.1:4222" }.use { sc ->
+ *     val guid = sc.publish("orders", "hello".encodeToByteArray())   // suspends until acked
+ *     sc.subscribe("orders") { durableName = "audit"; startAt = StartPosition.First; manualAcks = true }
+ *         .messages()
+ *         .collect { msg -> println(msg.dataAsString()); msg.ack() }
+ * }
+ * ```
+ *
+ * All failures are [StanException]s. [close] (or `use {}`) unregisters from the server and
+ * blocks until done; [shutdown] does the same without blocking a thread.
+ *
+ * Java callers use the `…Future` methods, which return [CompletableFuture]s:
+ * ```java
+ * try (StanClient sc = StanClient.connectFuture("test-cluster", "me", options).get()) {
+ *     String guid = sc.publishFuture("orders", bytes).get();
+ * }
+ * ```
+ */
+class StanClient private constructor(private val native: NativeClient) : AutoCloseable {
+    /** The client ID. */
+    val clientId: String get() = native.clientId()
+
+    /** The cluster ID. */
+    val clusterId: String get() = native.clusterId()
+
+    /** True once the client is closed for good (by [close], or a lost session not resumed). */
+    val isClosed: Boolean get() = native.isClosed()
+
+    /**
+     * Publish [data] on channel [subject] and suspend until the server stored it; returns the
+     * publish guid.
+     *
+     * @throws StanException.PublishAckTimeout when no ack came in time (the message may still
+     *   have been stored), [StanException.ConnectionLost] when the session was lost meanwhile.
+     */
+    suspend fun publish(subject: String, data: ByteArray): String = native.publish(subject, data)
+
+    /** Publish the UTF-8 bytes of [data]. */
+    suspend fun publish(subject: String, data: String): String = publish(subject, data.encodeToByteArray())
+
+    /**
+     * Publish without waiting for the ack: suspends only while `maxPubAcksInFlight` publishes
+     * already await acks. Await the returned [PublishAck] for the outcome.
+     */
+    suspend fun publishAsync(subject: String, data: ByteArray): PublishAck =
+        PublishAck(native.publishAsync(subject, data))
+
+    /** Subscribe to channel [subject]; see [SubscribeOptions]. */
+    suspend fun subscribe(subject: String, configure: SubscribeOptions.() -> Unit = {}): Subscription =
+        subscribe(subject, SubscribeOptions().apply(configure))
+
+    /** Subscribe to channel [subject] with [options]. */
+    suspend fun subscribe(subject: String, options: SubscribeOptions): Subscription =
+        Subscription(native.subscribe(subject, options.toNative()))
+
+    /**
+     * The connection events emitted from this call on, as a [Flow] that completes after
+     * [Event.Closed]. Call it right after connecting so that no event is missed. The flow can be
+     * collected once.
+     */
+    fun events(): Flow<Event> {
+        val events = native.events()
+        return flow {
+            events.use {
+                while (true) {
+                    emit(it.next() ?: break)
+                }
+            }
+        }
+    }
+
+    /**
+     * Close the connection without blocking a thread: fail pending publishes, end every
+     * subscription (durables are kept), unregister from the server. Closing twice does nothing.
+     */
+    suspend fun shutdown() {
+        native.closeConnection()
+    }
+
+    /** [shutdown], blocking the calling thread, then release the native handle. */
+    override fun close() {
+        try {
+            runBlocking { shutdown() }
+        } finally {
+            native.close()
+        }
+    }
+
+    /** [publish] for Java callers. */
+    fun publishFuture(subject: String, data: ByteArray): CompletableFuture<String> =
+        JavaInterop.scope.future { publish(subject, data) }
+
+    /** [subscribe] for Java callers. */
+    fun subscribeFuture(subject: String, options: SubscribeOptions): CompletableFuture<Subscription> =
+        JavaInterop.scope.future { subscribe(subject, options) }
+
+    /** [shutdown] for Java callers. */
+    fun shutdownFuture(): CompletableFuture<Unit> = JavaInterop.scope.future { shutdown() }
+
+    override fun toString(): String = "StanClient(clusterId=$clusterId, clientId=$clientId, closed=$isClosed)"
+
+    /** Connecting. */
+    companion object {
+        /**
+         * Connect to the streaming server of cluster [clusterId] as [clientId].
+         *
+         * @throws StanException.ConnectTimeout when no streaming server answered (wrong cluster
+         *   ID?), [StanException.Transport] when NATS cannot be reached,
+         *   [StanException.InvalidArgument] for bad options.
+         */
+        suspend fun connect(
+            clusterId: String,
+            clientId: String,
+            configure: ConnectOptions.() -> Unit = {},
+        ): StanClient = connect(clusterId, clientId, ConnectOptions().apply(configure))
+
+        /** Connect with [options]. */
+        suspend fun connect(clusterId: String, clientId: String, options: ConnectOptions): StanClient {
+            NativeSetup.ensure()
+            return StanClient(NativeClient.connect(options.toNative(clusterId, clientId)))
+        }
+
+        /** [connect] for Java callers. */
+        @JvmStatic
+        @JvmOverloads
+        fun connectFuture(
+            clusterId: String,
+            clientId: String,
+            options: ConnectOptions = ConnectOptions(),
+        ): CompletableFuture<StanClient> = JavaInterop.scope.future { connect(clusterId, clientId, options) }
+    }
+}
+
+/** The pending acknowledgement of a [StanClient.publishAsync]. */
+class PublishAck internal constructor(private val native: NativePublishAck) {
+    /** The guid of the publish (known before the ack arrives). */
+    val guid: String = native.guid()
+
+    /** Suspend until the server acknowledged the message; returns [guid]. */
+    suspend fun await(): String = native.wait()
+
+    /** [await] for Java callers. */
+    fun future(): CompletableFuture<String> = JavaInterop.scope.future { await() }
+}

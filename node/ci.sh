@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# CI for the Node package `stan-client` (node/), its native addon (bindings/node) and the
+# Node examples (examples/node). Exits non-zero on the first failure.
+#
+#   node/ci.sh                     everything
+#   SKIP_PACK_INSTALL=1 node/ci.sh   skip the user-style `npm pack` + `npm install <tarball>`
+#
+# Steps: npm ci (no install scripts) + explicit debug build of the addon and the TS layer;
+# cargo fmt/clippy/unit tests of the binding crate; tsc --strict --noEmit of tests and
+# examples; the node --test suite against stan-broker; the examples against a broker started
+# here; then `npm pack` and `npm install <tarball>` into a fresh temporary project (which
+# builds the addon in release mode through the package's install script) and a smoke test
+# from there.
+set -euo pipefail
+NODE_DIR="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$NODE_DIR/.." && pwd)"
+EXAMPLES="$ROOT/examples/node"
+export CARGO_TERM_COLOR=never
+
+step() { echo; echo "---- node: $* ----"; }
+
+BROKER_PID=""
+TMP_PROJECT=""
+cleanup() {
+  if [ -n "$BROKER_PID" ]; then kill "$BROKER_PID" 2>/dev/null || true; wait "$BROKER_PID" 2>/dev/null || true; fi
+  if [ -n "$TMP_PROJECT" ]; then rm -rf "$TMP_PROJECT"; fi
+}
+trap cleanup EXIT
+
+step "toolchain"
+node --version
+npm --version
+cargo --version
+
+step "stan-broker binary"
+cargo build -p stan-broker
+export STAN_BROKER_BIN="$ROOT/target/debug/stan-broker"
+
+step "npm ci (no install scripts) + explicit build"
+cd "$NODE_DIR"
+npm ci --ignore-scripts --no-audit --no-fund
+npm run build:native
+npm run build:ts
+
+step "binding crate: fmt, clippy, unit tests"
+cd "$ROOT"
+cargo fmt -p stan-client-node -- --check
+cargo clippy -p stan-client-node --all-targets -- -D warnings
+cargo test -p stan-client-node
+
+step "tsc --strict --noEmit (tests, examples)"
+cd "$NODE_DIR"
+npx tsc -p tsconfig.test.json --noEmit
+mkdir -p "$EXAMPLES/node_modules"
+ln -sfn ../../../node "$EXAMPLES/node_modules/stan-client"
+npx tsc -p "$EXAMPLES/tsconfig.json" --noEmit
+
+step "node --test"
+npm test
+
+step "examples against stan-broker"
+BROKER_LOG="$(mktemp)"
+"$STAN_BROKER_BIN" -p 0 -a 127.0.0.1 -cid test-cluster 2>"$BROKER_LOG" &
+BROKER_PID=$!
+URL=""
+for _ in $(seq 1 300); do
+  URL="$(grep -o 'Listening for client connections on [^ ]*' "$BROKER_LOG" | awk '{print $NF}' || true)"
+  [ -n "$URL" ] && break
+  kill -0 "$BROKER_PID" 2>/dev/null || { cat "$BROKER_LOG"; echo "broker exited" >&2; exit 1; }
+  sleep 0.1 # polling the broker's readiness line
+done
+[ -n "$URL" ] || { cat "$BROKER_LOG"; echo "broker not ready" >&2; exit 1; }
+npx tsc -p "$EXAMPLES/tsconfig.json"
+for ex in quickstart publish subscribe-durable queue-group; do
+  echo "== examples/node/$ex.ts"
+  timeout 60 node "$EXAMPLES/build/$ex.js" "$URL"
+done
+kill "$BROKER_PID"; wait "$BROKER_PID" 2>/dev/null || true; BROKER_PID=""
+rm -f "$BROKER_LOG"
+
+if [ "${SKIP_PACK_INSTALL:-}" = 1 ]; then
+  step "user-style install skipped (SKIP_PACK_INSTALL=1)"
+  exit 0
+fi
+
+step "user-style install: npm pack, npm install <tarball> in a fresh project"
+TMP_PROJECT="$(mktemp -d)"
+cd "$NODE_DIR"
+TARBALL="$(npm pack --pack-destination "$TMP_PROJECT" | tail -n 1)"
+cd "$TMP_PROJECT"
+npm init -y >/dev/null
+# Share compiled crates with the workspace (a fresh machine still builds everything once).
+CARGO_TARGET_DIR="$ROOT/target" npm install --no-audit --no-fund "./$TARBALL"
+cat > smoke.js <<'JS'
+const assert = require('node:assert/strict')
+const { connect, isStanError } = require('stan-client')
+const { startBroker } = require('stan-client/testing')
+;(async () => {
+  const broker = await startBroker()
+  try {
+    const sc = await connect({ clusterId: broker.clusterId, clientId: 'smoke', url: broker.url })
+    const guid = await sc.publish('smoke', Buffer.from('hello'))
+    const sub = await sc.subscribe('smoke', { durableName: 'd', startAt: 'first', manualAcks: true })
+    for await (const msg of sub) {
+      assert.equal(msg.data.toString(), 'hello')
+      assert.equal(msg.sequence, 1n)
+      await msg.ack()
+      break
+    }
+    await assert.rejects(sc.publish('bad.*', 'x'), (e) => isStanError(e, 'INVALID_ARGUMENT'))
+    await sc.close()
+    console.log(`smoke ok (guid ${guid})`)
+  } finally {
+    await broker.stop()
+  }
+})().catch((e) => { console.error(e); process.exit(1) })
+JS
+timeout 60 node smoke.js
+test -f node_modules/stan-client/dist/index.d.ts
+echo
+echo "node: all steps passed"
