@@ -90,7 +90,9 @@ TARBALL="$(npm pack --pack-destination "$TMP_PROJECT" | tail -n 1)"
 cd "$TMP_PROJECT"
 npm init -y >/dev/null
 # Share compiled crates with the workspace (a fresh machine still builds everything once).
-CARGO_TARGET_DIR="$ROOT/target" npm install --no-audit --no-fund "./$TARBALL"
+CARGO_TARGET_DIR="$ROOT/target" npm install --no-audit --no-fund --foreground-scripts "./$TARBALL"
+# The tarball carries no addon: its presence proves the install script built it.
+ls -la node_modules/stan-client/dist/*.node
 cat > smoke.js <<'JS'
 const assert = require('node:assert/strict')
 const { connect, isStanError } = require('stan-client')

@@ -59,8 +59,8 @@ ruff format --check .
 ruff check --config pyproject.toml ../examples/python
 ruff format --config pyproject.toml --check ../examples/python
 
-step "mypy --strict (package, tests, examples)"
-mypy --strict stan_client tests
+step "mypy --strict (package, tests, bench, examples)"
+mypy --strict stan_client tests bench
 mypy --strict --config-file pyproject.toml ../examples/python
 
 step "stubtest: _native.pyi against the compiled module"

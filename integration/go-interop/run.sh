@@ -26,12 +26,13 @@ ready_timeout=${READY_TIMEOUT:-30}
 # suite how long detection of a silent client may take ((hbi + hbt) * (hbf + 1) at worst).
 hb_flags=(-hbi 1s -hbt 1s -hbf 2)
 hb_detect=6s
-# One pass of the suite creates about 50 channels; the default limit (100) would stop
+# One pass of the suite creates about 60 channels; the default limit (100) would stop
 # repeated passes (GO_TEST_ARGS=-count=N).
 limit_flags=(-mc 1000)
 
 logdir=$(mktemp -d /tmp/go-interop.XXXXXX)
 pids=()
+gotest_pid=
 
 log() { printf '==> %s\n' "$*" >&2; }
 
@@ -56,8 +57,8 @@ stop_all() {
 	pids=()
 }
 
-trap 'stop_all' EXIT
-trap 'stop_all; exit 130' INT TERM
+trap 'stop_gotest; stop_all' EXIT
+trap 'stop_gotest; stop_all; exit 130' INT TERM
 
 # A free loopback TCP port (the kernel picks it; the tiny race with other users is accepted).
 free_port() {
@@ -131,15 +132,33 @@ ensure_nats_server() {
 	nats_server_bin=$(command -v nats-server || echo /usr/sbin/nats-server)
 }
 
-# run_suite NAME URL: runs the Go suite against URL; its output goes to the terminal and to
-# $logdir/NAME.test.log.
+# run_suite NAME URL: runs the Go suite against URL in the background (so a signal stops the
+# script at once); its output goes to $logdir/NAME.test.log and is shown live.
 run_suite() {
-	local name=$1 url=$2
+	local name=$1 url=$2 out=$logdir/$1.test.log rc
 	log "[$name] go test against $url (cluster $cluster)"
 	# shellcheck disable=SC2086 # GO_TEST_ARGS is a list of words
 	(cd "$here" && STAN_URL=$url STAN_CLUSTER_ID=$cluster STAN_HB_DETECT=$hb_detect \
-		go test -count=1 -v ${GO_TEST_ARGS:-} ./... 2>&1) | tee "$logdir/$name.test.log"
-	return "${PIPESTATUS[0]}"
+		exec go test -count=1 -v ${GO_TEST_ARGS:-} ./...) >"$out" 2>&1 &
+	gotest_pid=$!
+	tail -s 0.2 -n +1 -f --pid="$gotest_pid" "$out" &
+	local tail_pid=$!
+	wait "$gotest_pid"
+	rc=$?
+	gotest_pid=
+	wait "$tail_pid"
+	return "$rc"
+}
+
+# stop_gotest: ends a running go test and the test binary it started (its children), by PID.
+stop_gotest() {
+	[[ -n ${gotest_pid:-} ]] || return 0
+	local child
+	for child in $(pgrep -P "$gotest_pid"); do
+		stop_pid "$child"
+	done
+	stop_pid "$gotest_pid"
+	gotest_pid=
 }
 
 # Broker startup line, logged once it serves clients (after "Listening for client connections on <url>").
@@ -179,7 +198,7 @@ for run in $runs; do
 	case $run in
 	embedded | external)
 		if [[ -z ${broker_bin:-} ]] && ! build_broker; then
-			result[$run]="NOT RUN (stan-broker build failed)"
+			result[$run]="NOT RUN (no stan-broker binary)"
 			status=1
 			continue
 		fi

@@ -68,12 +68,20 @@ describe('publish', () => {
 })
 
 describe('start positions', () => {
+  const GAP_MS = 100
+  /** A start time between the message before `t` and the one at `t`. */
+  const justBefore = (t: Date): Date => new Date(t.getTime() - GAP_MS / 2)
+
   async function seeded(): Promise<{ ch: string; times: Date[] }> {
     await using sc = await connectTo(broker())
     const ch = unique('ch')
     const times: Date[] = []
     await using sub = await sc.subscribe(ch, { startAt: 'first' })
     for (const v of ['one', 'two', 'three']) {
+      if (times.length > 0) {
+        // Time-based starts need messages stored apart: a short gap, then the next one.
+        await new Promise((resolve) => setTimeout(resolve, GAP_MS))
+      }
       await sc.publish(ch, v)
       times.push((await next(sub)).timestamp)
     }
@@ -99,8 +107,8 @@ describe('start positions', () => {
     assert.equal(await firstFrom(ch, 'lastReceived'), 'three')
     assert.equal(await firstFrom(ch, { sequence: 2 }), 'two')
     assert.equal(await firstFrom(ch, { sequence: 3n }), 'three')
-    assert.equal(await firstFrom(ch, { time: times[1]! }), 'two')
-    assert.equal(await firstFrom(ch, { time: times[2]!.getTime() }), 'three')
+    assert.equal(await firstFrom(ch, { time: justBefore(times[1]!) }), 'two')
+    assert.equal(await firstFrom(ch, { time: justBefore(times[2]!).getTime() }), 'three')
     assert.equal(await firstFrom(ch, { timeDeltaMs: 60_000 }), 'one')
   })
 
@@ -216,6 +224,24 @@ describe('subscriptions', () => {
     assert.ok(again.redeliveryCount >= 1)
     await again.ack()
     await again.ack() // acking twice is a no-op
+  })
+
+  test('manual-ack iteration (batched natively) keeps order and stops at break', async () => {
+    await using sc = await connectTo(broker())
+    const ch = unique('ch')
+    const n = 600
+    await Promise.all(Array.from({ length: n }, (_, i) => sc.publish(ch, `m${i}`)))
+    const sub = await sc.subscribe(ch, { startAt: 'first', manualAcks: true, maxInFlight: 1000 })
+    let i = 0
+    for await (const msg of sub) {
+      assert.equal(msg.data.toString(), `m${i}`)
+      assert.equal(msg.sequence, BigInt(i + 1))
+      await msg.ack()
+      if (++i === n - 100) break
+    }
+    assert.equal(i, n - 100)
+    assert.equal(sub.closed, true)
+    assert.equal(await sub.next(), null)
   })
 
   test('ack in auto-ack mode is INVALID_STATE', async () => {

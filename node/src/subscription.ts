@@ -1,6 +1,6 @@
 /** @module */
 
-import type { NativeSubscription } from './native'
+import type { NativeMessage, NativeSubscription } from './native'
 import { Message } from './message'
 
 /**
@@ -50,18 +50,24 @@ export class Subscription implements AsyncIterable<Message>, AsyncDisposable {
    * async iterator). Rejects once when the subscription cannot go on.
    */
   async next(): Promise<Message | null> {
-    const m = await this.#native.next()
+    const m = this.#native.tryNext() ?? (await this.#native.next())
     return m == null ? null : new Message(m)
   }
 
-  /** Iterate the messages; leaving the loop early closes the subscription. */
+  /**
+   * Iterate the messages; leaving the loop early closes the subscription.
+   *
+   * A message that has already arrived is taken synchronously; only when none is ready does
+   * the iteration wait on a promise from the native layer.
+   */
   async *[Symbol.asyncIterator](): AsyncGenerator<Message, void, undefined> {
     let ended = false
     try {
       for (;;) {
-        let m
+        let m: NativeMessage | null | undefined
         try {
-          m = await this.#native.next()
+          m = this.#native.tryNext()
+          if (m == null) m = await this.#native.next()
         } catch (err) {
           ended = true
           throw err

@@ -31,12 +31,12 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 PAYLOAD = b"x" * 128
 
-Scenario = Callable[[str, str, int], Awaitable[None]]
+Scenario = Callable[[str, str, int], Coroutine[Any, Any, None]]
 
 
 # ---------------------------------------------------------------- stan_client (this package)
@@ -58,19 +58,19 @@ async def ours_publish_pipelined(url: str, channel: str, n: int) -> None:
 async def ours_consume(url: str, channel: str, n: int) -> None:
     import stan_client
 
-    async with await stan_client.connect("test-cluster", "bench-ours-c", url=url) as sc:
-        async with await sc.subscribe(channel, deliver_all_available=True) as sub:
-            seen = 0
-            async for _ in sub:
-                seen += 1
-                if seen == n:
-                    break
+    sc = await stan_client.connect("test-cluster", "bench-ours-c", url=url)
+    async with sc, await sc.subscribe(channel, deliver_all_available=True) as sub:
+        seen = 0
+        async for _ in sub:
+            seen += 1
+            if seen == n:
+                break
 
 
 # ---------------------------------------------------------------- asyncio-nats-streaming
 async def _stanpy(url: str, client_id: str) -> tuple[Any, Any]:
-    from nats.aio.client import Client as NATS
-    from stan.aio.client import Client as STAN
+    from nats.aio.client import Client as NATS  # type: ignore[import-not-found]
+    from stan.aio.client import Client as STAN  # type: ignore[import-not-found]
 
     nc = NATS()
     await nc.connect(servers=[url])

@@ -20,8 +20,10 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -178,6 +180,46 @@ class BrokerProcess:
             proc.kill()
             proc.wait()
         self._finish()
+
+    @contextmanager
+    def paused(self, timeout: float = 10.0) -> Iterator[None]:
+        """Freeze the broker (SIGSTOP) for the ``with`` block, then let it go on (SIGCONT).
+
+        While paused it answers nothing, which makes requests and publishes time out. On
+        Linux this waits until the process is really stopped before the block starts.
+        """
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            raise RuntimeError("the broker is not running")
+        os.kill(proc.pid, signal.SIGSTOP)
+        try:
+            self._wait_stopped(proc.pid, timeout)
+            yield
+        finally:
+            os.kill(proc.pid, signal.SIGCONT)
+
+    @staticmethod
+    def _wait_stopped(pid: int, timeout: float) -> None:
+        tasks = Path(f"/proc/{pid}/task")
+        if not tasks.is_dir():
+            return  # no procfs: signal delivery is all we can rely on
+
+        def all_stopped() -> bool:
+            for stat in tasks.glob("*/stat"):
+                try:
+                    # The state follows the parenthesised command name; T: stopped.
+                    state = stat.read_text().rsplit(")", 1)[1].split()[0]
+                except (OSError, IndexError):
+                    continue  # the thread just exited
+                if state not in ("T", "t"):
+                    return False
+            return True
+
+        deadline = time.monotonic() + timeout
+        while not all_stopped():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"stan-broker (pid {pid}) did not stop within {timeout}s")
+            time.sleep(0.001)
 
     def restart(self) -> BrokerProcess:
         """Stop the broker and start a new one on the same port (its memory store is empty)."""

@@ -1,11 +1,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import socket
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -17,18 +14,6 @@ from stan_client import events
 from stan_client.testing import BrokerProcess
 
 FAST_PINGS: dict[str, Any] = {"ping_interval_millis_for_tests": 50, "ping_max_out": 3}
-
-
-@contextmanager
-def paused(broker: BrokerProcess) -> Iterator[None]:
-    """Freeze the broker process (SIGSTOP) so it answers nothing, then let it go on."""
-    pid = broker._proc.pid if broker._proc else None
-    assert pid is not None
-    os.kill(pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        os.kill(pid, signal.SIGCONT)
 
 
 async def collect_until(evs: events.Events, kind: type) -> list[events.Event]:
@@ -141,7 +126,7 @@ async def impatient_client(
 async def test_publish_ack_timeout(
     stan_broker_per_test: BrokerProcess, impatient_client: stan_client.Client
 ) -> None:
-    with paused(stan_broker_per_test), pytest.raises(stan_client.PublishAckTimeoutError) as i:
+    with stan_broker_per_test.paused(), pytest.raises(stan_client.PublishAckTimeoutError) as i:
         await impatient_client.publish("frozen", b"x")
     assert isinstance(i.value, TimeoutError)
     assert i.value.code == "PUBLISH_ACK_TIMEOUT"
@@ -150,7 +135,7 @@ async def test_publish_ack_timeout(
 async def test_request_timeout(
     stan_broker_per_test: BrokerProcess, impatient_client: stan_client.Client
 ) -> None:
-    with paused(stan_broker_per_test), pytest.raises(stan_client.RequestTimeoutError) as i:
+    with stan_broker_per_test.paused(), pytest.raises(stan_client.RequestTimeoutError) as i:
         await impatient_client.subscribe("frozen")
     assert isinstance(i.value, TimeoutError)
 

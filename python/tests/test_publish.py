@@ -3,10 +3,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from conftest import take
+from conftest import take, unique
 
 import stan_client
-from stan_client import StartPosition
+from stan_client import StartPosition, sync
+from stan_client.testing import BrokerProcess
 
 
 async def test_publish_returns_guid_once_stored(client: stan_client.Client, channel: str) -> None:
@@ -66,3 +67,29 @@ async def test_publish_after_close(client: stan_client.Client, channel: str) -> 
     with pytest.raises(stan_client.ConnectionClosedError):
         await client.publish(channel, b"x")
     await client.close()  # idempotent
+
+
+async def test_cancelled_publish_future_still_publishes(
+    client: stan_client.Client, channel: str
+) -> None:
+    first = client.publish_async(channel, b"1")
+    first.cancel()  # cancels waiting for the ack, not the publish
+    await client.publish_async(channel, b"2")
+    assert first.cancelled()
+    sub = await client.subscribe(channel, start_at=StartPosition.FIRST)
+    assert [m.data for m in await take(sub, 2)] == [b"1", b"2"]
+    await sub.close()
+
+
+def test_publish_async_from_successive_event_loops(stan_broker: BrokerProcess) -> None:
+    # One client used from two event loops in turn (each asyncio.run makes a new loop).
+    sc = sync.connect(stan_broker.cluster_id, unique("loops"), url=stan_broker.url)
+    native = stan_client.Client(sc._native)
+
+    async def burst() -> list[str]:
+        return await asyncio.gather(*[native.publish_async("loops", b"x") for _ in range(50)])
+
+    first = asyncio.run(burst())
+    second = asyncio.run(burst())
+    assert len(set(first + second)) == 100
+    sc.close()

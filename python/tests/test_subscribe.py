@@ -281,3 +281,16 @@ async def test_max_in_flight_limits_unacked(client: stan_client.Client, channel:
     await got[0].ack()
     assert (await next_msg(sub)).data == b"3"
     await sub.close()
+
+
+async def test_immediate_results_are_ready_awaitables(
+    client: stan_client.Client, channel: str
+) -> None:
+    sub = await client.subscribe(channel, manual_acks=True, start_at=StartPosition.FIRST)
+    await client.publish(channel, b"x")
+    msg = await next_msg(sub)
+    ack = msg.ack()  # queued at once: an already complete awaitable, no task
+    await ack
+    with pytest.raises(RuntimeError, match="already awaited"):
+        await ack
+    await sub.close()

@@ -3,7 +3,10 @@
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::runtime::spawn;
+use futures::FutureExt;
+
+use crate::error::{to_node_error, Code};
+use crate::runtime::{guard, spawn};
 
 /// A message delivered to a subscription.
 #[napi]
@@ -53,6 +56,17 @@ impl NativeMessage {
     #[napi(getter)]
     pub fn redelivery_count(&self) -> u32 {
         self.inner.redelivery_count()
+    }
+
+    /// Acknowledge without a promise when that completes at once (the core queues acks):
+    /// `true` when done, `false` when the caller must use `ack()`. Throws like `ack()` rejects.
+    #[napi]
+    pub fn ack_now(&self) -> napi::Result<bool, Code> {
+        guard(|| match self.inner.ack().now_or_never() {
+            Some(Ok(())) => Ok(true),
+            Some(Err(e)) => Err(to_node_error(e)),
+            None => Ok(false),
+        })
     }
 
     /// Acknowledge (manual-ack subscriptions).

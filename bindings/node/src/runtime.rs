@@ -36,6 +36,13 @@ where
     })
 }
 
+/// Run synchronous binding code that calls into the core, turning a panic into an error with
+/// code `PANIC` instead of unwinding into Node.
+pub(crate) fn guard<T>(f: impl FnOnce() -> napi::Result<T, Code>) -> napi::Result<T, Code> {
+    std::panic::catch_unwind(AssertUnwindSafe(f))
+        .unwrap_or_else(|payload| Err(panic_error(&*payload)))
+}
+
 /// Test helper: a promise whose Rust future panics with `message` (rejects with code `PANIC`).
 #[napi]
 pub fn panic_async_for_test<'env>(
@@ -58,10 +65,10 @@ pub fn panic_async_for_test<'env>(
 /// `Error` with code `PANIC` (never a crash).
 #[napi]
 pub fn panic_sync_for_test(message: String) -> napi::Result<(), Code> {
-    std::panic::catch_unwind(|| {
+    guard(|| {
         if !message.is_empty() {
             panic!("{message}");
         }
+        Ok(())
     })
-    .map_err(|payload| panic_error(&*payload))
 }

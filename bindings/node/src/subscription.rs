@@ -7,14 +7,15 @@
 
 use std::sync::Arc;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
+use crate::error::{to_node_error, Code};
 use crate::message::NativeMessage;
-use crate::runtime::spawn;
+use crate::runtime::{guard, spawn};
 
 struct SubInner {
     stream: Mutex<stan_client::Subscription>,
@@ -35,6 +36,24 @@ impl SubInner {
             biased;
             _ = self.closing.cancelled() => Ok(None),
             item = stream.next() => item.transpose(),
+        }
+    }
+
+    /// A message that is already received, taken without waiting (on the JavaScript thread):
+    /// `Ok(None)` when none is ready, the stream is busy, or it ended (then the async `next`
+    /// reports the end). Taking a message here is the same as the async `next`: in auto-ack
+    /// mode it acks the previous one, exactly when the consumer asks for the next message.
+    fn try_next(&self) -> stan_client::Result<Option<stan_client::Message>> {
+        if self.closing.is_cancelled() {
+            return Ok(None);
+        }
+        let Ok(mut stream) = self.stream.try_lock() else {
+            return Ok(None);
+        };
+        match stream.next().now_or_never() {
+            Some(Some(Ok(m))) => Ok(Some(m)),
+            Some(Some(Err(e))) => Err(e),
+            Some(None) | None => Ok(None),
         }
     }
 
@@ -100,6 +119,19 @@ impl NativeSubscription {
         let inner = self.inner.clone();
         spawn(env, async move { inner.next().await }, |_, msg| {
             Ok(msg.map(NativeMessage::new))
+        })
+    }
+
+    /// A message already received, without waiting (no promise): `null` when none is ready
+    /// (or the subscription ended; `next()` then reports the end). Throws like `next()`
+    /// rejects.
+    #[napi]
+    pub fn try_next(&self) -> napi::Result<Option<NativeMessage>, Code> {
+        guard(|| {
+            self.inner
+                .try_next()
+                .map(|m| m.map(NativeMessage::new))
+                .map_err(to_node_error)
         })
     }
 

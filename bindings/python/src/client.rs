@@ -1,6 +1,10 @@
 //! `Client`: wraps [`stan_client::Client`]; `connect`.
 
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+
 use bytes::Bytes;
+use futures::FutureExt;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use stan_client::{Error, PublishAckFuture};
@@ -9,14 +13,43 @@ use tokio::sync::{mpsc, oneshot};
 use crate::error::{invalid_state, IntoPyResult};
 use crate::event::PyEvents;
 use crate::options;
+use crate::resolver::{Outcome, Resolver};
 use crate::runtime::{self, ProcessGuard};
 use crate::subscription::PySubscription;
+
+/// Where the outcome of a queued publish goes.
+enum Reply {
+    /// Back to a waiting caller (blocking publish): the started publish, for its ack.
+    Started(oneshot::Sender<Result<PublishAckFuture, Error>>),
+    /// Into an asyncio future, through the loop's resolver (the guid or the error).
+    Future {
+        future: Py<PyAny>,
+        resolver: Arc<Resolver>,
+    },
+}
 
 /// One publish handed to the publish queue.
 struct PubRequest {
     subject: String,
     payload: Bytes,
-    reply: oneshot::Sender<Result<PublishAckFuture, Error>>,
+    reply: Reply,
+}
+
+/// Await the ack of a started publish and hand the outcome to the resolver.
+async fn resolve_ack(
+    started: Result<PublishAckFuture, Error>,
+    future: Py<PyAny>,
+    resolver: Arc<Resolver>,
+) {
+    let outcome = match started {
+        Err(e) => Outcome::Failed(e),
+        Ok(ack) => match AssertUnwindSafe(ack).catch_unwind().await {
+            Ok(Ok(guid)) => Outcome::Value(guid),
+            Ok(Err(e)) => Outcome::Failed(e),
+            Err(_) => Outcome::Panicked("publish ack future panicked".to_string()),
+        },
+    };
+    resolver.complete(future, outcome);
 }
 
 struct ClientInner {
@@ -24,6 +57,22 @@ struct ClientInner {
     /// Publishes are started from one queue so they reach the core in the order Python made
     /// the calls (each awaitable runs as its own task, and tasks start in any order).
     publisher: mpsc::UnboundedSender<PubRequest>,
+    /// Resolver of the event loop that publishes (replaced if another loop takes over).
+    resolver: Mutex<Option<Arc<Resolver>>>,
+}
+
+impl ClientInner {
+    fn resolver_for(&self, event_loop: &Bound<'_, PyAny>) -> Arc<Resolver> {
+        let mut slot = self.resolver.lock().unwrap_or_else(|e| e.into_inner());
+        match &*slot {
+            Some(r) if r.serves(event_loop) => r.clone(),
+            _ => {
+                let r = Resolver::new(event_loop.clone().unbind());
+                *slot = Some(r.clone());
+                r
+            }
+        }
+    }
 }
 
 /// A connection to a streaming server.
@@ -39,8 +88,21 @@ impl PyClient {
         let core = client.clone();
         runtime::runtime().spawn(async move {
             while let Some(req) = rx.recv().await {
-                let started = core.publish_async(&req.subject, req.payload).await;
-                let _ = req.reply.send(started);
+                let started = AssertUnwindSafe(core.publish_async(&req.subject, req.payload))
+                    .catch_unwind()
+                    .await;
+                match (req.reply, started) {
+                    (Reply::Started(tx), Ok(started)) => {
+                        let _ = tx.send(started);
+                    }
+                    (Reply::Started(_), Err(_)) => {} // the waiting caller sees the queue stop
+                    (Reply::Future { future, resolver }, Ok(started)) => {
+                        tokio::spawn(resolve_ack(started, future, resolver));
+                    }
+                    (Reply::Future { future, resolver }, Err(_)) => {
+                        resolver.complete(future, Outcome::Panicked("publish panicked".into()));
+                    }
+                }
             }
         });
         PyClient {
@@ -48,6 +110,7 @@ impl PyClient {
             inner: Some(ClientInner {
                 client,
                 publisher: tx,
+                resolver: Mutex::new(None),
             }),
         }
     }
@@ -70,7 +133,7 @@ impl PyClient {
         let request = PubRequest {
             subject,
             payload: Bytes::from_owner(data),
-            reply: tx,
+            reply: Reply::Started(tx),
         };
         // The queue only stops with the runtime; then publish directly.
         let unqueued = inner.publisher.send(request).err().map(|e| e.0);
@@ -118,15 +181,38 @@ impl PyClient {
     }
 
     /// Publish `data` on `subject`. The publish is queued at once (in call order); the returned
-    /// awaitable resolves to the guid once the server acknowledged it.
+    /// asyncio future of the running loop resolves to the guid once the server acknowledged
+    /// it. Acks that complete together are resolved with one loop wake-up.
     fn publish<'py>(
         &self,
         py: Python<'py>,
         subject: String,
         data: PyBackedBytes,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let fut = self.start_publish(subject, data)?;
-        runtime::future_into_py(py, fut)
+        let inner = self.inner()?;
+        let event_loop = pyo3_async_runtimes::get_running_loop(py)?;
+        let future = event_loop.call_method0("create_future")?;
+        let resolver = inner.resolver_for(&event_loop);
+        let request = PubRequest {
+            subject,
+            payload: Bytes::from_owner(data),
+            reply: Reply::Future {
+                future: future.clone().unbind(),
+                resolver,
+            },
+        };
+        if let Err(unqueued) = inner.publisher.send(request) {
+            // The queue only stops with the runtime; then publish directly.
+            let req = unqueued.0;
+            let client = inner.client.clone();
+            if let Reply::Future { future, resolver } = req.reply {
+                runtime::runtime().spawn(async move {
+                    let started = client.publish_async(&req.subject, req.payload).await;
+                    resolve_ack(started, future, resolver).await;
+                });
+            }
+        }
+        Ok(future)
     }
 
     /// Publish and wait for the ack, blocking (GIL released); returns the guid.

@@ -11,6 +11,7 @@ mod error;
 mod event;
 mod message;
 mod options;
+mod resolver;
 mod runtime;
 mod subscription;
 

@@ -12,6 +12,19 @@
 //! child every call on them raises `InvalidStateError`, and dropping them leaks their Rust side
 //! instead of running destructors that would talk to the parent's dead tasks. Create new clients
 //! in the child.
+//!
+//! # Interpreter exit
+//!
+//! Runtime threads touch Python only to resolve awaitables. `stan_client` registers
+//! [`_shutdown`] with `atexit`; from then on no runtime thread enters the interpreter (pending
+//! awaitables stay unresolved), and `_shutdown` waits for those inside to leave, because a thread
+//! that takes the GIL of a finalizing interpreter is terminated mid-Rust-frame by CPython.
+//!
+//! # Cost per awaitable
+//!
+//! [`future_into_py`] costs a task and a hand-off to a blocking thread that resolves the asyncio
+//! future. Results known at call time use [`ready`] instead (an already complete awaitable), and
+//! publish acks are resolved in batches (`resolver.rs`).
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;

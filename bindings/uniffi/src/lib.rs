@@ -23,7 +23,7 @@ mod subscription;
 pub use client::{NativeClient, NativePublishAck};
 pub use error::{error_for_code, error_kind_codes, StanError};
 pub use event::{Event, LostReason, NativeEvents};
-pub use message::NativeMessage;
+pub use message::{Delivery, NativeMessage};
 pub use options::{
     ClientCertificate, ConnectConfig, NativeStartPosition, SubscribeConfig, TlsConfig,
 };

@@ -1,10 +1,45 @@
-//! [`NativeMessage`]: a delivered message and its acknowledgement.
+//! [`Delivery`]: a delivered message as plain data plus its [`NativeMessage`] (for acks).
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use stan_client::Message;
 
 use crate::error::StanError;
+
+/// One delivered message: its fields as plain data (one crossing of the boundary per message)
+/// and the message object, which acks.
+#[derive(uniffi::Record)]
+pub struct Delivery {
+    /// The message object (ack, auto-ack bookkeeping).
+    pub message: Arc<NativeMessage>,
+    /// The channel's sequence number of the message (starts at 1).
+    pub sequence: u64,
+    /// The channel the message was published on.
+    pub subject: String,
+    /// The payload.
+    pub data: Vec<u8>,
+    /// When the server stored the message.
+    pub timestamp: SystemTime,
+    /// True when this is not the first delivery of the message to this subscription.
+    pub redelivered: bool,
+    /// How many times the server redelivered the message.
+    pub redelivery_count: u32,
+}
+
+impl From<Message> for Delivery {
+    fn from(m: Message) -> Self {
+        Delivery {
+            sequence: m.sequence(),
+            subject: m.subject().to_string(),
+            data: m.data().to_vec(),
+            timestamp: m.timestamp(),
+            redelivered: m.redelivered(),
+            redelivery_count: m.redelivery_count(),
+            message: Arc::new(NativeMessage { inner: m }),
+        }
+    }
+}
 
 /// A message delivered to a subscription (wraps the core `Message`).
 ///
@@ -15,44 +50,8 @@ pub struct NativeMessage {
     inner: Message,
 }
 
-impl NativeMessage {
-    pub(crate) fn new(inner: Message) -> Self {
-        NativeMessage { inner }
-    }
-}
-
 export! {
     impl NativeMessage {
-        /// The channel's sequence number of the message (starts at 1).
-        pub fn sequence(&self) -> u64 {
-            self.inner.sequence()
-        }
-
-        /// The channel the message was published on.
-        pub fn subject(&self) -> String {
-            self.inner.subject().to_string()
-        }
-
-        /// The payload.
-        pub fn data(&self) -> Vec<u8> {
-            self.inner.data().to_vec()
-        }
-
-        /// When the server stored the message.
-        pub fn timestamp(&self) -> SystemTime {
-            self.inner.timestamp()
-        }
-
-        /// True when this is not the first delivery of the message to this subscription.
-        pub fn redelivered(&self) -> bool {
-            self.inner.redelivered()
-        }
-
-        /// How many times the server redelivered the message.
-        pub fn redelivery_count(&self) -> u32 {
-            self.inner.redelivery_count()
-        }
-
         /// Acknowledge the message (manual-ack subscriptions only; acking twice is a no-op).
         pub async fn ack(&self) -> Result<(), StanError> {
             Ok(self.inner.ack().await?)

@@ -7,6 +7,12 @@
 //! item goes through [`export!`], which always adds the attribute. UniFFI refuses the attribute
 //! on items without an `async fn`, so each exported impl block keeps at least one.
 //!
+//! Which runtime: UniFFI wraps each future in `async_compat::Compat`, which enters the caller's
+//! Tokio runtime or, from a Kotlin thread, its own global one. That global runtime is
+//! current-thread (one thread for every client's connection task and NATS I/O) unless
+//! async-compat's `multi-thread` feature is on, so this crate turns it on (`Cargo.toml`): the
+//! core's tasks then run on worker threads, one per core.
+//!
 //! If UniFFI drops the attribute (uniffi-rs issue #1726), this is the one place to change: spawn
 //! on a runtime handle here and await the `JoinHandle` instead.
 

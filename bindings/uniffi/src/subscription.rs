@@ -1,14 +1,12 @@
 //! [`NativeSubscription`]: a pull-based subscription (`next()` returns `null` at the end).
 
-use std::sync::Arc;
-
 use futures::StreamExt;
 use stan_client::Subscription;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::StanError;
-use crate::message::NativeMessage;
+use crate::message::Delivery;
 
 /// A subscription (wraps the core `Subscription`).
 ///
@@ -63,7 +61,7 @@ export! {
         /// The next message; `null` when the subscription ended (closed, unsubscribed, client
         /// closed). Throws the reason when the subscription cannot go on (then ends). In auto-ack
         /// mode asking for the next message acks the previous one.
-        pub async fn next(&self) -> Result<Option<Arc<NativeMessage>>, StanError> {
+        pub async fn next(&self) -> Result<Option<Delivery>, StanError> {
             if self.ended.is_cancelled() {
                 return Ok(None);
             }
@@ -72,7 +70,7 @@ export! {
                 biased;
                 _ = self.ended.cancelled() => Ok(None),
                 item = stream.next() => match item {
-                    Some(Ok(msg)) => Ok(Some(Arc::new(NativeMessage::new(msg)))),
+                    Some(Ok(msg)) => Ok(Some(msg.into())),
                     Some(Err(e)) => Err(e.into()),
                     None => Ok(None),
                 },

@@ -10,24 +10,26 @@ import java.util.concurrent.CompletableFuture
  * In auto-ack mode (the default) a message is acknowledged when the next one is requested (the
  * next element of [Subscription.messages]). With `manualAcks = true` call [ack].
  */
-class Message internal constructor(private val native: NativeMessage) {
+class Message internal constructor(delivery: Delivery) {
+    private val native: NativeMessage = delivery.message
+
     /** The channel's sequence number of this message (starts at 1). */
-    val sequence: Long = native.sequence().toLong()
+    val sequence: Long = delivery.sequence.toLong()
 
     /** The channel the message was published on. */
-    val subject: String = native.subject()
+    val subject: String = delivery.subject
 
     /** The payload. */
-    val data: ByteArray = native.data()
+    val data: ByteArray = delivery.data
 
     /** When the server stored the message. */
-    val timestamp: Instant = native.timestamp()
+    val timestamp: Instant = delivery.timestamp
 
     /** True when this is not the first delivery of the message to this subscription. */
-    val redelivered: Boolean = native.redelivered()
+    val redelivered: Boolean = delivery.redelivered
 
     /** How many times the server redelivered the message (0 on the first delivery). */
-    val redeliveryCount: Int = native.redeliveryCount().toInt()
+    val redeliveryCount: Int = delivery.redeliveryCount.toInt()
 
     /**
      * Acknowledge the message (manual-ack subscriptions only; acking twice does nothing).

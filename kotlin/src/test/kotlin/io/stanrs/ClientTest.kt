@@ -1,6 +1,11 @@
 package io.stanrs
 
+import kotlinx.coroutines.CompletableDeferred
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.cancelAndJoin
 import kotlinx.coroutines.delay
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.flow.onStart
 import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.flow.map
 import kotlinx.coroutines.flow.merge
@@ -147,6 +152,23 @@ class ClientTest {
     }
 
     @Test
+    fun cancellingAPendingCollectClosesTheSubscription() = test { sc ->
+        val ch = unique("cancel")
+        val durable = unique("d")
+        val sub = sc.subscribe(ch) { durableName = durable }
+        val started = CompletableDeferred<Unit>()
+        val job = launch(Dispatchers.Default) {
+            sub.messages().onStart { started.complete(Unit) }.collect { fail("no message was published") }
+        }
+        within { started.await() }
+        within { job.cancelAndJoin() } // cancels the pending native next(); the flow then closes
+        val again = sc.subscribe(ch) { durableName = durable } // a live durable would be a duplicate
+        within { sc.publish(ch, "after cancel") }
+        assertEquals("after cancel", again.nextMsg().dataAsString())
+        again.shutdown()
+    }
+
+    @Test
     fun queueGroupDeliversEachMessageOnce() = test { sc ->
         val ch = unique("queue")
         val other = broker.connect()
@@ -225,7 +247,7 @@ class ClientTest {
     }
 
     @Test
-    fun javaFutureHelpers() {
+    fun javaFutureMethods() {
         val opts = ConnectOptions().apply { url = broker.url }
         StanClient.connectFuture(broker.clusterId, unique("java"), opts).get(20, TimeUnit.SECONDS).use { sc ->
             val ch = unique("java")

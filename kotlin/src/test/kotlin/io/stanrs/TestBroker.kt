@@ -18,7 +18,10 @@ import kotlin.time.Duration.Companion.seconds
  * `stan.brokerBin` system property (set by the pom to `target/debug/stan-broker`). Readiness is
  * read from the broker's own startup lines, never guessed.
  */
-class TestBroker private constructor(val clusterId: String) : AutoCloseable {
+class TestBroker private constructor(
+    val clusterId: String,
+    private val extraArgs: List<String>,
+) : AutoCloseable {
     private var process: Process? = null
 
     /** The NATS URL clients connect to. */
@@ -31,7 +34,7 @@ class TestBroker private constructor(val clusterId: String) : AutoCloseable {
         val bin = System.getenv("STAN_BROKER_BIN") ?: System.getProperty("stan.brokerBin")
             ?: error("set STAN_BROKER_BIN to the stan-broker binary")
         check(File(bin).canExecute()) { "broker binary $bin not found (cargo build -p stan-broker)" }
-        val cmd = mutableListOf(bin, "-p", port.toString(), "-a", "127.0.0.1", "-cid", clusterId)
+        val cmd = mutableListOf(bin, "-p", port.toString(), "-a", "127.0.0.1", "-cid", clusterId) + extraArgs
         val p = ProcessBuilder(cmd).redirectErrorStream(true).start()
         val ready = CompletableFuture<String>()
         val reader = Thread {
@@ -95,9 +98,9 @@ class TestBroker private constructor(val clusterId: String) : AutoCloseable {
     companion object {
         private val LISTEN = Regex("""Listening for client connections on (\S+)""")
 
-        /** Start a broker (memory store) on a free port. */
-        fun start(): TestBroker {
-            val b = TestBroker("kt-" + unique("cluster"))
+        /** Start a broker (memory store) on a free port, with extra command-line [args]. */
+        fun start(vararg args: String): TestBroker {
+            val b = TestBroker("kt-" + unique("cluster"), args.toList())
             b.launch(0)
             return b
         }
