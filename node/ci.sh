@@ -7,10 +7,10 @@
 #
 # Steps: npm ci (no install scripts) + explicit debug build of the addon and the TS layer;
 # cargo fmt/clippy/unit tests of the binding crate; tsc --strict --noEmit of tests and
-# examples; the node --test suite against stan-broker; the examples against a broker started
-# here; then `npm pack` and `npm install <tarball>` into a fresh temporary project (which
-# builds the addon in release mode through the package's install script) and a smoke test
-# from there.
+# examples; typedoc (warnings are errors); the node --test suite against stan-broker; the
+# examples against a broker started here; then `npm pack` and `npm install <tarball>` into a
+# fresh temporary project (which builds the addon in release mode through the package's
+# install script) and a smoke test from there.
 set -euo pipefail
 NODE_DIR="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$NODE_DIR/.." && pwd)"
@@ -54,6 +54,9 @@ npx tsc -p tsconfig.test.json --noEmit
 mkdir -p "$EXAMPLES/node_modules"
 ln -sfn ../../../node "$EXAMPLES/node_modules/stan-client"
 npx tsc -p "$EXAMPLES/tsconfig.json" --noEmit
+
+step "typedoc --treatWarningsAsErrors"
+npm run docs
 
 step "node --test"
 npm test

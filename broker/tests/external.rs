@@ -217,3 +217,16 @@ async fn external_unreachable_nats_fails_start() {
         Ok(_) => panic!("started without NATS"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn external_shutdown_completes_when_nats_is_gone() {
+    let n = nats_or_skip!();
+    let b = start_external_broker(&n, |_| {}).await;
+    let mut c = Conn::connect(&b.client_url(), b.cluster_id(), "gone").await;
+    c.publish("ch", b"x").await;
+    drop(c);
+    // The NATS server goes away for good; the broker's connection keeps trying to reconnect.
+    drop(n);
+    let done = tokio::time::timeout(Duration::from_secs(20), b.shutdown()).await;
+    assert!(done.is_ok(), "shutdown hangs while NATS is unreachable");
+}

@@ -372,3 +372,68 @@ async fn failing_client_gets_no_redelivery_until_heartbeats_answered() {
     assert_eq!((m.sequence, m.redelivered), (1, true));
     b.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_message_dropped_by_limits_unstalls_the_subscription() {
+    let b = start_broker(|cfg| cfg.limits.global.max_msgs = Some(2)).await;
+    let mut c = Conn::connect(&b.client_url(), b.cluster_id(), "v").await;
+    let mut plain = millis_ack_wait(&c, "plain", 100);
+    plain.max_in_flight = 1;
+    let mut queue = millis_ack_wait(&c, "queue", 100);
+    queue.max_in_flight = 1;
+    queue.q_group = "g".into();
+    for req in [plain, queue] {
+        let channel = req.subject.clone();
+        let mut s = c.subscribe(req).await.unwrap();
+        c.publish(&channel, b"1").await;
+        assert_eq!(s.next().await.sequence, 1);
+        // Stalled on seq 1, which max_msgs then drops.
+        c.publish(&channel, b"2").await;
+        c.publish(&channel, b"3").await;
+        // Its ack wait expires: treated as acked, so the stored messages follow without
+        // another publish (seq 1 may have been redelivered before it was dropped).
+        let m = loop {
+            let m = s.next().await;
+            if m.sequence != 1 {
+                break m;
+            }
+        };
+        assert_eq!((m.sequence, m.redelivered), (2, false), "{channel}");
+        s.ack(2).await;
+        assert_eq!(s.next().await.sequence, 3, "{channel}");
+    }
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_member_relieved_by_a_redelivery_move_gets_waiting_messages() {
+    let b = start_broker(|_| {}).await;
+    let mut c = Conn::connect(&b.client_url(), b.cluster_id(), "m").await;
+    let mut ra = millis_ack_wait(&c, "ch", 100);
+    ra.q_group = "g".into();
+    ra.max_in_flight = 1;
+    let mut a = c.subscribe(ra).await.unwrap();
+    c.publish("ch", b"1").await;
+    assert_eq!(a.next().await.sequence, 1);
+    let mut rb = c.sub_req("ch");
+    rb.q_group = "g".into();
+    rb.max_in_flight = 1;
+    let mut bs = c.subscribe(rb).await.unwrap();
+    c.publish("ch", b"2").await;
+    assert_eq!(bs.next().await.sequence, 2);
+    // Both members stalled: seq 3 waits.
+    c.publish("ch", b"3").await;
+    // a's seq 1 expires; with every member stalled it goes to the head of the member list,
+    // which alternates, so it soon moves to b. That frees a, which then gets seq 3 without
+    // any further publish or ack.
+    let m = loop {
+        let m = a.next().await;
+        if m.sequence != 1 {
+            break m;
+        }
+    };
+    assert_eq!((m.sequence, m.redelivered), (3, false));
+    let moved = bs.next().await;
+    assert_eq!((moved.sequence, moved.redelivered), (1, true));
+    b.shutdown().await;
+}

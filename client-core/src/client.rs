@@ -454,7 +454,8 @@ impl Client {
 
     /// A stream of connection [`Event`](crate::Event)s from now on (NATS disconnects and
     /// reconnects, session lost, resumed, closed). Create it right after connecting so no event
-    /// is missed.
+    /// is missed. The stream ends after [`Event::Closed`](crate::Event::Closed); on a closed
+    /// client it ends at once.
     ///
     /// ```no_run
     /// # async fn demo(client: stan_client::Client) {
@@ -468,7 +469,9 @@ impl Client {
     /// # }
     /// ```
     pub fn events(&self) -> Events {
-        Events::new(self.inner.shared.events.subscribe())
+        // Subscribe first: a close that is not visible yet will still deliver `Closed`.
+        let rx = self.inner.shared.events.subscribe();
+        Events::new(rx, self.is_closed())
     }
 
     /// Close the connection: fail pending publishes with

@@ -75,8 +75,10 @@ pub struct Events {
 }
 
 impl Events {
-    pub(crate) fn new(rx: broadcast::Receiver<Event>) -> Self {
-        let s = futures::stream::unfold((rx, false), |(mut rx, done)| async move {
+    /// A stream of what `rx` receives, up to and including [`Event::Closed`]; `ended`: a
+    /// stream that ends at once (the client is closed already, `Closed` will not come again).
+    pub(crate) fn new(rx: broadcast::Receiver<Event>, ended: bool) -> Self {
+        let s = futures::stream::unfold((rx, ended), |(mut rx, done)| async move {
             if done {
                 return None;
             }

@@ -187,6 +187,11 @@ async fn operations_after_close_fail_with_connection_closed() {
     assert_eq!(err.kind(), ErrorKind::ConnectionClosed);
     // The subscription stream ends without an error.
     assert!(within("end of stream", sub.next()).await.is_none());
+    // So does an event stream, even one created after the close.
+    assert!(within("end of events", events.next()).await.is_none());
+    assert!(within("end of late events", client.events().next())
+        .await
+        .is_none());
 }
 
 #[tokio::test]

@@ -87,3 +87,14 @@ test('events iterator: leaving the loop early stops listening', async () => {
   assert.deepEqual(await within('pending next after return', first), { done: true, value: undefined })
   assert.deepEqual(await events.next(), { done: true, value: undefined })
 })
+
+test('events() on a closed client ends at once (nothing keeps waiting)', async () => {
+  await using broker = await startBroker()
+  const sc = await connectTo(broker)
+  await sc.close()
+  const events = sc.events()
+  assert.deepEqual(await within('events after close', events.next(), 5_000), {
+    done: true,
+    value: undefined,
+  })
+})

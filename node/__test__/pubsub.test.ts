@@ -226,7 +226,7 @@ describe('subscriptions', () => {
     await again.ack() // acking twice is a no-op
   })
 
-  test('manual-ack iteration (batched natively) keeps order and stops at break', async () => {
+  test('manual-ack iteration keeps order, acks, and stops at break', async () => {
     await using sc = await connectTo(broker())
     const ch = unique('ch')
     const n = 600

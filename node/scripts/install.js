@@ -79,7 +79,7 @@ function main() {
     run(t.napi, [
       'build',
       '--platform',
-      ...(release ? ['--release'] : []),
+      ...(release ? ['--release', '--strip'] : []),
       '--manifest-path',
       manifest,
       '--output-dir',

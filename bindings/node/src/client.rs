@@ -150,10 +150,15 @@ impl NativeClient {
         )
     }
 
-    /// Connection events from now on.
+    /// Connection events from now on (an already ended stream once the client is closed: a
+    /// receiver created after the `closed` event would otherwise wait forever).
     #[napi]
     pub fn events(&self) -> NativeEvents {
-        NativeEvents::new(self.inner.events())
+        let events = NativeEvents::new(self.inner.events());
+        if self.inner.is_closed() {
+            events.close();
+        }
+        events
     }
 
     /// Close the connection (a no-op when already closed).

@@ -255,6 +255,10 @@ impl Engine {
         for seq in seqs {
             let Some(m) = ch.store.msgs.lookup_encoded(seq) else {
                 sub.pending.remove(&seq);
+                match group.as_mut() {
+                    Some(g) => g.redeliveries.remove(&seq),
+                    None => sub.redeliveries.remove(&seq),
+                };
                 let _ = ch.store.subs.ack_seq_pending(id, seq);
                 continue;
             };
@@ -305,6 +309,8 @@ impl Engine {
         due.sort();
         let chan = sub.channel.clone();
         let q_group = sub.q_group.clone();
+        // A pending message left this subscription without an ack.
+        let mut freed = false;
         for (expiry, seq) in due {
             let Some(ch) = self.channels.get_mut(&chan) else {
                 return;
@@ -315,7 +321,11 @@ impl Engine {
                     s.pending.remove(&seq);
                     s.redeliveries.remove(&seq);
                 }
+                if let Some(g) = ch.queues.get_mut(&q_group) {
+                    g.redeliveries.remove(&seq);
+                }
                 let _ = ch.store.subs.ack_seq_pending(id, seq);
+                freed = true;
                 continue;
             };
             if is_queue {
@@ -342,6 +352,7 @@ impl Engine {
                     if let Some(s) = self.subs.get_mut(&id) {
                         s.pending.remove(&seq);
                     }
+                    freed = true;
                     let _ = ch.store.subs.ack_seq_pending(id, seq);
                     let Some(t) = self.subs.get_mut(&target) else {
                         continue;
@@ -400,6 +411,15 @@ impl Engine {
             match s.pending.values().min() {
                 Some(at) => self.timers.set(TimerKey::Ack(id), *at),
                 None => self.timers.cancel(&TimerKey::Ack(id)),
+            }
+        }
+        // Like an ack, a message that vanished or moved to another member may have un-stalled
+        // the subscription: without this, stored messages would wait for the next publish.
+        if freed {
+            if is_queue {
+                self.send_available_to_queue(&chan, &q_group);
+            } else {
+                self.send_available(id);
             }
         }
     }

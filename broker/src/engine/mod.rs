@@ -64,6 +64,9 @@ pub(crate) enum Event {
 enum Control {
     Snapshot(oneshot::Sender<Snapshot>),
     Shutdown(oneshot::Sender<()>),
+    /// Test hook: run a closure on the engine state.
+    #[cfg(test)]
+    Inspect(Box<dyn FnOnce(&Engine) + Send>),
 }
 
 /// The receiving end of the engine's inbound queue, created before the transport so the
@@ -131,6 +134,20 @@ impl EngineHandle {
         if self.ctrl.send(Control::Shutdown(tx)).is_ok() {
             let _ = rx.await;
         }
+    }
+
+    /// Test hook: `f`'s result on the current engine state.
+    #[cfg(test)]
+    pub(crate) async fn inspect<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Engine) -> R + Send + 'static,
+    ) -> Option<R> {
+        let (tx, rx) = oneshot::channel();
+        let f = move |e: &Engine| {
+            let _ = tx.send(f(e));
+        };
+        self.ctrl.send(Control::Inspect(Box::new(f))).ok()?;
+        rx.await.ok()
     }
 
     /// While frozen the engine takes nothing from its inbound queue and fires no timer.
@@ -344,6 +361,8 @@ impl Engine {
                     Some(Control::Snapshot(tx)) => {
                         let _ = tx.send(self.snapshot());
                     }
+                    #[cfg(test)]
+                    Some(Control::Inspect(f)) => f(&self),
                     Some(Control::Shutdown(tx)) => {
                         self.shutdown(&mut rx).await;
                         let _ = tx.send(());

@@ -225,3 +225,162 @@ async fn recovered_cluster_id_must_match() {
         "cluster ID \"test-cluster\" does not match recovered value of \"other\""
     );
 }
+
+/// Feeds one message to the engine as the transport would.
+fn inject(sink: &crate::transport::Sink, route: Route, reply: &str, payload: impl Message) {
+    sink(crate::transport::Inbound {
+        route,
+        subject: String::new(),
+        reply: Some(reply.to_string()),
+        payload: payload.encode_to_vec().into(),
+    });
+}
+
+/// An engine on a [`Recorder`] with `max_msgs` 1, no heartbeats, and client "c" connected.
+async fn limited_engine() -> (super::EngineHandle, Arc<Recorder>, crate::transport::Sink) {
+    let mut cfg = BrokerConfig::for_tests();
+    cfg.hb_interval = Duration::from_secs(3600);
+    cfg.limits.global.max_msgs = Some(1);
+    let t = Arc::new(Recorder::default());
+    let input = EngineInput::new();
+    let sink = input.sink();
+    let h = start(
+        cfg.clone(),
+        t.clone(),
+        Box::new(MemoryStore::new(cfg.limits.clone())),
+        input,
+    )
+    .await
+    .unwrap();
+    inject(
+        &sink,
+        Route::Connect,
+        "_INBOX.r1",
+        pb::ConnectRequest {
+            client_id: "c".into(),
+            heartbeat_inbox: "_INBOX.hb".into(),
+            protocol: 1,
+            conn_id: Bytes::from_static(b"conn"),
+            ..Default::default()
+        },
+    );
+    (h, t, sink)
+}
+
+fn publish(sink: &crate::transport::Sink, guid: &str) {
+    inject(
+        sink,
+        Route::Publish,
+        "_INBOX.r3",
+        pb::PubMsg {
+            client_id: "c".into(),
+            guid: guid.into(),
+            subject: "ch".into(),
+            data: Bytes::from_static(b"x"),
+            ..Default::default()
+        },
+    )
+}
+
+/// Waits until `inbox` got seq 1 with that `redelivered` flag.
+async fn wait_seq1(t: &Recorder, inbox: &str, redelivered: bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        let seen = t
+            .published
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(s, _)| s == inbox)
+            .map(|(_, p)| pb::MsgProto::decode(p.clone()).unwrap())
+            .any(|m| m.sequence == 1 && m.redelivered == redelivered);
+        if seen {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no delivery");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn queue_redelivery_count_of_a_vanished_message_is_forgotten() {
+    let (h, t, sink) = limited_engine().await;
+    inject(
+        &sink,
+        Route::Subscribe,
+        "_INBOX.r2",
+        pb::SubscriptionRequest {
+            client_id: "c".into(),
+            subject: "ch".into(),
+            q_group: "g".into(),
+            inbox: "_INBOX.q".into(),
+            max_in_flight: 10,
+            ack_wait_in_secs: -30,
+            ..Default::default()
+        },
+    );
+    publish(&sink, "g1");
+    wait_seq1(&t, "_INBOX.q", true).await;
+    // max_msgs 1: seq 2 drops seq 1, which the next ack expiry treats as acknowledged.
+    publish(&sink, "g2");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        let (pending, counted) = h
+            .inspect(|e| {
+                let g = &e.channels["ch"].queues["g"];
+                let pending = g.members.iter().any(|m| e.subs[m].pending.contains_key(&1));
+                (pending, g.redeliveries.contains_key(&1))
+            })
+            .await
+            .unwrap();
+        if !pending {
+            assert!(!counted, "redelivery count of a vanished message kept");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "seq 1 still pending");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn durable_resume_forgets_redelivery_count_of_a_vanished_message() {
+    let (h, t, sink) = limited_engine().await;
+    let sub = |inbox: &str| pb::SubscriptionRequest {
+        client_id: "c".into(),
+        subject: "ch".into(),
+        inbox: inbox.into(),
+        durable_name: "d".into(),
+        max_in_flight: 10,
+        ack_wait_in_secs: -30,
+        ..Default::default()
+    };
+    inject(&sink, Route::Subscribe, "_INBOX.r2", sub("_INBOX.d1"));
+    publish(&sink, "g1");
+    wait_seq1(&t, "_INBOX.d1", true).await;
+    // Offline with seq 1 pending (and counted), which seq 2 then drops.
+    inject(
+        &sink,
+        Route::SubClose,
+        "_INBOX.r4",
+        pb::UnsubscribeRequest {
+            client_id: "c".into(),
+            subject: "ch".into(),
+            inbox: "_INBOX.d1".into(),
+            ..Default::default()
+        },
+    );
+    publish(&sink, "g2");
+    inject(&sink, Route::Subscribe, "_INBOX.r5", sub("_INBOX.d2"));
+    let (pending, counted) = h
+        .inspect(|e| {
+            let s = e.subs.values().next().unwrap();
+            assert!(!s.offline, "resumed");
+            (s.pending.contains_key(&1), s.redeliveries.contains_key(&1))
+        })
+        .await
+        .unwrap();
+    assert!(!pending, "a vanished message is not pending after resume");
+    assert!(!counted, "redelivery count of a vanished message kept");
+    h.shutdown().await;
+}

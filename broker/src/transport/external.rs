@@ -11,6 +11,11 @@ use tokio::sync::{mpsc, oneshot};
 use super::{Inbound, Route, Sink, Transport, TransportError, TransportSubscription};
 use crate::config::ExternalNats;
 
+/// How long a flush waits for the server. While NATS is unreachable the client holds flushes
+/// (and, once its buffer is full, publishes) until it reconnects, which may be never: shutdown
+/// must not wait for that.
+const FLUSH_WAIT: Duration = Duration::from_secs(2);
+
 enum Cmd {
     Subscribe {
         id: u64,
@@ -226,7 +231,7 @@ async fn writer(
                 }
             }
             Cmd::Flush(done) => {
-                let _ = client.flush().await;
+                let _ = tokio::time::timeout(FLUSH_WAIT, client.flush()).await;
                 let _ = done.send(());
             }
         }
@@ -301,7 +306,8 @@ impl Transport for ExternalTransport {
         let (tx, rx) = oneshot::channel();
         let _ = self.cmds.send(Cmd::Flush(tx));
         async move {
-            let _ = rx.await;
+            // The writer may itself be stuck on a publish while NATS is unreachable.
+            let _ = tokio::time::timeout(FLUSH_WAIT, rx).await;
         }
         .boxed()
     }
