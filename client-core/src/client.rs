@@ -15,11 +15,11 @@ use stan_protocol::pb;
 use stan_protocol::subjects;
 use stan_protocol::validate;
 use tokio::sync::{broadcast, mpsc, oneshot, watch, Notify, Semaphore};
-use tokio::time::Instant;
 use tracing::{debug_span, info_span, Instrument};
 
 use crate::connection::{
-    Command, PendingPub, PendingPubs, RegisterCtx, SessionState, Shared, SubSpec, Task, TaskInit,
+    deadline_after, Command, PendingPub, PendingPubs, RegisterCtx, SessionState, Shared, SubSpec,
+    Task, TaskInit,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::Events;
@@ -49,6 +49,33 @@ pub struct Client {
 struct ClientInner {
     shared: Arc<Shared>,
     cmd: mpsc::UnboundedSender<Command>,
+    /// The publish queue of [`Client::start_publish`].
+    pub_queue: mpsc::UnboundedSender<QueuedPub>,
+}
+
+/// What a [`PublishAckFuture`] of [`Client::start_publish`] gets from the publish queue: the
+/// receiver of the PubAck once the message is on the wire, or why it could not be sent.
+type Started = Result<oneshot::Receiver<Result<String>>>;
+
+/// A publish waiting in the publish queue.
+struct QueuedPub {
+    subject: String,
+    payload: Bytes,
+    guid: String,
+    started: oneshot::Sender<Started>,
+}
+
+/// The publish queue: puts the publishes of [`Client::start_publish`] on the wire one after
+/// the other, in the order of the calls. Ends when every client handle is gone.
+async fn run_pub_queue(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<QueuedPub>) {
+    while let Some(q) = rx.recv().await {
+        let span = debug_span!("stan.publish", channel = %q.subject, len = q.payload.len());
+        let started = Client::put_on_wire(&shared, &q.subject, q.payload, q.guid)
+            .instrument(span)
+            .await;
+        // Nobody waiting (the future was dropped) does not cancel the publish.
+        let _ = q.started.send(started);
+    }
 }
 
 pub(crate) async fn connect(options: ConnectOptions) -> Result<Client> {
@@ -130,11 +157,14 @@ async fn connect_inner(options: ConnectOptions) -> Result<Client> {
         conn_id,
     });
     tokio::spawn(task.run());
+    let (pub_tx, pub_rx) = mpsc::unbounded_channel();
+    tokio::spawn(run_pub_queue(shared.clone(), pub_rx));
     tracing::info!("connected");
     Ok(Client {
         inner: Arc::new(ClientInner {
             shared,
             cmd: cmd_tx,
+            pub_queue: pub_tx,
         }),
     })
 }
@@ -257,6 +287,13 @@ impl Client {
     /// publishes in flight; it waits (back-pressure) when `max_pub_acks_in_flight` publishes
     /// await acks. Dropping the returned future does not cancel the publish.
     ///
+    /// **Order.** When this future has resolved, the message is on the connection ahead of
+    /// any later publish: publishes awaited one after the other (for example in a loop in one
+    /// task) reach the server, and are stored, in call order. Calls running concurrently
+    /// (several tasks, or several of these futures polled together) are not ordered among
+    /// themselves; use [`start_publish`](Self::start_publish) when the order must follow calls
+    /// that cannot await in place.
+    ///
     /// ```no_run
     /// # async fn demo(client: stan_client::Client) -> stan_client::Result<()> {
     /// let mut acks = Vec::new();
@@ -281,7 +318,80 @@ impl Client {
     }
 
     async fn publish_async_inner(&self, subject: &str, payload: Bytes) -> Result<PublishAckFuture> {
-        let shared = &self.inner.shared;
+        let guid = subjects::new_nuid();
+        let rx = Self::put_on_wire(&self.inner.shared, subject, payload, guid.clone()).await?;
+        Ok(PublishAckFuture {
+            guid,
+            state: AckState::Sent(rx),
+        })
+    }
+
+    /// Publish in call order, without awaiting anything here: the publish takes its place in
+    /// the client's publish queue synchronously, and the returned [`PublishAckFuture`]
+    /// resolves to the guid once the server stored the message.
+    ///
+    /// Publishes started this way go on the wire in the order of the calls (from several
+    /// threads: in the order the calls returned), whether or not and in whatever order their
+    /// futures are awaited. The queue waits as [`publish_async`](Self::publish_async) does:
+    /// for a free slot when `max_pub_acks_in_flight` publishes await acks (back-pressure; the
+    /// queue itself is unbounded, so a producer that never awaits its futures should bound
+    /// itself), and while an auto-resume is in progress. The pub-ack wait starts once the
+    /// message is on the wire. Dropping the future does not cancel the publish. It needs no
+    /// async context, so any thread may call it. Publishes of this method and of
+    /// `publish_async` are not ordered with respect to each other.
+    ///
+    /// # Errors
+    /// At once: [`ErrorKind::InvalidArgument`] for a bad channel name,
+    /// [`ErrorKind::ConnectionClosed`] (or the reason the client ended) on a closed client.
+    /// The future: as [`publish`](Self::publish).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: stan_client::Client) -> stan_client::Result<()> {
+    /// // Stored as "first" then "second", even though the acks are awaited in reverse.
+    /// let first = client.start_publish("orders", "first")?;
+    /// let second = client.start_publish("orders", "second")?;
+    /// second.await?;
+    /// first.await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn start_publish(
+        &self,
+        subject: &str,
+        payload: impl Into<Bytes>,
+    ) -> Result<PublishAckFuture> {
+        if !validate::is_valid_channel(subject) {
+            return Err(Error::invalid_argument(format!(
+                "invalid channel name {subject:?}"
+            )));
+        }
+        if self.is_closed() {
+            return Err(self.closed_error());
+        }
+        let guid = subjects::new_nuid();
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .pub_queue
+            .send(QueuedPub {
+                subject: subject.to_string(),
+                payload: payload.into(),
+                guid: guid.clone(),
+                started: tx,
+            })
+            .map_err(|_| self.closed_error())?;
+        Ok(PublishAckFuture {
+            guid,
+            state: AckState::Queued(rx),
+        })
+    }
+
+    /// Stage 1 of a publish: wait for a slot and a session, register the pending ack, put
+    /// the message on the connection. Returns the receiver of the PubAck.
+    async fn put_on_wire(
+        shared: &Shared,
+        subject: &str,
+        payload: Bytes,
+        guid: String,
+    ) -> Result<oneshot::Receiver<Result<String>>> {
         if !validate::is_valid_channel(subject) {
             return Err(Error::invalid_argument(format!(
                 "invalid channel name {subject:?}"
@@ -289,10 +399,9 @@ impl Client {
         }
         let permit = match shared.permits.clone().acquire_owned().await {
             Ok(p) => p,
-            Err(_) => return Err(self.closed_error()),
+            Err(_) => return Err(closed_error(shared)),
         };
         let session = shared.wait_session(shared.pub_ack_wait).await?;
-        let guid = subjects::new_nuid();
         let msg = pb::PubMsg {
             client_id: shared.client_id.clone(),
             guid: guid.clone(),
@@ -306,6 +415,10 @@ impl Client {
         {
             let mut pending = shared.pending.lock().unwrap_or_else(|e| e.into_inner());
             if pending.epoch != session.epoch {
+                // The session ended meanwhile: closed, or lost (and being resumed).
+                if let SessionState::Closed(kind, msg) = &*shared.session.borrow() {
+                    return Err(Error::new(*kind, msg.clone()));
+                }
                 return Err(Error::new(
                     ErrorKind::ConnectionLost,
                     "stan: connection lost, session is being resumed",
@@ -321,7 +434,7 @@ impl Client {
             );
             pending
                 .order
-                .push_back((Instant::now() + shared.pub_ack_wait, guid.clone()));
+                .push_back((deadline_after(shared.pub_ack_wait), guid.clone()));
             if was_empty {
                 shared.pub_timer.notify_one();
             }
@@ -348,14 +461,11 @@ impl Client {
             };
             return Err(Error::with_source(kind, format!("nats: {e}"), e));
         }
-        Ok(PublishAckFuture { guid, rx })
+        Ok(rx)
     }
 
     fn closed_error(&self) -> Error {
-        match &*self.inner.shared.session.borrow() {
-            SessionState::Closed(kind, msg) => Error::new(*kind, msg.clone()),
-            _ => Error::closed(),
-        }
+        closed_error(&self.inner.shared)
     }
 
     /// Subscribe to a channel.
@@ -507,13 +617,29 @@ impl fmt::Debug for Client {
     }
 }
 
-/// The pending acknowledgement of a [`Client::publish_async`]. Resolves to the guid once the
-/// server stored the message, or to the error (`PublishAckTimeout`, `ServerRejected`,
-/// `ConnectionLost`, `ConnectionClosed`).
+/// The error for an operation on a client that is closed: why it ended.
+fn closed_error(shared: &Shared) -> Error {
+    match &*shared.session.borrow() {
+        SessionState::Closed(kind, msg) => Error::new(*kind, msg.clone()),
+        _ => Error::closed(),
+    }
+}
+
+/// The pending acknowledgement of a [`Client::publish_async`] or [`Client::start_publish`].
+/// Resolves to the guid once the server stored the message, or to the error
+/// (`PublishAckTimeout`, `ServerRejected`, `ConnectionLost`, `ConnectionClosed`, and for
+/// `start_publish` the errors of putting it on the wire).
 #[must_use = "await it to learn whether the server stored the message"]
 pub struct PublishAckFuture {
     guid: String,
-    rx: oneshot::Receiver<Result<String>>,
+    state: AckState,
+}
+
+enum AckState {
+    /// Waiting in the publish queue ([`Client::start_publish`]).
+    Queued(oneshot::Receiver<Started>),
+    /// On the wire, waiting for the PubAck.
+    Sent(oneshot::Receiver<Result<String>>),
 }
 
 impl PublishAckFuture {
@@ -526,10 +652,22 @@ impl PublishAckFuture {
 impl Future for PublishAckFuture {
     type Output = Result<String>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match Pin::new(&mut self.rx).poll(cx) {
-            Poll::Ready(Ok(r)) => Poll::Ready(r),
-            Poll::Ready(Err(_)) => Poll::Ready(Err(Error::closed())),
-            Poll::Pending => Poll::Pending,
+        loop {
+            match &mut self.state {
+                AckState::Queued(started) => match Pin::new(started).poll(cx) {
+                    Poll::Ready(Ok(Ok(rx))) => self.state = AckState::Sent(rx),
+                    Poll::Ready(Ok(Err(e))) => return Poll::Ready(Err(e)),
+                    Poll::Ready(Err(_)) => return Poll::Ready(Err(Error::closed())),
+                    Poll::Pending => return Poll::Pending,
+                },
+                AckState::Sent(rx) => {
+                    return match Pin::new(rx).poll(cx) {
+                        Poll::Ready(Ok(r)) => Poll::Ready(r),
+                        Poll::Ready(Err(_)) => Poll::Ready(Err(Error::closed())),
+                        Poll::Pending => Poll::Pending,
+                    }
+                }
+            }
         }
     }
 }

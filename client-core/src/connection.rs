@@ -38,6 +38,14 @@ const RESUBSCRIBE_ATTEMPTS: u32 = 3;
 /// Maximum pause between re-register attempts that timed out.
 const RESUME_MAX_BACKOFF: Duration = Duration::from_secs(2);
 
+/// `wait` from now, saturating far in the future (an option like `Duration::MAX` means "wait
+/// forever" and must not overflow the clock).
+pub(crate) fn deadline_after(wait: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(wait)
+        .unwrap_or_else(|| now + Duration::from_secs(30 * 365 * 86_400))
+}
+
 /// One registration with the server.
 #[derive(Debug)]
 pub(crate) struct Session {
@@ -113,7 +121,7 @@ impl Shared {
             return Ok(s.clone());
         }
         let mut rx = self.session.subscribe();
-        let deadline = Instant::now() + wait;
+        let deadline = deadline_after(wait);
         loop {
             match &*rx.borrow_and_update() {
                 SessionState::Active(s) => return Ok(s.clone()),
@@ -1212,7 +1220,12 @@ impl Task {
         let Some(session) = self.session.take() else {
             return Ok(());
         };
-        self.shared.fail_pending(&Error::closed());
+        // Closed from now on: publishes that start meanwhile fail as closed, not as lost.
+        let closed = Error::closed();
+        self.shared
+            .session
+            .send_replace(SessionState::Closed(closed.kind(), closed.to_string()));
+        self.shared.fail_pending(&closed);
         let req = pb::CloseRequest {
             client_id: self.ctx.client_id.clone(),
         };
@@ -1275,6 +1288,25 @@ impl Task {
     }
 }
 
+impl Drop for Task {
+    /// The task was dropped without shutting down (its runtime stopped, or it panicked): mark
+    /// the client closed so that nobody waits for it forever (event streams end, publishes and
+    /// subscription streams fail or end).
+    fn drop(&mut self) {
+        if self.stopped {
+            return;
+        }
+        self.stopped = true;
+        let err = Error::closed();
+        self.shared
+            .session
+            .send_replace(SessionState::Closed(err.kind(), err.to_string()));
+        self.shared.permits.close();
+        self.shared.fail_pending(&err);
+        self.shared.emit(Event::Closed);
+    }
+}
+
 /// The auto-resume registration loop. Retries timeouts forever (with backoff), gives up on
 /// other rejections, and on repeated `clientID already registered` answers: the server only
 /// sends that when the current holder of the client ID answered its heartbeat probe, i.e.
@@ -1309,5 +1341,19 @@ async fn resume_register(
                 backoff = (backoff * 2).min(RESUME_MAX_BACKOFF);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadline_after_saturates() {
+        let before = Instant::now();
+        let far = deadline_after(Duration::MAX);
+        assert!(far > before + Duration::from_secs(365 * 86_400));
+        let soon = deadline_after(Duration::from_secs(1));
+        assert!(soon >= before + Duration::from_secs(1) && soon < far);
     }
 }

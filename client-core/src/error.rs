@@ -84,6 +84,18 @@ impl ErrorKind {
         }
     }
 
+    /// The kind whose [`code`](Self::code) is `code` (exact, case-sensitive match), or `None`
+    /// for an unknown code.
+    ///
+    /// ```
+    /// use stan_client::ErrorKind;
+    /// assert_eq!(ErrorKind::from_code("CONNECTION_LOST"), Some(ErrorKind::ConnectionLost));
+    /// assert_eq!(ErrorKind::from_code("connection_lost"), None);
+    /// ```
+    pub fn from_code(code: &str) -> Option<ErrorKind> {
+        ErrorKind::ALL.iter().copied().find(|k| k.code() == code)
+    }
+
     /// True for the timeout kinds (bindings also derive these from their `TimeoutError`).
     pub const fn is_timeout(self) -> bool {
         matches!(
@@ -174,7 +186,16 @@ impl Error {
         &self.message
     }
 
-    pub(crate) fn closed() -> Self {
+    /// The error of an operation on a closed client or subscription: kind
+    /// [`ErrorKind::ConnectionClosed`] with the protocol's text (`stan: connection closed`).
+    /// Bindings use it for failures of their own glue once the client is gone.
+    ///
+    /// ```
+    /// let e = stan_client::Error::closed();
+    /// assert_eq!(e.kind(), stan_client::ErrorKind::ConnectionClosed);
+    /// assert_eq!(e.to_string(), "stan: connection closed");
+    /// ```
+    pub fn closed() -> Self {
         Error::new(
             ErrorKind::ConnectionClosed,
             stan_protocol::errors::CONNECTION_CLOSED,
@@ -221,6 +242,25 @@ mod tests {
         assert_eq!(ErrorKind::Transport.code(), "TRANSPORT");
         assert!(ErrorKind::RequestTimeout.is_timeout());
         assert!(!ErrorKind::Transport.is_timeout());
+    }
+
+    #[test]
+    fn from_code_inverts_code() {
+        for kind in ErrorKind::ALL {
+            assert_eq!(ErrorKind::from_code(kind.code()), Some(*kind));
+        }
+        assert_eq!(ErrorKind::from_code(""), None);
+        assert_eq!(ErrorKind::from_code("NO_SUCH_CODE"), None);
+        assert_eq!(ErrorKind::from_code("protocol"), None);
+    }
+
+    #[test]
+    fn closed_error_has_the_protocol_text() {
+        let e = Error::closed();
+        assert_eq!(e.kind(), ErrorKind::ConnectionClosed);
+        assert_eq!(e.code(), "CONNECTION_CLOSED");
+        assert_eq!(e.message(), stan_protocol::errors::CONNECTION_CLOSED);
+        assert!(e.source().is_none());
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use event::{Event, Events, LostReason};
 pub use message::Message;
 pub use options::{ConnectOptions, StartPosition, SubscribeOptions, TlsOptions};
-pub use subscription::Subscription;
+pub use subscription::{Subscription, SubscriptionHandle};
 
 /// Connect with `options` (same as [`ConnectOptions::connect`]).
 ///
@@ -41,6 +41,7 @@ mod tests {
     fn handles_cross_threads_and_ffi_boundaries() {
         send_sync_static::<Client>();
         send_sync_static::<Subscription>();
+        send_sync_static::<SubscriptionHandle>();
         send_sync_static::<Message>();
         send_sync_static::<Error>();
         send_sync_static::<ConnectOptions>();

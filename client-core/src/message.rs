@@ -217,7 +217,8 @@ impl Message {
     /// Acknowledge the message (manual-ack subscriptions only; acking twice is a no-op).
     ///
     /// The ack is queued to the connection and sent in order with later subscription closes.
-    /// Acks made while the session is being resumed are sent once it is back.
+    /// Acks made while the session is being resumed are sent once it is back. It never waits:
+    /// the future completes on its first poll, exactly like [`ack_now`](Self::ack_now).
     ///
     /// # Errors
     /// [`ErrorKind::InvalidState`] in auto-ack mode or after the subscription was closed;
@@ -236,6 +237,22 @@ impl Message {
     /// # Ok(()) }
     /// ```
     pub async fn ack(&self) -> Result<()> {
+        self.ack_now()
+    }
+
+    /// [`ack`](Self::ack) without a future: queues the ack to the connection and returns at
+    /// once, with the same outcome and errors. For callers that cannot (or need not) await,
+    /// such as bindings acknowledging on a host-language thread.
+    ///
+    /// # Errors
+    /// As [`ack`](Self::ack).
+    ///
+    /// ```no_run
+    /// # fn demo(msg: &stan_client::Message) -> stan_client::Result<()> {
+    /// msg.ack_now()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn ack_now(&self) -> Result<()> {
         let ack = &self.inner.ack;
         if !ack.sub.manual_acks {
             return Err(Error::new(

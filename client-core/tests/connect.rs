@@ -194,6 +194,37 @@ async fn operations_after_close_fail_with_connection_closed() {
         .is_none());
 }
 
+#[test]
+fn a_client_whose_runtime_stopped_is_closed_and_its_events_end() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let srv = TestServer::start().await;
+        let opts = srv.options(&unique("c"));
+        // The client's background tasks run on a runtime that stops (and drops them) when
+        // the thread ends; the client handle lives on.
+        let client = std::thread::spawn(move || {
+            let own = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            own.block_on(opts.connect()).unwrap()
+        })
+        .join()
+        .unwrap();
+        assert!(client.is_closed());
+        assert!(within("end of events", client.events().next())
+            .await
+            .is_none());
+        let err = within("publish", client.publish(&unique("ch"), "x"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ConnectionClosed);
+        let err = client.start_publish(&unique("ch"), "x").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ConnectionClosed);
+        client.close().await.unwrap();
+    });
+}
+
 #[tokio::test]
 async fn dropping_every_handle_unregisters_the_client() {
     let srv = TestServer::start().await;

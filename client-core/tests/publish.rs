@@ -208,3 +208,142 @@ async fn pending_publishes_fail_with_connection_closed_on_close() {
     assert_eq!(err.kind(), ErrorKind::ConnectionClosed);
     assert!(client.is_closed());
 }
+
+#[tokio::test]
+async fn unbounded_waits_do_not_overflow() {
+    let srv = TestServer::start().await;
+    let client = srv
+        .options(&unique("c"))
+        .pub_ack_wait(Duration::MAX)
+        .connect_wait(Duration::MAX)
+        .connect()
+        .await
+        .unwrap();
+    let guid = within("publish", client.publish(&unique("ch"), "x"))
+        .await
+        .unwrap();
+    assert_eq!(guid.len(), 22);
+    let sub = within(
+        "subscribe",
+        client.subscribe(&unique("ch"), SubscribeOptions::new()),
+    )
+    .await
+    .unwrap();
+    within("close", sub.close()).await.unwrap();
+    client.close().await.unwrap();
+}
+
+/// Read `n` messages of `ch` from the start and assert the payloads are `0..n` in sequence
+/// order.
+async fn assert_stored_in_order(client: &stan_client::Client, ch: &str, n: usize) {
+    let mut sub = client
+        .subscribe(ch, SubscribeOptions::new().deliver_all_available())
+        .await
+        .unwrap();
+    for i in 0..n {
+        let m = next_msg(&mut sub).await;
+        assert_eq!(m.sequence(), i as u64 + 1);
+        assert_eq!(m.data().as_ref(), i.to_string().as_bytes(), "message #{i}");
+    }
+}
+
+#[tokio::test]
+async fn start_publish_puts_messages_on_the_wire_in_call_order() {
+    let srv = TestServer::start().await;
+    let client = srv
+        .options(&unique("c"))
+        .max_pub_acks_in_flight(4)
+        .connect()
+        .await
+        .unwrap();
+    let ch = unique("ch");
+    let n = 300;
+    // No await between the calls; only 4 acks may be outstanding, so most wait in the queue.
+    let acks: Vec<_> = (0..n)
+        .map(|i| client.start_publish(&ch, i.to_string()).unwrap())
+        .collect();
+    let expected: Vec<String> = acks.iter().map(|a| a.guid().to_string()).collect();
+    // Await the acks in reverse: the order of awaiting does not matter.
+    let mut guids = Vec::new();
+    for ack in acks.into_iter().rev() {
+        guids.push(within("ack", ack).await.unwrap());
+    }
+    guids.reverse();
+    assert_eq!(guids, expected);
+    assert_stored_in_order(&client, &ch, n).await;
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn start_publish_waits_for_a_free_slot_and_keeps_the_order() {
+    let srv = TestServer::start().await;
+    let broker = broker_or_skip!(srv, "freezes the broker");
+    let client = srv
+        .options(&unique("c"))
+        .max_pub_acks_in_flight(2)
+        .connect()
+        .await
+        .unwrap();
+    let ch = unique("ch");
+    broker.set_frozen(true);
+    let mut acks: Vec<_> = (0..6)
+        .map(|i| client.start_publish(&ch, i.to_string()).unwrap())
+        .collect();
+    tokio::task::yield_now().await;
+    for ack in &mut acks {
+        assert!(ack.now_or_never().is_none(), "no ack while frozen");
+    }
+    broker.set_frozen(false);
+    for ack in acks {
+        within("ack", ack).await.unwrap();
+    }
+    assert_stored_in_order(&client, &ch, 6).await;
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn start_publish_is_synchronous_and_fails_at_once_when_it_cannot_start() {
+    let srv = TestServer::start().await;
+    let client = srv.options(&unique("c")).connect().await.unwrap();
+    let ch = unique("ch");
+    let err = client.start_publish("bad.*", "x").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    // Callable from a thread without an async runtime.
+    let c = client.clone();
+    let ch2 = ch.clone();
+    let ack = std::thread::spawn(move || c.start_publish(&ch2, "from a plain thread"))
+        .join()
+        .unwrap()
+        .unwrap();
+    let guid = within("ack", ack).await.unwrap();
+    assert!(!guid.is_empty());
+    client.close().await.unwrap();
+    let err = client.start_publish(&ch, "late").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionClosed);
+}
+
+#[tokio::test]
+async fn queued_publishes_fail_with_connection_closed_on_close() {
+    let srv = TestServer::start().await;
+    let broker = broker_or_skip!(srv, "freezes the broker");
+    let client = srv
+        .options(&unique("c"))
+        .max_pub_acks_in_flight(1)
+        .connect_wait(Duration::from_millis(300))
+        .connect()
+        .await
+        .unwrap();
+    broker.set_frozen(true);
+    let ch = unique("ch");
+    // The first is on the wire awaiting its ack, the others wait in the queue.
+    let acks: Vec<_> = (0..3)
+        .map(|i| client.start_publish(&ch, i.to_string()).unwrap())
+        .collect();
+    let close = client.close().await;
+    broker.set_frozen(false);
+    assert_eq!(close.unwrap_err().kind(), ErrorKind::RequestTimeout);
+    for ack in acks {
+        let err = within("ack", ack).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ConnectionClosed);
+    }
+}

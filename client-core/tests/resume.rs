@@ -241,9 +241,14 @@ async fn broker_restart_without_auto_resume_ends_the_client() {
         "{lost:?}"
     );
     wait_event(&mut events, |e| *e == Event::Closed).await;
+    assert!(sub.is_closed());
     let end = within("stream error", sub.next()).await.unwrap();
     assert_eq!(end.unwrap_err().kind(), ErrorKind::ConnectionLost);
     assert!(client.is_closed());
+    // An event stream of the ended client ends at once.
+    assert!(within("end of late events", client.events().next())
+        .await
+        .is_none());
     // The application decides: a new client with the same ID works on the new broker.
     let again = srv.options(client.client_id()).connect().await.unwrap();
     again.publish(&ch, "fresh").await.unwrap();

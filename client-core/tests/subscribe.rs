@@ -417,3 +417,218 @@ async fn subscribe_validates_options() {
     }
     client.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn auto_ack_close_acks_the_last_message_taken_even_if_still_held() {
+    let (_srv, client, ch) = setup().await;
+    publish_n(&client, &ch, 1, 5).await;
+    let opts = SubscribeOptions::durable("held").deliver_all_available();
+    let mut sub = client.subscribe(&ch, opts.clone()).await.unwrap();
+    // Take 3 and keep every one, as a garbage-collected host does until it collects them.
+    let held = next_msgs(&mut sub, 3).await;
+    assert_eq!(seqs(&held), vec![1, 2, 3]);
+    sub.close().await.unwrap();
+    let mut sub = client.subscribe(&ch, opts).await.unwrap();
+    // #4 and #5 were sent to the closed subscription but never taken: #4 comes first
+    // (flagged redelivered), nothing before it comes again.
+    let m = next_msg(&mut sub).await;
+    assert_eq!(m.sequence(), 4);
+    drop(held);
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn auto_ack_unsubscribe_of_a_queue_member_acks_the_last_message_taken() {
+    let (srv, client, ch) = setup().await;
+    let other = srv.options(&unique("c")).connect().await.unwrap();
+    let opts = SubscribeOptions::queue("q").ack_wait(Duration::from_secs(1));
+    let mut a = client.subscribe(&ch, opts.clone()).await.unwrap();
+    client.publish(&ch, "only").await.unwrap();
+    let held = next_msg(&mut a).await;
+    let mut b = other.subscribe(&ch, opts).await.unwrap();
+    a.unsubscribe().await.unwrap();
+    // Unacked, the server would redeliver it to the remaining member after the ack wait.
+    assert_quiet(&mut b, Duration::from_millis(1500)).await;
+    drop(held);
+    client.close().await.unwrap();
+    other.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn auto_ack_drop_acks_the_last_message_taken_even_if_still_held() {
+    let (_srv, client, ch) = setup().await;
+    publish_n(&client, &ch, 1, 3).await;
+    let opts = SubscribeOptions::durable("held-drop").deliver_all_available();
+    let mut sub = client.subscribe(&ch, opts.clone()).await.unwrap();
+    let held = next_msgs(&mut sub, 2).await;
+    drop(sub);
+    let mut sub = within("resubscribe", async {
+        loop {
+            match client.subscribe(&ch, opts.clone()).await {
+                Ok(s) => return s,
+                // The drop's close is asynchronous; it may not be processed yet.
+                Err(e) if e.to_string() == "stan: duplicate durable registration" => {
+                    tokio::task::yield_now().await
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+    })
+    .await;
+    // #3 was sent to the dropped subscription but never taken: it is the first again.
+    assert_eq!(next_msg(&mut sub).await.sequence(), 3);
+    drop(held);
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn handle_close_ends_a_pending_next_and_acks_the_last_message() {
+    let (_srv, client, ch) = setup().await;
+    let opts = SubscribeOptions::durable("handled").deliver_all_available();
+    let mut sub = client.subscribe(&ch, opts.clone()).await.unwrap();
+    let handle = sub.handle();
+    assert!(!handle.is_closed());
+    assert_eq!(handle.subject(), ch);
+    let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel();
+    // The reader owns the stream and waits in next(); it passes clones out and keeps going.
+    let reader = tokio::spawn(async move {
+        let mut n = 0;
+        while let Some(m) = sub.next().await {
+            seen_tx.send(m.unwrap()).unwrap();
+            n += 1;
+        }
+        (n, sub.is_closed())
+    });
+    publish_n(&client, &ch, 1, 2).await;
+    let first = within("first", seen_rx.recv()).await.unwrap();
+    let second = within("second", seen_rx.recv()).await.unwrap();
+    assert_eq!((first.sequence(), second.sequence()), (1, 2));
+    // The reader now waits for a message that never comes; closing ends that wait.
+    handle.clone().close().await.unwrap();
+    let (n, closed) = within("reader end", reader).await.unwrap();
+    assert_eq!(n, 2);
+    assert!(closed);
+    assert!(handle.is_closed());
+    let err = handle.close().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidState);
+    assert_eq!(
+        handle.unsubscribe().await.unwrap_err().kind(),
+        ErrorKind::InvalidState
+    );
+    // Both taken messages count as handled although clones are still held.
+    client.publish(&ch, "m3").await.unwrap();
+    let mut sub = client.subscribe(&ch, opts).await.unwrap();
+    let m = next_msg(&mut sub).await;
+    assert_eq!(m.sequence(), 3);
+    assert!(!m.redelivered());
+    drop((first, second));
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn handle_unsubscribe_ends_a_pending_next() {
+    let (_srv, client, ch) = setup().await;
+    let opts = SubscribeOptions::durable("gone").deliver_all_available();
+    let mut sub = client.subscribe(&ch, opts.clone()).await.unwrap();
+    let handle = sub.handle();
+    let reader = tokio::spawn(async move { sub.next().await.is_none() });
+    handle.unsubscribe().await.unwrap();
+    assert!(within("reader end", reader).await.unwrap());
+    // The durable is gone: the same name starts over from the start position.
+    client.publish(&ch, "m1").await.unwrap();
+    let mut sub = client.subscribe(&ch, opts).await.unwrap();
+    assert_eq!(next_msg(&mut sub).await.sequence(), 1);
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn is_closed_follows_close_and_client_close() {
+    let (_srv, client, ch) = setup().await;
+    let mut a = client
+        .subscribe(&ch, SubscribeOptions::new())
+        .await
+        .unwrap();
+    let b = client
+        .subscribe(&ch, SubscribeOptions::new())
+        .await
+        .unwrap();
+    let b_handle = b.handle();
+    assert!(!a.is_closed() && !b.is_closed() && !b_handle.is_closed());
+    a.close().await.unwrap();
+    assert!(a.is_closed());
+    assert!(a.try_next().is_none());
+    assert!(!b.is_closed());
+    client.close().await.unwrap();
+    assert!(b.is_closed());
+    assert!(b_handle.is_closed());
+    assert_eq!(
+        b_handle.close().await.unwrap_err().kind(),
+        ErrorKind::ConnectionClosed
+    );
+}
+
+#[tokio::test]
+async fn try_next_takes_buffered_messages_without_waiting() {
+    let (_srv, client, ch) = setup().await;
+    let opts = SubscribeOptions::durable("try").deliver_all_available();
+    let mut sub = client.subscribe(&ch, opts.clone()).await.unwrap();
+    assert!(sub.try_next().is_none(), "nothing buffered yet");
+    assert!(!sub.is_closed());
+    publish_n(&client, &ch, 1, 3).await;
+    // Wait for the arrival without taking anything through next().
+    let mut held = Vec::new();
+    within("buffered messages", async {
+        while held.len() < 2 {
+            match sub.try_next() {
+                Some(m) => held.push(m.unwrap()),
+                None => tokio::task::yield_now().await,
+            }
+        }
+    })
+    .await;
+    assert_eq!(seqs(&held), vec![1, 2]);
+    // Same auto-ack rule as next(): taking #2 acked #1, closing acks #2 (clones are held).
+    sub.close().await.unwrap();
+    assert!(sub.try_next().is_none());
+    let mut sub = client.subscribe(&ch, opts).await.unwrap();
+    assert_eq!(next_msg(&mut sub).await.sequence(), 3);
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn ack_now_acks_without_a_future() {
+    let (_srv, client, ch) = setup().await;
+    publish_n(&client, &ch, 1, 2).await;
+    let mut sub = client
+        .subscribe(
+            &ch,
+            SubscribeOptions::new()
+                .deliver_all_available()
+                .manual_acks(true)
+                .max_in_flight(1),
+        )
+        .await
+        .unwrap();
+    let m1 = next_msg(&mut sub).await;
+    assert_quiet(&mut sub, Duration::from_millis(300)).await;
+    // With one message in flight, #2 only comes once the ack reached the server.
+    m1.ack_now().unwrap();
+    m1.ack_now().unwrap(); // acking twice is harmless
+    let m2 = next_msg(&mut sub).await;
+    assert_eq!(m2.sequence(), 2);
+    sub.close().await.unwrap();
+    assert_eq!(m2.ack_now().unwrap_err().kind(), ErrorKind::InvalidState);
+
+    let mut auto = client
+        .subscribe(&ch, SubscribeOptions::new().deliver_all_available())
+        .await
+        .unwrap();
+    let m = next_msg(&mut auto).await;
+    let err = m.ack_now().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidState);
+    assert_eq!(
+        err.to_string(),
+        "stan: cannot manually ack in auto-ack mode"
+    );
+    client.close().await.unwrap();
+}

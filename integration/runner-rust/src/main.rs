@@ -220,8 +220,9 @@ async fn handle(state: &mut State, cmd: &Value) -> Reply {
     match str_arg(cmd, "op")? {
         "hello" => Ok(obj(json!({"language": "rust"}))),
         "connect" => {
-            let mut opts = ConnectOptions::new(str_arg(cmd, "cluster")?, str_arg(cmd, "client_id")?)
-                .nats_url(str_arg(cmd, "url")?);
+            let mut opts =
+                ConnectOptions::new(str_arg(cmd, "cluster")?, str_arg(cmd, "client_id")?)
+                    .nats_url(str_arg(cmd, "url")?);
             if let Some(on) = cmd.get("auto_resume").and_then(Value::as_bool) {
                 opts = opts.auto_resume(on);
             }
@@ -398,7 +399,11 @@ async fn main() {
                     (id, handle(&mut state, &cmd).await, false)
                 }
             }
-            Err(e) => (Value::Null, Err(runner_error(format!("bad JSON: {e}"))), false),
+            Err(e) => (
+                Value::Null,
+                Err(runner_error(format!("bad JSON: {e}"))),
+                false,
+            ),
         };
         let mut answer = match reply {
             Ok(m) => m,
