@@ -382,6 +382,8 @@ pub(crate) struct Task {
     pub_sleep: Pin<Box<Sleep>>,
     pub_armed: bool,
     stopped: bool,
+    /// [`Event::Closed`] was emitted.
+    closed_emitted: bool,
 }
 
 /// Everything `connect` hands to the task.
@@ -423,6 +425,7 @@ impl Task {
             pub_sleep: Box::pin(tokio::time::sleep(Duration::from_secs(3600))),
             pub_armed: false,
             stopped: false,
+            closed_emitted: false,
         };
         task.install(init.response, init.conn_id);
         task
@@ -1285,24 +1288,27 @@ impl Task {
                 .await;
         }
         self.shared.emit(Event::Closed);
+        self.closed_emitted = true;
     }
 }
 
 impl Drop for Task {
-    /// The task was dropped without shutting down (its runtime stopped, or it panicked): mark
-    /// the client closed so that nobody waits for it forever (event streams end, publishes and
-    /// subscription streams fail or end).
+    /// The task was dropped without (fully) shutting down (its runtime stopped, or it
+    /// panicked): mark the client closed so that nobody waits for it forever (event streams
+    /// end, publishes and subscription streams fail or end).
     fn drop(&mut self) {
-        if self.stopped {
+        if self.closed_emitted {
             return;
         }
-        self.stopped = true;
-        let err = Error::closed();
-        self.shared
-            .session
-            .send_replace(SessionState::Closed(err.kind(), err.to_string()));
-        self.shared.permits.close();
-        self.shared.fail_pending(&err);
+        if !self.stopped {
+            self.stopped = true;
+            let err = Error::closed();
+            self.shared
+                .session
+                .send_replace(SessionState::Closed(err.kind(), err.to_string()));
+            self.shared.permits.close();
+            self.shared.fail_pending(&err);
+        }
         self.shared.emit(Event::Closed);
     }
 }

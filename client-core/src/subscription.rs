@@ -161,11 +161,14 @@ impl Subscription {
     /// let handle = sub.handle();
     /// let reader = tokio::spawn(async move {
     ///     while let Some(msg) = sub.next().await {
-    ///         println!("#{}", msg?.sequence());
+    ///         match msg {
+    ///             Ok(msg) => println!("#{}", msg.sequence()),
+    ///             Err(e) => eprintln!("subscription failed: {e}"),
+    ///         }
     ///     }
-    ///     stan_client::Result::Ok(())
     /// });
     /// handle.close().await?; // the reader's loop ends
+    /// reader.await.ok();
     /// # Ok(()) }
     /// ```
     pub fn handle(&self) -> SubscriptionHandle {

@@ -202,16 +202,24 @@ fn a_client_whose_runtime_stopped_is_closed_and_its_events_end() {
         let opts = srv.options(&unique("c"));
         // The client's background tasks run on a runtime that stops (and drops them) when
         // the thread ends; the client handle lives on.
-        let client = std::thread::spawn(move || {
+        let (client, mut early_events) = std::thread::spawn(move || {
             let own = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .unwrap();
-            own.block_on(opts.connect()).unwrap()
+            let client = own.block_on(opts.connect()).unwrap();
+            let events = client.events();
+            (client, events)
         })
         .join()
         .unwrap();
         assert!(client.is_closed());
+        // A listener from before gets `Closed`, then its stream ends.
+        assert_eq!(
+            within("closed event", early_events.next()).await,
+            Some(Event::Closed)
+        );
+        assert!(within("end of events", early_events.next()).await.is_none());
         assert!(within("end of events", client.events().next())
             .await
             .is_none());

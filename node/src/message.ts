@@ -9,8 +9,8 @@ import type { NativeMessage } from './native'
  * `bigint` literals (`msg.sequence === 1n`) or convert with `Number(msg.sequence)`, which is
  * exact below 2^53.
  *
- * In auto-ack mode (the default) a message is acknowledged when the next one is requested;
- * with `manualAcks: true` call {@link Message.ack}.
+ * In auto-ack mode (the default) a message is acknowledged when the next one is requested or
+ * the subscription is closed; with `manualAcks: true` call {@link Message.ack}.
  */
 export class Message {
   /** The channel's sequence number of this message (starts at 1). */

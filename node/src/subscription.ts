@@ -40,7 +40,10 @@ export class Subscription implements AsyncIterable<Message>, AsyncDisposable {
     return this.#native.manualAcks
   }
 
-  /** True once {@link Subscription.close} or {@link Subscription.unsubscribe} was called. */
+  /**
+   * True once the subscription is closed: {@link Subscription.close} or
+   * {@link Subscription.unsubscribe} was called, the client closed, or the subscription ended.
+   */
   get closed(): boolean {
     return this.#native.closing
   }

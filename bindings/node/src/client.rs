@@ -1,15 +1,13 @@
 //! `NativeClient`: wraps [`stan_client::Client`] (a cheap clone is moved into every future).
 //!
-//! Publishes keep the order of the JavaScript calls: `publish()` puts the request in a queue
-//! synchronously, and one task per client runs the first stage (`publish_async`: flow-control
-//! permit, session wait, write) in that order; each promise then awaits its own ack, so many
-//! acks are in flight at once.
+//! Publishes keep the order of the JavaScript calls: `publish()` calls the core's synchronous
+//! `start_publish` on the JavaScript thread, which takes the publish's place in the client's
+//! publish queue; each promise then awaits its own ack, so many acks are in flight at once.
 
 use bytes::Bytes;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use stan_client::{ConnectOptions, PublishAckFuture, SubscribeOptions};
-use tokio::sync::{mpsc, oneshot};
+use stan_client::{ConnectOptions, SubscribeOptions};
 
 use crate::event::NativeEvents;
 use crate::options::{NativeConnectOptions, NativeSubscribeOptions};
@@ -20,43 +18,11 @@ use crate::subscription::NativeSubscription;
 #[napi]
 pub struct NativeClient {
     inner: stan_client::Client,
-    publishes: mpsc::UnboundedSender<PubRequest>,
-}
-
-/// One publish waiting for its turn in the client's queue.
-struct PubRequest {
-    subject: String,
-    payload: Bytes,
-    reply: oneshot::Sender<stan_client::Result<PublishAckFuture>>,
-}
-
-/// The queue task: stage 1 of each publish in call order. Ends when the `NativeClient` is gone.
-async fn run_publish_queue(
-    client: stan_client::Client,
-    mut rx: mpsc::UnboundedReceiver<PubRequest>,
-) {
-    while let Some(req) = rx.recv().await {
-        let started = client.publish_async(&req.subject, req.payload).await;
-        let _ = req.reply.send(started);
-    }
-}
-
-/// The error of a publish whose queue task is gone (the runtime is shutting down).
-fn closed() -> stan_client::Error {
-    stan_client::Error::new(
-        stan_client::ErrorKind::ConnectionClosed,
-        stan_protocol::errors::CONNECTION_CLOSED,
-    )
 }
 
 impl NativeClient {
     fn new(inner: stan_client::Client) -> Self {
-        let (tx, rx) = mpsc::unbounded_channel();
-        napi::bindgen_prelude::spawn(run_publish_queue(inner.clone(), rx));
-        NativeClient {
-            inner,
-            publishes: tx,
-        }
+        NativeClient { inner }
     }
 }
 
@@ -105,30 +71,9 @@ impl NativeClient {
         data: Buffer,
     ) -> napi::Result<PromiseRaw<'env, String>> {
         let payload = Bytes::copy_from_slice(&data);
-        let (reply, started) = oneshot::channel();
-        // Enqueued now, on the JavaScript thread: this fixes the order on the wire.
-        let queued = self
-            .publishes
-            .send(PubRequest {
-                subject,
-                payload,
-                reply,
-            })
-            .is_ok();
-        spawn(
-            env,
-            async move {
-                if !queued {
-                    // The queue task is gone (the runtime is shutting down).
-                    return Err(closed());
-                }
-                match started.await {
-                    Ok(ack) => ack?.await,
-                    Err(_) => Err(closed()),
-                }
-            },
-            |_, guid| Ok(guid),
-        )
+        // Started now, on the JavaScript thread: this fixes the order on the wire.
+        let started = self.inner.start_publish(&subject, payload);
+        spawn(env, async move { started?.await }, |_, guid| Ok(guid))
     }
 
     /// Subscribe; resolves to a `NativeSubscription`.
@@ -150,15 +95,10 @@ impl NativeClient {
         )
     }
 
-    /// Connection events from now on (an already ended stream once the client is closed: a
-    /// receiver created after the `closed` event would otherwise wait forever).
+    /// Connection events from now on (an already ended stream once the client is closed).
     #[napi]
     pub fn events(&self) -> NativeEvents {
-        let events = NativeEvents::new(self.inner.events());
-        if self.inner.is_closed() {
-            events.close();
-        }
-        events
+        NativeEvents::new(self.inner.events())
     }
 
     /// Close the connection (a no-op when already closed).

@@ -3,8 +3,6 @@
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use futures::FutureExt;
-
 use crate::error::{to_node_error, Code};
 use crate::runtime::{guard, spawn};
 
@@ -58,15 +56,11 @@ impl NativeMessage {
         self.inner.redelivery_count()
     }
 
-    /// Acknowledge without a promise when that completes at once (the core queues acks):
-    /// `true` when done, `false` when the caller must use `ack()`. Throws like `ack()` rejects.
+    /// Acknowledge without a promise (the core queues acks synchronously): always `true`
+    /// (done; `false` would mean "use `ack()`"). Throws like `ack()` rejects.
     #[napi]
     pub fn ack_now(&self) -> napi::Result<bool, Code> {
-        guard(|| match self.inner.ack().now_or_never() {
-            Some(Ok(())) => Ok(true),
-            Some(Err(e)) => Err(to_node_error(e)),
-            None => Ok(false),
-        })
+        guard(|| self.inner.ack_now().map(|()| true).map_err(to_node_error))
     }
 
     /// Acknowledge (manual-ack subscriptions).

@@ -1,17 +1,16 @@
 //! `NativeSubscription`: pulls messages from a [`stan_client::Subscription`].
 //!
 //! The core stream sits behind an async mutex so that `next()` can own it while waiting. A
-//! close/unsubscribe first cancels any pending `next()` (which then resolves `null`), then takes
-//! the stream and closes it: closing never waits behind a message that may never come, and no
-//! promise is left pending (a pending promise would keep Node's event loop alive).
+//! close/unsubscribe goes through the core's subscription handle, which also ends a pending
+//! `next()` (it resolves `null`): closing never waits behind a message that may never come, and
+//! no promise is left pending (a pending promise would keep Node's event loop alive).
 
 use std::sync::Arc;
 
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use tokio::sync::Mutex;
-use tokio_util::sync::CancellationToken;
 
 use crate::error::{to_node_error, Code};
 use crate::message::NativeMessage;
@@ -19,24 +18,13 @@ use crate::runtime::{guard, spawn};
 
 struct SubInner {
     stream: Mutex<stan_client::Subscription>,
-    closing: CancellationToken,
+    handle: stan_client::SubscriptionHandle,
 }
 
 impl SubInner {
     async fn next(&self) -> stan_client::Result<Option<stan_client::Message>> {
-        if self.closing.is_cancelled() {
-            return Ok(None);
-        }
-        let mut stream = tokio::select! {
-            biased;
-            _ = self.closing.cancelled() => return Ok(None),
-            guard = self.stream.lock() => guard,
-        };
-        tokio::select! {
-            biased;
-            _ = self.closing.cancelled() => Ok(None),
-            item = stream.next() => item.transpose(),
-        }
+        let mut stream = self.stream.lock().await;
+        stream.next().await.transpose()
     }
 
     /// A message that is already received, taken without waiting (on the JavaScript thread):
@@ -44,26 +32,17 @@ impl SubInner {
     /// reports the end). Taking a message here is the same as the async `next`: in auto-ack
     /// mode it acks the previous one, exactly when the consumer asks for the next message.
     fn try_next(&self) -> stan_client::Result<Option<stan_client::Message>> {
-        if self.closing.is_cancelled() {
-            return Ok(None);
-        }
         let Ok(mut stream) = self.stream.try_lock() else {
             return Ok(None);
         };
-        match stream.next().now_or_never() {
-            Some(Some(Ok(m))) => Ok(Some(m)),
-            Some(Some(Err(e))) => Err(e),
-            Some(None) | None => Ok(None),
-        }
+        stream.try_next().transpose()
     }
 
     async fn close(&self, unsubscribe: bool) -> stan_client::Result<()> {
-        self.closing.cancel();
-        let stream = self.stream.lock().await;
         if unsubscribe {
-            stream.unsubscribe().await
+            self.handle.unsubscribe().await
         } else {
-            stream.close().await
+            self.handle.close().await
         }
     }
 }
@@ -82,8 +61,8 @@ impl NativeSubscription {
             subject: sub.subject().to_string(),
             manual_acks: sub.manual_acks(),
             inner: Arc::new(SubInner {
+                handle: sub.handle(),
                 stream: Mutex::new(sub),
-                closing: CancellationToken::new(),
             }),
         }
     }
@@ -103,10 +82,11 @@ impl NativeSubscription {
         self.manual_acks
     }
 
-    /// True once `close()` or `unsubscribe()` was called on this handle.
+    /// True once the subscription is closed: `close()` or `unsubscribe()` was called, the
+    /// client closed, or the subscription ended.
     #[napi(getter)]
     pub fn closing(&self) -> bool {
-        self.inner.closing.is_cancelled()
+        self.inner.handle.is_closed()
     }
 
     /// The next message; `null` when the subscription ended or is being closed. Rejects once

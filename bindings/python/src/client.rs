@@ -8,7 +8,6 @@ use futures::FutureExt;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use stan_client::{Error, PublishAckFuture};
-use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{invalid_state, IntoPyResult};
 use crate::event::PyEvents;
@@ -16,24 +15,6 @@ use crate::options;
 use crate::resolver::{Outcome, Resolver};
 use crate::runtime::{self, ProcessGuard};
 use crate::subscription::PySubscription;
-
-/// Where the outcome of a queued publish goes.
-enum Reply {
-    /// Back to a waiting caller (blocking publish): the started publish, for its ack.
-    Started(oneshot::Sender<Result<PublishAckFuture, Error>>),
-    /// Into an asyncio future, through the loop's resolver (the guid or the error).
-    Future {
-        future: Py<PyAny>,
-        resolver: Arc<Resolver>,
-    },
-}
-
-/// One publish handed to the publish queue.
-struct PubRequest {
-    subject: String,
-    payload: Bytes,
-    reply: Reply,
-}
 
 /// Await the ack of a started publish and hand the outcome to the resolver.
 async fn resolve_ack(
@@ -53,10 +34,10 @@ async fn resolve_ack(
 }
 
 struct ClientInner {
+    /// Publishes are started with the core's synchronous `start_publish`, which takes each
+    /// publish's place in the client's publish queue: they reach the wire in the order Python
+    /// made the calls (each awaitable then only waits for its own ack).
     client: stan_client::Client,
-    /// Publishes are started from one queue so they reach the core in the order Python made
-    /// the calls (each awaitable runs as its own task, and tasks start in any order).
-    publisher: mpsc::UnboundedSender<PubRequest>,
     /// Resolver of the event loop that publishes (replaced if another loop takes over).
     resolver: Mutex<Option<Arc<Resolver>>>,
 }
@@ -84,32 +65,10 @@ pub(crate) struct PyClient {
 
 impl PyClient {
     fn new(client: stan_client::Client) -> Self {
-        let (tx, mut rx) = mpsc::unbounded_channel::<PubRequest>();
-        let core = client.clone();
-        runtime::runtime().spawn(async move {
-            while let Some(req) = rx.recv().await {
-                let started = AssertUnwindSafe(core.publish_async(&req.subject, req.payload))
-                    .catch_unwind()
-                    .await;
-                match (req.reply, started) {
-                    (Reply::Started(tx), Ok(started)) => {
-                        let _ = tx.send(started);
-                    }
-                    (Reply::Started(_), Err(_)) => {} // the waiting caller sees the queue stop
-                    (Reply::Future { future, resolver }, Ok(started)) => {
-                        tokio::spawn(resolve_ack(started, future, resolver));
-                    }
-                    (Reply::Future { future, resolver }, Err(_)) => {
-                        resolver.complete(future, Outcome::Panicked("publish panicked".into()));
-                    }
-                }
-            }
-        });
         PyClient {
             guard: ProcessGuard::new(),
             inner: Some(ClientInner {
                 client,
-                publisher: tx,
                 resolver: Mutex::new(None),
             }),
         }
@@ -122,35 +81,18 @@ impl PyClient {
             .ok_or_else(|| invalid_state("client handle released"))
     }
 
-    /// Queue a publish now; the returned future resolves to the guid once acked.
+    /// Start a publish now (it takes its place in line); the returned future resolves to the
+    /// guid once acked.
     fn start_publish(
         &self,
         subject: String,
         data: PyBackedBytes,
     ) -> PyResult<impl std::future::Future<Output = PyResult<String>> + Send + 'static> {
         let inner = self.inner()?;
-        let (tx, rx) = oneshot::channel();
-        let request = PubRequest {
-            subject,
-            payload: Bytes::from_owner(data),
-            reply: Reply::Started(tx),
-        };
-        // The queue only stops with the runtime; then publish directly.
-        let unqueued = inner.publisher.send(request).err().map(|e| e.0);
-        let client = inner.client.clone();
-        Ok(async move {
-            let ack = match unqueued {
-                Some(req) => client.publish_async(&req.subject, req.payload).await,
-                None => rx.await.unwrap_or_else(|_| {
-                    Err(Error::new(
-                        stan_client::ErrorKind::ConnectionClosed,
-                        "publish queue stopped",
-                    ))
-                }),
-            }
-            .into_py()?;
-            ack.await.into_py()
-        })
+        let started = inner
+            .client
+            .start_publish(&subject, Bytes::from_owner(data));
+        Ok(async move { started.into_py()?.await.into_py() })
     }
 }
 
@@ -193,25 +135,10 @@ impl PyClient {
         let event_loop = pyo3_async_runtimes::get_running_loop(py)?;
         let future = event_loop.call_method0("create_future")?;
         let resolver = inner.resolver_for(&event_loop);
-        let request = PubRequest {
-            subject,
-            payload: Bytes::from_owner(data),
-            reply: Reply::Future {
-                future: future.clone().unbind(),
-                resolver,
-            },
-        };
-        if let Err(unqueued) = inner.publisher.send(request) {
-            // The queue only stops with the runtime; then publish directly.
-            let req = unqueued.0;
-            let client = inner.client.clone();
-            if let Reply::Future { future, resolver } = req.reply {
-                runtime::runtime().spawn(async move {
-                    let started = client.publish_async(&req.subject, req.payload).await;
-                    resolve_ack(started, future, resolver).await;
-                });
-            }
-        }
+        let started = inner
+            .client
+            .start_publish(&subject, Bytes::from_owner(data));
+        runtime::runtime().spawn(resolve_ack(started, future.clone().unbind(), resolver));
         Ok(future)
     }
 

@@ -1,17 +1,16 @@
 //! `Subscription`: pulls messages from a [`stan_client::Subscription`].
 //!
 //! The core stream sits behind an async mutex so that `__anext__` can own it while waiting. A
-//! close/unsubscribe first cancels any pending `__anext__` (which then ends the iteration), then
-//! takes the stream and closes it: closing never waits behind a message that may never come.
+//! close/unsubscribe goes through the core's subscription handle, which also ends a pending
+//! `__anext__` (the iteration stops): closing never waits behind a message that may never come.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use pyo3::exceptions::{PyStopAsyncIteration, PyTimeoutError};
 use pyo3::prelude::*;
 use tokio::sync::Mutex;
-use tokio_util::sync::CancellationToken;
 
 use crate::error::{invalid_state, to_py_err, IntoPyResult};
 use crate::message::PyMessage;
@@ -19,51 +18,35 @@ use crate::runtime::{self, ProcessGuard};
 
 struct SubInner {
     stream: Mutex<stan_client::Subscription>,
-    closing: CancellationToken,
+    handle: stan_client::SubscriptionHandle,
 }
 
 impl SubInner {
     /// The next message; `None` when the subscription ended or is being closed.
     async fn next(&self) -> PyResult<Option<PyMessage>> {
-        if self.closing.is_cancelled() {
-            return Ok(None);
-        }
-        let mut stream = tokio::select! {
-            biased;
-            _ = self.closing.cancelled() => return Ok(None),
-            guard = self.stream.lock() => guard,
-        };
-        tokio::select! {
-            biased;
-            _ = self.closing.cancelled() => Ok(None),
-            item = stream.next() => match item {
-                None => Ok(None),
-                Some(Ok(msg)) => Ok(Some(PyMessage::new(msg))),
-                Some(Err(e)) => Err(to_py_err(e)),
-            },
+        let mut stream = self.stream.lock().await;
+        match stream.next().await {
+            None => Ok(None),
+            Some(Ok(msg)) => Ok(Some(PyMessage::new(msg))),
+            Some(Err(e)) => Err(to_py_err(e)),
         }
     }
 
-    /// The next item if it is available right now (`None`: it is not, or the stream is busy).
+    /// A message already received (`None`: none is, the stream is busy, or it ended; the
+    /// async `next` then reports the end).
     fn next_now(&self) -> Option<PyResult<Option<PyMessage>>> {
-        if self.closing.is_cancelled() {
-            return Some(Ok(None));
-        }
         let mut stream = self.stream.try_lock().ok()?;
-        match stream.next().now_or_never()? {
-            None => Some(Ok(None)),
-            Some(Ok(msg)) => Some(Ok(Some(PyMessage::new(msg)))),
-            Some(Err(e)) => Some(Err(to_py_err(e))),
+        match stream.try_next()? {
+            Ok(msg) => Some(Ok(Some(PyMessage::new(msg)))),
+            Err(e) => Some(Err(to_py_err(e))),
         }
     }
 
     async fn close(&self, unsubscribe: bool) -> PyResult<()> {
-        self.closing.cancel();
-        let stream = self.stream.lock().await;
         if unsubscribe {
-            stream.unsubscribe().await.into_py()
+            self.handle.unsubscribe().await.into_py()
         } else {
-            stream.close().await.into_py()
+            self.handle.close().await.into_py()
         }
     }
 }
@@ -84,8 +67,8 @@ impl PySubscription {
             subject: sub.subject().to_string(),
             manual_acks: sub.manual_acks(),
             inner: Some(Arc::new(SubInner {
+                handle: sub.handle(),
                 stream: Mutex::new(sub),
-                closing: CancellationToken::new(),
             })),
         }
     }
@@ -118,10 +101,11 @@ impl PySubscription {
         self.manual_acks
     }
 
-    /// True once `close()` or `unsubscribe()` was called on this handle.
+    /// True once the subscription is closed: `close()` or `unsubscribe()` was called, the
+    /// client closed, or the subscription ended.
     #[getter]
     fn closing(&self) -> PyResult<bool> {
-        Ok(self.inner()?.closing.is_cancelled())
+        Ok(self.inner()?.handle.is_closed())
     }
 
     fn __aiter__(slf: Py<Self>) -> Py<Self> {

@@ -90,11 +90,7 @@ export! {
     /// Fail with the [`StanError`] of the core error kind whose code is `code` (an
     /// `InvalidArgument` error for an unknown code). Used by the Kotlin tests of the mapping.
     pub async fn error_for_code(code: String) -> Result<(), StanError> {
-        let kind = ErrorKind::ALL
-            .iter()
-            .find(|k| k.code() == code)
-            .copied()
-            .unwrap_or(ErrorKind::InvalidArgument);
+        let kind = ErrorKind::from_code(&code).unwrap_or(ErrorKind::InvalidArgument);
         Err(stan_client::Error::new(kind, format!("test error {code}")).into())
     }
 }

@@ -43,8 +43,8 @@ impl From<Message> for Delivery {
 
 /// A message delivered to a subscription (wraps the core `Message`).
 ///
-/// In auto-ack mode the message is acked when the next one is requested or when this object
-/// is released; in manual-ack mode call [`ack`](Self::ack).
+/// In auto-ack mode the message is acked when the next one is requested, when the subscription
+/// is closed, or when this object is released; in manual-ack mode call [`ack`](Self::ack).
 #[derive(uniffi::Object)]
 pub struct NativeMessage {
     inner: Message,

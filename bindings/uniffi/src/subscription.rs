@@ -1,9 +1,8 @@
 //! [`NativeSubscription`]: a pull-based subscription (`next()` returns `null` at the end).
 
 use futures::StreamExt;
-use stan_client::Subscription;
+use stan_client::{Subscription, SubscriptionHandle};
 use tokio::sync::Mutex;
-use tokio_util::sync::CancellationToken;
 
 use crate::error::StanError;
 use crate::message::Delivery;
@@ -18,9 +17,10 @@ use crate::message::Delivery;
 #[derive(uniffi::Object)]
 pub struct NativeSubscription {
     stream: Mutex<Subscription>,
+    /// Closes without the stream, ending a `next()` that is waiting.
+    handle: SubscriptionHandle,
     subject: String,
     manual_acks: bool,
-    ended: CancellationToken,
 }
 
 impl NativeSubscription {
@@ -28,19 +28,16 @@ impl NativeSubscription {
         NativeSubscription {
             subject: sub.subject().to_string(),
             manual_acks: sub.manual_acks(),
+            handle: sub.handle(),
             stream: Mutex::new(sub),
-            ended: CancellationToken::new(),
         }
     }
 
     async fn end(&self, unsubscribe: bool) -> Result<(), StanError> {
-        // Wake a waiting `next()` so that it gives the stream back.
-        self.ended.cancel();
-        let sub = self.stream.lock().await;
         let result = if unsubscribe {
-            sub.unsubscribe().await
+            self.handle.unsubscribe().await
         } else {
-            sub.close().await
+            self.handle.close().await
         };
         Ok(result?)
     }
@@ -62,19 +59,17 @@ export! {
         /// closed). Throws the reason when the subscription cannot go on (then ends). In auto-ack
         /// mode asking for the next message acks the previous one.
         pub async fn next(&self) -> Result<Option<Delivery>, StanError> {
-            if self.ended.is_cancelled() {
-                return Ok(None);
-            }
             let mut stream = self.stream.lock().await;
-            tokio::select! {
-                biased;
-                _ = self.ended.cancelled() => Ok(None),
-                item = stream.next() => match item {
-                    Some(Ok(msg)) => Ok(Some(msg.into())),
-                    Some(Err(e)) => Err(e.into()),
-                    None => Ok(None),
-                },
+            match stream.next().await {
+                Some(Ok(msg)) => Ok(Some(msg.into())),
+                Some(Err(e)) => Err(e.into()),
+                None => Ok(None),
             }
+        }
+
+        /// True once the subscription is closed (closed, unsubscribed, client closed, ended).
+        pub fn is_closed(&self) -> bool {
+            self.handle.is_closed()
         }
 
         /// Close the subscription; the server keeps a durable so a later subscribe with the same

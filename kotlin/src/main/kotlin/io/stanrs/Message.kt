@@ -8,7 +8,8 @@ import java.util.concurrent.CompletableFuture
  * A message delivered to a [Subscription].
  *
  * In auto-ack mode (the default) a message is acknowledged when the next one is requested (the
- * next element of [Subscription.messages]). With `manualAcks = true` call [ack].
+ * next element of [Subscription.messages]) or when the subscription is closed. With
+ * `manualAcks = true` call [ack].
  */
 class Message internal constructor(delivery: Delivery) {
     private val native: NativeMessage = delivery.message
