@@ -37,5 +37,9 @@ for run, fail, err, skip in re.findall(
     failed += fail + err
     skipped += skip
 
+# integration/run.py closes with "N passed, M failed" alone on a line
+for p, f in re.findall(r"^(\d+) passed, (\d+) failed$", text, re.M):
+    passed, failed = passed + int(p), failed + int(f)
+
 print(f"total: {passed} passed, {failed} failed, {skipped} skipped")
 sys.exit(1 if passed == 0 else 0)

@@ -11,7 +11,7 @@ import asyncio
 import base64
 import json
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import stan_client
@@ -80,7 +80,7 @@ def start_position(spec: dict[str, Any] | None) -> Any:
     if kind == "sequence":
         return int(spec["value"])
     if kind == "time_ms":
-        return datetime.fromtimestamp(spec["value"] / 1000, tz=timezone.utc)
+        return datetime.fromtimestamp(spec["value"] / 1000, tz=UTC)
     if kind == "time_delta_ms":
         return timedelta(milliseconds=spec["value"])
     raise ValueError(f"unknown start kind {kind}")
@@ -93,7 +93,7 @@ def ms(value: Any) -> timedelta | None:
 async def next_item(sub: Sub, timeout_ms: int) -> dict[str, Any] | None:
     try:
         return await asyncio.wait_for(sub.queue.get(), timeout_ms / 1000)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return None
 
 
@@ -146,8 +146,7 @@ async def handle(cmd: dict[str, Any]) -> dict[str, Any]:
             msgs.append(item)
         return {"msgs": msgs, "end": end}
     if op == "ack":
-        sub = subs[cmd["sub"]]
-        await sub.unacked.pop(cmd["seq"]).ack()
+        await subs[cmd["sub"]].unacked.pop(cmd["seq"]).ack()
         return {}
     if op == "close_sub":
         await subs[cmd["sub"]].sub.close()
@@ -169,7 +168,7 @@ async def handle(cmd: dict[str, Any]) -> dict[str, Any]:
                 break
             try:
                 await asyncio.wait_for(conn.changed.wait(), remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 break
         return {"found": cmd["kind"] in conn.events, "events": list(conn.events)}
     raise ValueError(f"unknown op {op!r}")

@@ -4,6 +4,8 @@
 //! `integration/README.md`, "Runner protocol"). The scenarios themselves live in
 //! `integration/run.py`; this program only maps commands onto the public API of `stan-client`.
 
+#![warn(missing_docs)]
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
