@@ -219,6 +219,51 @@ pub(crate) async fn request(
     }
 }
 
+/// A STAN response: its `error` is empty when the server accepted the request.
+trait StanResponse: prost::Message + Default {
+    fn into_error(self) -> std::result::Result<Self, String>;
+}
+
+macro_rules! stan_response {
+    ($($t:ty),*) => {$(
+        impl StanResponse for $t {
+            fn into_error(self) -> std::result::Result<Self, String> {
+                if self.error.is_empty() {
+                    Ok(self)
+                } else {
+                    Err(self.error)
+                }
+            }
+        }
+    )*};
+}
+stan_response!(
+    pb::ConnectResponse,
+    pb::SubscriptionResponse,
+    pb::CloseResponse
+);
+
+/// Reads the outcome of a STAN request: the response when the server accepted it, else
+/// `timeout` (nobody answered), a transport error (`failed`), a protocol error (`malformed`)
+/// or the server's own error string.
+fn read_response<R: StanResponse>(
+    result: std::result::Result<Bytes, ReqError>,
+    timeout: Error,
+    failed: &'static str,
+    malformed: &'static str,
+) -> Result<R> {
+    match result {
+        Ok(bytes) => match R::decode(bytes) {
+            Ok(r) => r
+                .into_error()
+                .map_err(|e| Error::new(ErrorKind::ServerRejected, e)),
+            Err(e) => Err(Error::with_source(ErrorKind::Protocol, malformed, e)),
+        },
+        Err(ReqError::Timeout) => Err(timeout),
+        Err(ReqError::Other(e)) => Err(Error::with_source(ErrorKind::Transport, failed, e)),
+    }
+}
+
 /// What registering needs; cloned into the resume future.
 #[derive(Clone)]
 pub(crate) struct RegisterCtx {
@@ -244,35 +289,19 @@ impl RegisterCtx {
             ping_interval: self.resolved.ping_interval_wire,
             ping_max_out: self.resolved.ping_max_out,
         };
-        let payload = match request(
+        let result = request(
             &self.nats,
             self.resolved.discover_subject.clone(),
             req.encode_to_vec(),
             self.resolved.connect_wait,
         )
-        .await
-        {
-            Ok(p) => p,
-            Err(ReqError::Timeout) => {
-                return Err(Error::new(
-                    ErrorKind::ConnectTimeout,
-                    errors::CONNECT_REQ_TIMEOUT,
-                ))
-            }
-            Err(ReqError::Other(e)) => {
-                return Err(Error::with_source(
-                    ErrorKind::Transport,
-                    "nats: connect request failed",
-                    e,
-                ))
-            }
-        };
-        let resp = pb::ConnectResponse::decode(payload).map_err(|e| {
-            Error::with_source(ErrorKind::Protocol, "stan: malformed connect response", e)
-        })?;
-        if !resp.error.is_empty() {
-            return Err(Error::new(ErrorKind::ServerRejected, resp.error));
-        }
+        .await;
+        let resp: pb::ConnectResponse = read_response(
+            result,
+            Error::new(ErrorKind::ConnectTimeout, errors::CONNECT_REQ_TIMEOUT),
+            "nats: connect request failed",
+            "stan: malformed connect response",
+        )?;
         Ok((resp, conn_id))
     }
 }
@@ -502,13 +531,7 @@ impl Task {
             Wake::PubAck(Some(m)) => self.on_pub_ack(m),
             Wake::Inbox(Some(m)) => self.on_inbox(m).await,
             Wake::PubAck(None) | Wake::Inbox(None) => {
-                let err = Error::new(ErrorKind::ConnectionLost, "nats: connection closed");
-                self.shared.emit(Event::ConnectionLost {
-                    reason: LostReason::ServerClosed,
-                    message: err.to_string(),
-                    resuming: false,
-                });
-                self.shutdown(err.shallow_clone(), Some(err)).await;
+                self.nats_closed().await;
             }
             Wake::Nats(Some(ev)) => self.on_nats_event(ev).await,
             Wake::Nats(None) => self.nats_events = None,
@@ -780,13 +803,7 @@ impl Task {
                 self.ping_now_sync();
             }
             async_nats::Event::Closed if !self.stopped => {
-                let err = Error::new(ErrorKind::ConnectionLost, "nats: connection closed");
-                self.shared.emit(Event::ConnectionLost {
-                    reason: LostReason::ServerClosed,
-                    message: err.to_string(),
-                    resuming: false,
-                });
-                self.shutdown(err.shallow_clone(), Some(err)).await;
+                self.nats_closed().await;
             }
             _ => {}
         }
@@ -928,26 +945,13 @@ impl Task {
             return;
         }
         let initial = sub.pending_reply.is_some();
-        let outcome: Result<String> = match result {
-            Ok(bytes) => match pb::SubscriptionResponse::decode(bytes) {
-                Ok(r) if r.error.is_empty() => Ok(r.ack_inbox),
-                Ok(r) => Err(Error::new(ErrorKind::ServerRejected, r.error)),
-                Err(e) => Err(Error::with_source(
-                    ErrorKind::Protocol,
-                    "stan: malformed subscription response",
-                    e,
-                )),
-            },
-            Err(ReqError::Timeout) => Err(Error::new(
-                ErrorKind::RequestTimeout,
-                errors::SUB_REQ_TIMEOUT,
-            )),
-            Err(ReqError::Other(e)) => Err(Error::with_source(
-                ErrorKind::Transport,
-                "nats: subscribe request failed",
-                e,
-            )),
-        };
+        let outcome = read_response(
+            result,
+            Error::new(ErrorKind::RequestTimeout, errors::SUB_REQ_TIMEOUT),
+            "nats: subscribe request failed",
+            "stan: malformed subscription response",
+        )
+        .map(|r: pb::SubscriptionResponse| r.ack_inbox);
         match outcome {
             Ok(ack_inbox) => {
                 sub.ack_inbox = Some(Subject::from(ack_inbox));
@@ -1168,30 +1172,18 @@ impl Task {
                 reply,
                 result,
             } => {
-                let outcome = match result {
-                    Ok(bytes) => match pb::SubscriptionResponse::decode(bytes) {
-                        Ok(r) if r.error.is_empty() => Ok(()),
-                        Ok(r) => Err(Error::new(ErrorKind::ServerRejected, r.error)),
-                        Err(e) => Err(Error::with_source(
-                            ErrorKind::Protocol,
-                            "stan: malformed unsubscribe response",
-                            e,
-                        )),
-                    },
-                    Err(ReqError::Timeout) => Err(Error::new(
-                        ErrorKind::RequestTimeout,
-                        if unsubscribe {
-                            errors::UNSUB_REQ_TIMEOUT
-                        } else {
-                            errors::CLOSE_REQ_TIMEOUT
-                        },
-                    )),
-                    Err(ReqError::Other(e)) => Err(Error::with_source(
-                        ErrorKind::Transport,
-                        "nats: unsubscribe request failed",
-                        e,
-                    )),
+                let timeout = if unsubscribe {
+                    errors::UNSUB_REQ_TIMEOUT
+                } else {
+                    errors::CLOSE_REQ_TIMEOUT
                 };
+                let outcome = read_response(
+                    result,
+                    Error::new(ErrorKind::RequestTimeout, timeout),
+                    "nats: unsubscribe request failed",
+                    "stan: malformed unsubscribe response",
+                )
+                .map(|_: pb::SubscriptionResponse| ());
                 if let Some(r) = reply {
                     let _ = r.send(outcome);
                 }
@@ -1232,33 +1224,31 @@ impl Task {
         let req = pb::CloseRequest {
             client_id: self.ctx.client_id.clone(),
         };
-        match request(
+        let result = request(
             &self.shared.nats,
             session.close_requests.clone(),
             req.encode_to_vec(),
             self.ctx.resolved.connect_wait,
         )
-        .await
-        {
-            Ok(bytes) => match pb::CloseResponse::decode(bytes) {
-                Ok(r) if r.error.is_empty() => Ok(()),
-                Ok(r) => Err(Error::new(ErrorKind::ServerRejected, r.error)),
-                Err(e) => Err(Error::with_source(
-                    ErrorKind::Protocol,
-                    "stan: malformed close response",
-                    e,
-                )),
-            },
-            Err(ReqError::Timeout) => Err(Error::new(
-                ErrorKind::RequestTimeout,
-                errors::CLOSE_REQ_TIMEOUT,
-            )),
-            Err(ReqError::Other(e)) => Err(Error::with_source(
-                ErrorKind::Transport,
-                "nats: close request failed",
-                e,
-            )),
-        }
+        .await;
+        read_response(
+            result,
+            Error::new(ErrorKind::RequestTimeout, errors::CLOSE_REQ_TIMEOUT),
+            "nats: close request failed",
+            "stan: malformed close response",
+        )
+        .map(|_: pb::CloseResponse| ())
+    }
+
+    /// The NATS connection closed for good: report the loss and stop.
+    async fn nats_closed(&mut self) {
+        let err = Error::new(ErrorKind::ConnectionLost, "nats: connection closed");
+        self.shared.emit(Event::ConnectionLost {
+            reason: LostReason::ServerClosed,
+            message: err.to_string(),
+            resuming: false,
+        });
+        self.shutdown(err.shallow_clone(), Some(err)).await;
     }
 
     /// Stop for good: fail publishes with `pub_err`, end subscriptions (with `sub_err` if

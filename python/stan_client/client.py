@@ -85,24 +85,7 @@ async def connect(
         async with await stan_client.connect("test-cluster", "me") as sc:
             await sc.publish("orders", b"hello")
     """
-    config = _config.connect_config(
-        cluster_id,
-        client_id,
-        url=url,
-        nats_urls=nats_urls,
-        user=user,
-        password=password,
-        token=token,
-        tls=tls,
-        connect_wait=connect_wait,
-        pub_ack_wait=pub_ack_wait,
-        max_pub_acks_in_flight=max_pub_acks_in_flight,
-        ping_interval=ping_interval,
-        ping_max_out=ping_max_out,
-        discover_prefix=discover_prefix,
-        auto_resume=auto_resume,
-        ping_interval_millis_for_tests=ping_interval_millis_for_tests,
-    )
+    config = _config.connect_config(locals())
     return Client(await _native.connect(config))
 
 
@@ -201,15 +184,7 @@ class Client:
             InvalidArgumentError: An option is invalid.
             RequestTimeoutError: The server did not answer in time.
         """
-        config = _config.subscribe_config(
-            queue_group=queue_group,
-            durable_name=durable_name,
-            start_at=start_at,
-            deliver_all_available=deliver_all_available,
-            max_in_flight=max_in_flight,
-            ack_wait=ack_wait,
-            manual_acks=manual_acks,
-        )
+        config = _config.subscribe_config(locals())
         sub = Subscription(await self._native.subscribe(subject, config))
         if cb is not None:
             sub._start_callback(cb, error_cb)

@@ -50,24 +50,7 @@ def connect(
     ping_interval_millis_for_tests: int | None = None,
 ) -> Client:
     """Connect, blocking; the options are those of :func:`stan_client.connect`."""
-    config = _config.connect_config(
-        cluster_id,
-        client_id,
-        url=url,
-        nats_urls=nats_urls,
-        user=user,
-        password=password,
-        token=token,
-        tls=tls,
-        connect_wait=connect_wait,
-        pub_ack_wait=pub_ack_wait,
-        max_pub_acks_in_flight=max_pub_acks_in_flight,
-        ping_interval=ping_interval,
-        ping_max_out=ping_max_out,
-        discover_prefix=discover_prefix,
-        auto_resume=auto_resume,
-        ping_interval_millis_for_tests=ping_interval_millis_for_tests,
-    )
+    config = _config.connect_config(locals())
     return Client(_native.connect_blocking(config))
 
 
@@ -214,15 +197,7 @@ class Client:
         manual_acks: bool = False,
     ) -> Subscription:
         """Subscribe; the options are those of :meth:`stan_client.Client.subscribe`."""
-        config = _config.subscribe_config(
-            queue_group=queue_group,
-            durable_name=durable_name,
-            start_at=start_at,
-            deliver_all_available=deliver_all_available,
-            max_in_flight=max_in_flight,
-            ack_wait=ack_wait,
-            manual_acks=manual_acks,
-        )
+        config = _config.subscribe_config(locals())
         return Subscription(self._native.subscribe_blocking(subject, config))
 
     def close(self) -> None:

@@ -8,43 +8,51 @@ use prost::Message;
 use stan_protocol::pb;
 use tokio::time::Instant;
 
-use super::state::{Client, Sub};
+use super::state::{Channel, Client, Sub};
 use super::timers::{later, TimerKey, Timers};
 use super::{Engine, Stats, REDELIVERY_WINDOW};
-use crate::store::{RecoveredState, SubStore};
+use crate::store::{MsgStore, RecoveredState, SubStore};
 use crate::transport::{Route, Transport};
 
-/// Publishes one stored message (wire form) to a subscription's inbox. A first delivery is
-/// recorded as pending (expiring at `now + ackWait`); a redelivery carries its count and leaves
-/// the pending entry to the caller. The subscription's ack timer is armed if needed.
-#[allow(clippy::too_many_arguments)]
-fn send_msg(
-    transport: &Arc<dyn Transport>,
-    stats: &mut Stats,
-    timers: &mut Timers,
-    subs_store: &mut dyn SubStore,
-    sub: &mut Sub,
-    seq: u64,
-    encoded: Bytes,
-    redelivery: Option<u32>,
-    now: Instant,
-) {
-    let payload = match redelivery {
-        None => encoded,
-        Some(count) => with_redelivery(&encoded, count),
-    };
-    stats.out_msgs += 1;
-    stats.out_bytes += payload.len() as u64;
-    transport.publish(&sub.inbox, None, payload);
-    let expiry = later(now, sub.ack_wait);
-    if redelivery.is_none() {
-        sub.pending.insert(seq, expiry);
-        if let Err(e) = subs_store.add_seq_pending(sub.id, seq) {
-            tracing::error!("unable to record pending message: {e}");
+/// What sending touches besides the subscription and the channel's store: the engine's
+/// transport, counters and timers, borrowed apart from its subscriptions and channels.
+struct Outbox<'a> {
+    transport: &'a Arc<dyn Transport>,
+    stats: &'a mut Stats,
+    timers: &'a mut Timers,
+}
+
+impl Outbox<'_> {
+    /// Publishes one stored message (wire form) to a subscription's inbox. A first delivery
+    /// is recorded as pending (expiring at `now + ackWait`); a redelivery carries its count
+    /// and leaves the pending entry to the caller. The subscription's ack timer is armed if
+    /// needed.
+    fn send(
+        &mut self,
+        subs_store: &mut dyn SubStore,
+        sub: &mut Sub,
+        seq: u64,
+        encoded: Bytes,
+        redelivery: Option<u32>,
+        now: Instant,
+    ) {
+        let payload = match redelivery {
+            None => encoded,
+            Some(count) => with_redelivery(&encoded, count),
+        };
+        self.stats.out_msgs += 1;
+        self.stats.out_bytes += payload.len() as u64;
+        self.transport.publish(&sub.inbox, None, payload);
+        let expiry = later(now, sub.ack_wait);
+        if redelivery.is_none() {
+            sub.pending.insert(seq, expiry);
+            if let Err(e) = subs_store.add_seq_pending(sub.id, seq) {
+                tracing::error!("unable to record pending message: {e}");
+            }
         }
+        let at = sub.pending.get(&seq).copied().unwrap_or(expiry);
+        self.timers.set_if_earlier(TimerKey::Ack(sub.id), at);
     }
-    let at = sub.pending.get(&seq).copied().unwrap_or(expiry);
-    timers.set_if_earlier(TimerKey::Ack(sub.id), at);
 }
 
 /// A stored `MsgProto` (which never carries the redelivery fields) with `redelivered = true`
@@ -59,6 +67,41 @@ fn with_redelivery(encoded: &[u8], count: u32) -> Bytes {
         prost::encoding::encode_varint(u64::from(count), &mut b);
     }
     b.freeze()
+}
+
+/// The next sequence to send after `last_sent`, or `None` when caught up. Messages already
+/// removed by limits are skipped; when none is left, `last_sent` moves up to the last one.
+fn next_to_send(msgs: &dyn MsgStore, last_sent: &mut u64) -> Option<u64> {
+    let last = msgs.last_sequence();
+    let mut next = *last_sent + 1;
+    if next > last {
+        return None;
+    }
+    let first = msgs.first_sequence();
+    if next < first {
+        next = first;
+        if next > last {
+            *last_sent = last;
+            return None;
+        }
+    }
+    Some(next)
+}
+
+/// Counts one more redelivery of `seq`; returns the new count.
+fn count_redelivery(counts: &mut HashMap<u64, u32>, seq: u64) -> u32 {
+    let c = counts.entry(seq).or_insert(0);
+    *c += 1;
+    *c
+}
+
+/// Moves the head of a queue group's members to the back once it was picked (`idx == 0`),
+/// so that members with equal load take turns.
+fn rotate_members(members: &mut Vec<u64>, idx: usize) {
+    if idx == 0 && members.len() > 1 {
+        let head = members.remove(0);
+        members.push(head);
+    }
 }
 
 /// Index of the member a queue message goes to: the non-stalled, non-failing member with
@@ -86,42 +129,31 @@ fn best_member(
 }
 
 impl Engine {
+    /// Subscription `id`, its channel and an outbox to send with; `None` if either is gone.
+    fn sub_for_sending(&mut self, id: u64) -> Option<(&mut Sub, &mut Channel, Outbox<'_>)> {
+        let sub = self.subs.get_mut(&id)?;
+        let ch = self.channels.get_mut(&sub.channel)?;
+        let out = Outbox {
+            transport: &self.transport,
+            stats: &mut self.stats,
+            timers: &mut self.timers,
+        };
+        Some((sub, ch, out))
+    }
+
     /// Sends new messages to a plain subscription until it is stalled or caught up.
     pub(crate) fn send_available(&mut self, id: u64) {
-        let Some(sub) = self.subs.get_mut(&id) else {
-            return;
-        };
-        let Some(ch) = self.channels.get_mut(&sub.channel) else {
+        let Some((sub, ch, mut out)) = self.sub_for_sending(id) else {
             return;
         };
         let now = Instant::now();
         while !sub.offline && !sub.stalled() {
-            let last = ch.store.msgs.last_sequence();
-            let mut next = sub.last_sent + 1;
-            if next > last {
+            let Some(next) = next_to_send(&*ch.store.msgs, &mut sub.last_sent) else {
                 break;
-            }
-            let first = ch.store.msgs.first_sequence();
-            if next < first {
-                next = first;
-                if next > last {
-                    sub.last_sent = last;
-                    break;
-                }
-            }
+            };
             sub.last_sent = next;
             if let Some(m) = ch.store.msgs.lookup_encoded(next) {
-                send_msg(
-                    &self.transport,
-                    &mut self.stats,
-                    &mut self.timers,
-                    &mut *ch.store.subs,
-                    sub,
-                    next,
-                    m,
-                    None,
-                    now,
-                );
+                out.send(&mut *ch.store.subs, sub, next, m, None, now);
             }
         }
     }
@@ -135,20 +167,12 @@ impl Engine {
             return;
         };
         let now = Instant::now();
-        loop {
-            let last = ch.store.msgs.last_sequence();
-            let mut next = g.last_sent + 1;
-            if next > last {
-                break;
-            }
-            let first = ch.store.msgs.first_sequence();
-            if next < first {
-                next = first;
-                if next > last {
-                    g.last_sent = last;
-                    break;
-                }
-            }
+        let mut out = Outbox {
+            transport: &self.transport,
+            stats: &mut self.stats,
+            timers: &mut self.timers,
+        };
+        while let Some(next) = next_to_send(&*ch.store.msgs, &mut g.last_sent) {
             let Some(idx) = best_member(&self.subs, &self.clients, &g.members) else {
                 break;
             };
@@ -159,24 +183,11 @@ impl Engine {
             if sub.stalled() {
                 break;
             }
-            if idx == 0 && g.members.len() > 1 {
-                let head = g.members.remove(0);
-                g.members.push(head);
-            }
+            rotate_members(&mut g.members, idx);
             g.last_sent = next;
             sub.last_sent = next;
             if let Some(m) = ch.store.msgs.lookup_encoded(next) {
-                send_msg(
-                    &self.transport,
-                    &mut self.stats,
-                    &mut self.timers,
-                    &mut *ch.store.subs,
-                    sub,
-                    next,
-                    m,
-                    None,
-                    now,
-                );
+                out.send(&mut *ch.store.subs, sub, next, m, None, now);
             }
         }
     }
@@ -243,10 +254,7 @@ impl Engine {
 
     /// Resends every pending message of a resumed subscription, in sequence order.
     pub(crate) fn redeliver_all_pending(&mut self, id: u64) {
-        let Some(sub) = self.subs.get_mut(&id) else {
-            return;
-        };
-        let Some(ch) = self.channels.get_mut(&sub.channel) else {
+        let Some((sub, ch, mut out)) = self.sub_for_sending(id) else {
             return;
         };
         let now = Instant::now();
@@ -266,21 +274,9 @@ impl Engine {
                 Some(g) => &mut g.redeliveries,
                 None => &mut sub.redeliveries,
             };
-            let count = counts.entry(seq).or_insert(0);
-            *count += 1;
-            let count = *count;
+            let count = count_redelivery(counts, seq);
             sub.pending.insert(seq, later(now, sub.ack_wait));
-            send_msg(
-                &self.transport,
-                &mut self.stats,
-                &mut self.timers,
-                &mut *ch.store.subs,
-                sub,
-                seq,
-                m,
-                Some(count),
-                now,
-            );
+            out.send(&mut *ch.store.subs, sub, seq, m, Some(count), now);
         }
     }
 
@@ -311,6 +307,11 @@ impl Engine {
         let q_group = sub.q_group.clone();
         // A pending message left this subscription without an ack.
         let mut freed = false;
+        let mut out = Outbox {
+            transport: &self.transport,
+            stats: &mut self.stats,
+            timers: &mut self.timers,
+        };
         for (expiry, seq) in due {
             let Some(ch) = self.channels.get_mut(&chan) else {
                 return;
@@ -328,22 +329,15 @@ impl Engine {
                 freed = true;
                 continue;
             };
-            if is_queue {
+            let count = if is_queue {
                 let Some(g) = ch.queues.get_mut(&q_group) else {
                     return;
                 };
-                let count = {
-                    let c = g.redeliveries.entry(seq).or_insert(0);
-                    *c += 1;
-                    *c
-                };
+                let count = count_redelivery(&mut g.redeliveries, seq);
                 let target = match best_member(&self.subs, &self.clients, &g.members) {
                     Some(idx) => {
                         let t = g.members[idx];
-                        if idx == 0 && g.members.len() > 1 {
-                            let head = g.members.remove(0);
-                            g.members.push(head);
-                        }
+                        rotate_members(&mut g.members, idx);
                         t
                     }
                     None => id,
@@ -359,51 +353,21 @@ impl Engine {
                     };
                     t.pending.insert(seq, later(now, t.ack_wait));
                     let _ = ch.store.subs.add_seq_pending(target, seq);
-                    send_msg(
-                        &self.transport,
-                        &mut self.stats,
-                        &mut self.timers,
-                        &mut *ch.store.subs,
-                        t,
-                        seq,
-                        m,
-                        Some(count),
-                        now,
-                    );
-                } else if let Some(s) = self.subs.get_mut(&id) {
-                    let next = later(expiry, s.ack_wait).max(now + REDELIVERY_WINDOW);
-                    s.pending.insert(seq, next);
-                    send_msg(
-                        &self.transport,
-                        &mut self.stats,
-                        &mut self.timers,
-                        &mut *ch.store.subs,
-                        s,
-                        seq,
-                        m,
-                        Some(count),
-                        now,
-                    );
+                    out.send(&mut *ch.store.subs, t, seq, m, Some(count), now);
+                    continue;
                 }
-            } else if let Some(s) = self.subs.get_mut(&id) {
-                let count = {
-                    let c = s.redeliveries.entry(seq).or_insert(0);
-                    *c += 1;
-                    *c
+                count
+            } else {
+                let Some(s) = self.subs.get_mut(&id) else {
+                    continue;
                 };
+                count_redelivery(&mut s.redeliveries, seq)
+            };
+            // Redelivered to this subscription again.
+            if let Some(s) = self.subs.get_mut(&id) {
                 let next = later(expiry, s.ack_wait).max(now + REDELIVERY_WINDOW);
                 s.pending.insert(seq, next);
-                send_msg(
-                    &self.transport,
-                    &mut self.stats,
-                    &mut self.timers,
-                    &mut *ch.store.subs,
-                    s,
-                    seq,
-                    m,
-                    Some(count),
-                    now,
-                );
+                out.send(&mut *ch.store.subs, s, seq, m, Some(count), now);
             }
         }
         // Re-arm for the earliest remaining expiry.
