@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import unique
@@ -79,15 +80,19 @@ asyncio.run(main(sys.argv[1]))
 """
 
 
-def test_interpreter_exit_with_work_in_flight_is_clean(stan_broker: BrokerProcess) -> None:
+def test_interpreter_exit_with_work_in_flight_is_clean(
+    stan_broker: BrokerProcess, tmp_path: Path
+) -> None:
     import subprocess
 
     for i in range(5):
+        # Run outside the source tree so the installed package is imported, not ./stan_client.
         r = subprocess.run(
             [sys.executable, "-c", EXIT_WITH_WORK_IN_FLIGHT, stan_broker.url, unique(f"e{i}")],
             capture_output=True,
             text=True,
             timeout=60,
+            cwd=tmp_path,
         )
         assert r.returncode == 0, r.stderr
         assert "Fatal Python error" not in r.stderr
