@@ -18,7 +18,7 @@
 
 /// Export the items to UniFFI with `async_runtime = "tokio"`.
 ///
-/// ```ignore
+/// ```text
 /// export! {
 ///     impl NativeThing {
 ///         /// Doc comments carry into the generated Kotlin.
