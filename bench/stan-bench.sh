@@ -35,7 +35,7 @@ start_server() {
   url=""
   for _ in $(seq 300); do
     url=$(grep -o 'nats://127.0.0.1:[0-9]*' "$log" | head -n1 || true)
-    if [ -n "$url" ] && { [ "$1" = official ] || grep -q "Server is ready" "$log"; }; then return 0; fi
+    if [ -n "$url" ] && { [ "$1" = official ] || grep -q "^STAN_BROKER_READY " "$log"; }; then return 0; fi
     kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; return 1; }
     sleep 0.1
   done

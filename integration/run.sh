@@ -11,9 +11,11 @@
 # Builds (each is a no-op when up to date):
 #   rust    cargo build -p stan-broker; cargo build -p stan-integration-runner
 #   python  venv target/integration/venv + `pip install ./python` (as a user installs it)
-#   kotlin  `mvn install` of kotlin/ (io.stanrs:stan-client, tests skipped: kotlin/ci.sh runs
-#           them), then integration/runner-kotlin, a plain Maven consumer of that jar
-#   node    node/: `npm ci --ignore-scripts` (first time) + `npm run build`; the runner finds
+#   kotlin  `mvn install` of kotlin/ (io.stanrs:stan-client as released, without test hooks; its
+#           tests need `-Ptest-hooks` and kotlin/ci.sh runs them), then integration/runner-kotlin,
+#           a plain Maven consumer of that jar
+#   node    node/: `npm ci --ignore-scripts` (first time) + `npm run build` (the debug addon with
+#           test hooks, as node/ci.sh tests it); the runner finds
 #           the package through integration/runner-node/node_modules/stan-client -> node/
 # A language whose build fails is still run: its scenarios fail, and the summary says so.
 # Build logs go to target/integration/build-*.log.
@@ -54,7 +56,7 @@ build_python() {
 
 build_kotlin() {
   local mvn=(mvn -B -ntp -Dstyle.color=never ${MAVEN_ARGS:-})
-  "${mvn[@]}" -f kotlin/pom.xml install -DskipTests &&
+  "${mvn[@]}" -f kotlin/pom.xml install &&
     "${mvn[@]}" -f integration/runner-kotlin/pom.xml compile
 }
 

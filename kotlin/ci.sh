@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # CI for the Kotlin/JVM binding: the UniFFI crate (fmt, clippy, unit tests), the Maven project
-# (native build, Kotlin generation, -Werror compile, JUnit 5 tests against stan-broker), install
-# into the local Maven repository, then the examples/kotlin consumer project built and run
-# against a broker with no Rust toolchain on its PATH.
+# in its test build (`-Ptest-hooks`: native library with the cargo feature `test-hooks`, Kotlin
+# generation, -Werror compile, JUnit 5 tests against stan-broker), then the release build
+# installed into the local Maven repository (no test hooks, checked), then the examples/kotlin
+# consumer project built and run against a broker with no Rust toolchain on its PATH.
 #
 #   kotlin/ci.sh            # from anywhere; exits non-zero on the first failure
 #
@@ -37,10 +38,12 @@ if grep -rn 'uniffi::export' bindings/uniffi/src --include='*.rs' | grep -v '^bi
     exit 1
 fi
 
-step "cargo fmt / clippy / unit tests of the UniFFI crate"
+step "cargo fmt / clippy / unit tests of the UniFFI crate (release and test-hooks builds)"
 cargo fmt --check -p stan-client-uniffi -p stan-uniffi-bindgen
 cargo clippy --quiet -p stan-client-uniffi -p stan-uniffi-bindgen --all-targets -- -D warnings
+cargo clippy --quiet -p stan-client-uniffi --all-targets --features test-hooks -- -D warnings
 cargo test --quiet -p stan-client-uniffi
+cargo test --quiet -p stan-client-uniffi --features test-hooks
 
 step "broker for the tests"
 if [[ -z "${STAN_BROKER_BIN:-}" ]]; then
@@ -48,23 +51,38 @@ if [[ -z "${STAN_BROKER_BIN:-}" ]]; then
     export STAN_BROKER_BIN="$ROOT/target/debug/stan-broker"
 fi
 
-step "mvn verify (cargo build, bindgen, compile with -Werror, JUnit 5)"
-mvn_filtered verify -f kotlin/pom.xml verify
+step "mvn verify -Ptest-hooks (cargo build with test hooks, bindgen, compile with -Werror, JUnit 5)"
+mvn_filtered verify -f kotlin/pom.xml -Ptest-hooks verify
 
-step "mvn install (reuses the library just built)"
-mvn_filtered install -f kotlin/pom.xml install -DskipTests -Dstan.skipCargo=true
+step "mvn install (release build: the library rebuilt without test hooks, tests skipped)"
+mvn_filtered install -f kotlin/pom.xml install
+
+step "the installed library exposes no test hooks"
+JAR="$(ls "$HOME"/.m2/repository/io/stanrs/stan-client/*/stan-client-*.jar | grep -v -- '-sources' | head -n 1)"
+HOOKS='error_kind_codes|error_for_code|errorKindCodes|errorForCode'
+if unzip -p "$JAR" linux-x86-64/libstan_client_uniffi.so | strings | grep -E "$HOOKS" | head -n 3 | grep .; then
+    echo "the native library in $JAR exports test hooks" >&2
+    exit 1
+fi
+if grep -rlE "$HOOKS" kotlin/target/generated-sources/uniffi; then
+    echo "the generated Kotlin of the release build declares test hooks" >&2
+    exit 1
+fi
+echo "no test hooks in $JAR"
 
 step "examples/kotlin: a consumer of io.stanrs:stan-client, run against a broker"
 BROKER_PID=""
 cleanup() { if [[ -n "$BROKER_PID" ]]; then kill "$BROKER_PID" 2>/dev/null || true; fi; }
 trap cleanup EXIT
 CLUSTER="kt-example-$$"
-exec 3< <(exec "$STAN_BROKER_BIN" -p 0 -a 127.0.0.1 -cid "$CLUSTER" 2>&1)
+# Logs go to a file; standard output carries only the ready line,
+# `STAN_BROKER_READY {"nats":["nats://…"],…}`, printed once the broker accepts clients.
+exec 3< <(exec "$STAN_BROKER_BIN" -p 0 -a 127.0.0.1 -cid "$CLUSTER" 2>"$LOG_DIR/example-broker.log")
 BROKER_PID=$!
 URL=""
+ready_re='^STAN_BROKER_READY .*"nats":\["([^"]+)"'
 while IFS= read -r -t 20 -u 3 line; do
-    if [[ "$line" =~ Listening\ for\ client\ connections\ on\ ([^ ]+) ]]; then URL="${BASH_REMATCH[1]}"; fi
-    if [[ "$line" == *"Server is ready"* ]]; then break; fi
+    if [[ "$line" =~ $ready_re ]]; then URL="${BASH_REMATCH[1]}"; break; fi
 done
 if [[ -z "$URL" ]]; then
     echo "the broker did not report its URL" >&2

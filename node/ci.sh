@@ -5,12 +5,14 @@
 #   node/ci.sh                     everything
 #   SKIP_PACK_INSTALL=1 node/ci.sh   skip the user-style `npm pack` + `npm install <tarball>`
 #
-# Steps: npm ci (no install scripts) + explicit debug build of the addon and the TS layer;
+# Steps: npm ci (no install scripts) + explicit debug build of the addon (with the cargo feature
+# `test-hooks`: the test helpers of stan-client/testing need it) and the TS layer;
 # cargo fmt/clippy/unit tests of the binding crate; tsc --strict --noEmit of tests and
 # examples; typedoc (warnings are errors); the node --test suite against stan-broker; the
 # examples against a broker started here; then `npm pack` and `npm install <tarball>` into a
 # fresh temporary project (which builds the addon in release mode through the package's
-# install script) and a smoke test from there.
+# install script, without test hooks) and a smoke test from there that also checks that the
+# release addon exposes no test hooks.
 set -euo pipefail
 NODE_DIR="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$NODE_DIR/.." && pwd)"
@@ -36,7 +38,7 @@ step "stan-broker binary"
 cargo build -p stan-broker
 export STAN_BROKER_BIN="$ROOT/target/debug/stan-broker"
 
-step "npm ci (no install scripts) + explicit build"
+step "npm ci (no install scripts) + explicit build (addon with test hooks)"
 cd "$NODE_DIR"
 npm ci --ignore-scripts --no-audit --no-fund
 npm run build:native
@@ -46,7 +48,9 @@ step "binding crate: fmt, clippy, unit tests"
 cd "$ROOT"
 cargo fmt -p stan-client-node -- --check
 cargo clippy -p stan-client-node --all-targets -- -D warnings
+cargo clippy -p stan-client-node --all-targets --features test-hooks -- -D warnings
 cargo test -p stan-client-node
+cargo test -p stan-client-node --features test-hooks
 
 step "tsc --strict --noEmit (tests, examples)"
 cd "$NODE_DIR"
@@ -63,14 +67,17 @@ npm test
 
 step "examples against stan-broker"
 BROKER_LOG="$(mktemp)"
-"$STAN_BROKER_BIN" -p 0 -a 127.0.0.1 -cid test-cluster 2>"$BROKER_LOG" &
+BROKER_OUT="$(mktemp)"
+# Logs go to standard error; standard output carries only the ready line,
+# `STAN_BROKER_READY {"nats":["nats://…"],…}`, printed once the broker accepts clients.
+"$STAN_BROKER_BIN" -p 0 -a 127.0.0.1 -cid test-cluster >"$BROKER_OUT" 2>"$BROKER_LOG" &
 BROKER_PID=$!
 URL=""
 for _ in $(seq 1 300); do
-  URL="$(grep -o 'Listening for client connections on [^ ]*' "$BROKER_LOG" | awk '{print $NF}' || true)"
+  URL="$(sed -n 's/^STAN_BROKER_READY .*"nats":\["\([^"]*\)".*/\1/p' "$BROKER_OUT")"
   [ -n "$URL" ] && break
   kill -0 "$BROKER_PID" 2>/dev/null || { cat "$BROKER_LOG"; echo "broker exited" >&2; exit 1; }
-  sleep 0.1 # polling the broker's readiness line
+  sleep 0.1 # polling the broker's ready line
 done
 [ -n "$URL" ] || { cat "$BROKER_LOG"; echo "broker not ready" >&2; exit 1; }
 npx tsc -p "$EXAMPLES/tsconfig.json"
@@ -79,7 +86,7 @@ for ex in quickstart publish subscribe-durable queue-group; do
   timeout 60 node "$EXAMPLES/build/$ex.js" "$URL"
 done
 kill "$BROKER_PID"; wait "$BROKER_PID" 2>/dev/null || true; BROKER_PID=""
-rm -f "$BROKER_LOG"
+rm -f "$BROKER_LOG" "$BROKER_OUT"
 
 if [ "${SKIP_PACK_INSTALL:-}" = 1 ]; then
   step "user-style install skipped (SKIP_PACK_INSTALL=1)"
@@ -98,6 +105,7 @@ CARGO_TARGET_DIR="$ROOT/target" npm install --no-audit --no-fund --foreground-sc
 ls -la node_modules/stan-client/dist/*.node
 cat > smoke.js <<'JS'
 const assert = require('node:assert/strict')
+const path = require('node:path')
 const { connect, isStanError } = require('stan-client')
 const { startBroker } = require('stan-client/testing')
 ;(async () => {
@@ -114,7 +122,16 @@ const { startBroker } = require('stan-client/testing')
     }
     await assert.rejects(sc.publish('bad.*', 'x'), (e) => isStanError(e, 'INVALID_ARGUMENT'))
     await sc.close()
-    console.log(`smoke ok (guid ${guid})`)
+    // The release addon has no test hooks: no test exports, and the test option is refused.
+    const pkgDir = path.dirname(require.resolve('stan-client/package.json'))
+    const native = require(path.join(pkgDir, 'dist', 'native.js'))
+    const hooks = ['errorKindCodes', 'throwErrorForCode', 'rejectErrorForCode', 'panicAsyncForTest', 'panicSyncForTest']
+    assert.deepEqual(hooks.filter((h) => h in native), [], 'release addon exposes test hooks')
+    await assert.rejects(
+      connect({ clusterId: broker.clusterId, clientId: 'smoke2', url: broker.url, pingIntervalMsForTests: 50 }),
+      (e) => isStanError(e, 'INVALID_ARGUMENT') && /test-hooks/.test(e.message),
+    )
+    console.log(`smoke ok (guid ${guid}; release addon without test hooks)`)
   } finally {
     await broker.stop()
   }

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # CI for the Python package: fresh venv, real user install (`pip install ./python`, a release
-# build through the maturin backend), lint, types, stub check, examples, tests.
+# build through the maturin backend) checked to expose no test hooks, then the test build (the
+# same install with the binding's cargo feature `test-hooks`), lint, types, stub check,
+# examples, tests.
 #
 #   python/ci.sh                    # everything
 #   STAN_BROKER_BIN=/path/stan-broker python/ci.sh
@@ -31,9 +33,10 @@ if [ -z "${STAN_BROKER_BIN:-}" ]; then
 fi
 echo "$STAN_BROKER_BIN"
 
-step "rust: fmt + clippy of the binding crate"
+step "rust: fmt + clippy of the binding crate (release and test-hooks builds)"
 (cd "$ROOT" && cargo fmt -p stan-client-python -- --check)
 (cd "$ROOT" && cargo clippy -p stan-client-python --all-targets -- -D warnings)
+(cd "$ROOT" && cargo clippy -p stan-client-python --all-targets --features test-hooks -- -D warnings)
 
 step "fresh venv in $VENV"
 "$PYTHON" -m venv "$VENV"
@@ -41,8 +44,32 @@ step "fresh venv in $VENV"
 . "$VENV/bin/activate"
 python -m pip install --quiet --upgrade pip
 
-step "pip install ./python (release build)"
+step "pip install ./python (release build, as a user installs it)"
 (cd "$ROOT" && python -m pip install ./python)
+
+step "the release build exposes no test hooks"
+(cd "$VENV" && python - <<'EOF'
+import stan_client.sync
+import stan_client._native as native
+from stan_client.errors import InvalidArgumentError
+
+hooks = ["_error_kind_codes", "_error_for_code", "_panic_blocking", "_panic_async"]
+present = [name for name in hooks if hasattr(native, name)]
+assert not present, f"release build exposes test hooks: {present}"
+try:
+    stan_client.sync.connect("c", "me", ping_interval_millis_for_tests=50)
+except InvalidArgumentError as e:
+    assert "test-hooks" in str(e), e
+else:
+    raise AssertionError("ping_interval_millis_for_tests was accepted by a release build")
+print("release build: no test hooks, ping_interval_millis_for_tests rejected")
+EOF
+)
+
+step "pip install ./python with the test hooks (the build the tests run against)"
+(cd "$ROOT" && python -m pip install --force-reinstall --no-deps ./python \
+  --config-settings=build-args="--features test-hooks")
+(cd "$VENV" && python -c 'import stan_client._native as n; assert hasattr(n, "_panic_blocking")')
 
 step "test and lint tools"
 python -m pip install --quiet pytest pytest-asyncio pytest-timeout mypy ruff
@@ -62,6 +89,12 @@ ruff format --config pyproject.toml --check ../examples/python
 step "mypy --strict (package, tests, bench, examples)"
 mypy --strict stan_client tests bench
 mypy --strict --config-file pyproject.toml ../examples/python
+
+step "ruff + mypy --strict: the cross-language suite's Python code (integration/)"
+ruff check ../integration
+ruff format --check ../integration
+(cd ../integration && mypy --strict --python-version 3.11 --cache-dir "$VENV/mypy-integration" \
+  run.py harness scenarios runner-python/runner.py)
 
 step "stubtest: _native.pyi against the compiled module"
 (cd "$NEUTRAL" && python -m mypy.stubtest stan_client._native)

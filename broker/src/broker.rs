@@ -1,15 +1,20 @@
 //! The running broker: core NATS (embedded or external), the engine, and monitoring.
 
+use std::collections::BTreeMap;
+use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::sync::{watch, OnceCell};
 
-use crate::config::{BrokerConfig, NatsMode, StoreKind};
-use crate::engine::{self, EngineHandle, EngineInput};
+use crate::config::{BrokerConfig, ChannelLimits, NatsMode, StoreKind, StoreLimits};
+use crate::engine::{self, EngineHandle, EngineInput, StartError};
+use crate::monitor::{self, CoreInfo, Source};
 use crate::snapshot::Snapshot;
-use crate::store::{MemoryStore, Store};
-use crate::transport::{EmbeddedTransport, ExternalTransport, Transport};
+use crate::store::limits::effective_limits;
+use crate::store::{FileStore, MemoryStore, Store};
+use crate::transport::{EmbeddedTransport, ExternalTransport, Transport, TransportError};
 
 /// Why the broker could not start.
 #[derive(Debug, thiserror::Error)]
@@ -17,19 +22,45 @@ pub enum BrokerError {
     /// The configuration is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),
-    /// Core NATS could not be started or reached.
+    /// The embedded core-NATS server could not listen.
+    #[error("NATS: unable to listen on {host}:{port}: {source}")]
+    NatsListen {
+        /// Listen host.
+        host: String,
+        /// Listen port.
+        port: u16,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The external core-NATS server could not be reached.
     #[error("NATS: {0}")]
-    Nats(String),
-    /// The store could not be opened.
-    #[error("store: {0}")]
-    Store(String),
+    Nats(#[source] TransportError),
+    /// The configured store is not available in this build.
+    #[error("store: the file store ({}) is not available in this build", .0.display())]
+    FileStoreUnavailable(PathBuf),
     /// The monitoring listener could not be bound.
-    #[error("monitoring: {0}")]
-    Monitor(String),
+    #[error("monitoring: unable to listen on {addr}: {source}")]
+    Monitor {
+        /// The configured monitoring address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The monitoring endpoints could not be served on the bound listener.
+    #[error("monitoring: unable to serve on {addr}: {source}")]
+    MonitorServe {
+        /// The bound monitoring address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
     /// The streaming engine refused to start (another server with the same cluster ID,
     /// recovered cluster ID mismatch, ...).
-    #[error("{0}")]
-    Startup(String),
+    #[error(transparent)]
+    Startup(#[from] StartError),
 }
 
 /// A running broker. Cheap to clone.
@@ -103,21 +134,21 @@ impl Broker {
         validate(&config)?;
         let store: Box<dyn Store> = match &config.store {
             StoreKind::Memory => Box::new(MemoryStore::new(config.limits.clone())),
-            StoreKind::File(dir) => {
-                return Err(BrokerError::Store(format!(
-                    "the file store ({}) is not available in this build",
-                    dir.display()
-                )))
-            }
+            StoreKind::File(dir) => Box::new(FileStore::new(
+                dir.clone(),
+                config.limits.clone(),
+                config.file.clone(),
+            )),
         };
         // Bind monitoring first so a port conflict fails startup before anything runs.
-        let monitor =
-            match config.monitor {
-                Some(addr) => Some(crate::monitor::bind(addr).await.map_err(|e| {
-                    BrokerError::Monitor(format!("unable to listen on {addr}: {e}"))
-                })?),
-                None => None,
-            };
+        let monitor = match config.monitor {
+            Some(addr) => Some(
+                monitor::bind(addr)
+                    .await
+                    .map_err(|source| BrokerError::Monitor { addr, source })?,
+            ),
+            None => None,
+        };
         let monitor_addr = monitor.as_ref().map(|(_, a)| *a);
         let input = EngineInput::new();
         let sink = input.sink();
@@ -145,11 +176,10 @@ impl Broker {
                 };
                 let server = stan_embedded_nats::Server::start(opts)
                     .await
-                    .map_err(|err| {
-                        BrokerError::Nats(format!(
-                            "unable to listen on {}:{}: {err}",
-                            e.host, e.port
-                        ))
+                    .map_err(|source| BrokerError::NatsListen {
+                        host: e.host.clone(),
+                        port: e.port,
+                        source,
                     })?;
                 let conn = server.connect_local("stan-broker");
                 let url = server.client_url();
@@ -162,7 +192,7 @@ impl Broker {
             NatsMode::External(x) => {
                 let t = ExternalTransport::connect(x, "stan-broker", sink)
                     .await
-                    .map_err(|e| BrokerError::Nats(e.to_string()))?;
+                    .map_err(BrokerError::Nats)?;
                 (None, Arc::new(t) as Arc<dyn Transport>, x.url.clone())
             }
         };
@@ -191,11 +221,9 @@ impl Broker {
         };
         if let Some((listener, addr)) = monitor {
             // The single place where monitoring is plugged in.
-            if let Err(e) = crate::monitor::serve_on(listener, broker.clone()) {
+            if let Err(source) = monitor::serve_on(listener, broker.clone()) {
                 broker.shutdown().await;
-                return Err(BrokerError::Monitor(format!(
-                    "unable to serve on {addr}: {e}"
-                )));
+                return Err(BrokerError::MonitorServe { addr, source });
             }
         }
         tracing::info!(
@@ -291,5 +319,44 @@ impl Broker {
         if let Some(s) = &self.inner.embedded {
             s.disconnect_all_clients();
         }
+    }
+}
+
+/// The broker is the data source of the monitoring endpoints.
+impl Source for Broker {
+    async fn snapshot(&self) -> Snapshot {
+        Broker::snapshot(self).await
+    }
+
+    fn limits(&self) -> StoreLimits {
+        self.config().limits.clone()
+    }
+
+    fn per_channel_limits(&self) -> BTreeMap<String, ChannelLimits> {
+        let limits = &self.config().limits;
+        limits
+            .channels
+            .keys()
+            .map(|name| (name.clone(), effective_limits(limits, name)))
+            .collect()
+    }
+
+    fn core_info(&self) -> CoreInfo {
+        let (max_payload, auth_required) = match &self.config().nats {
+            NatsMode::Embedded(e) => (
+                e.max_payload,
+                e.user.is_some() || e.pass.is_some() || e.auth_token.is_some(),
+            ),
+            NatsMode::External(_) => (stan_protocol::defaults::MAX_PAYLOAD, false),
+        };
+        CoreInfo {
+            client_url: self.client_url(),
+            max_payload,
+            auth_required,
+        }
+    }
+
+    async fn closed(&self) {
+        Broker::closed(self).await
     }
 }

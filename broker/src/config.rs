@@ -73,6 +73,54 @@ pub enum StoreKind {
     File(PathBuf),
 }
 
+/// Settings of the FILE store (the official `--file_*` flags).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileStoreOptions {
+    /// Sync (fsync) every flush, so a PubAck means "on disk" (`--file_sync`, default true).
+    pub sync: bool,
+    /// With `sync` off: how often written files are synced (`--file_auto_sync`, default 1m;
+    /// zero = never).
+    pub auto_sync: Duration,
+    /// Messages per slice (`--file_slice_max_msgs`, 0 = unlimited).
+    pub slice_max_msgs: u64,
+    /// Bytes per slice (`--file_slice_max_bytes`, default 64MB, 0 = unlimited).
+    pub slice_max_bytes: u64,
+    /// Age of a slice's first message before a new slice starts (`--file_slice_max_age`,
+    /// zero = unlimited).
+    pub slice_max_age: Duration,
+    /// Compact the subscription and client logs (`--file_compact_enabled`, default true).
+    pub compact_enabled: bool,
+    /// Percentage of dead records that triggers a compaction (`--file_compact_frag`, 50).
+    pub compact_frag: u32,
+    /// Minimum time between two compactions of a log (`--file_compact_interval`, 300s).
+    pub compact_interval: Duration,
+    /// Minimum log size for a compaction (`--file_compact_min_size`, 1MB).
+    pub compact_min_size: u64,
+    /// File descriptor budget (`--file_fds_limit`, 0 = unlimited). Accepted; the store keeps
+    /// two descriptors per slice.
+    pub fds_limit: u64,
+    /// Check the CRC of records read back (`--file_crc`, default true; recovery always does).
+    pub crc: bool,
+}
+
+impl Default for FileStoreOptions {
+    fn default() -> Self {
+        FileStoreOptions {
+            sync: true,
+            auto_sync: Duration::from_secs(60),
+            slice_max_msgs: 0,
+            slice_max_bytes: 64 << 20,
+            slice_max_age: Duration::ZERO,
+            compact_enabled: true,
+            compact_frag: 50,
+            compact_interval: Duration::from_secs(300),
+            compact_min_size: 1 << 20,
+            fds_limit: 0,
+            crc: true,
+        }
+    }
+}
+
 /// Limits of one channel. In per-channel entries `None` means "inherit".
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct ChannelLimits {
@@ -126,6 +174,8 @@ pub struct BrokerConfig {
     pub nats: NatsMode,
     /// Message store.
     pub store: StoreKind,
+    /// Settings of the FILE store (used when `store` is [`StoreKind::File`]).
+    pub file: FileStoreOptions,
     /// Channel limits.
     pub limits: StoreLimits,
     /// Interval between server heartbeats to each client (`-hbi`).
@@ -153,6 +203,7 @@ impl Default for BrokerConfig {
             discover_prefix: stan_protocol::subjects::DEFAULT_DISCOVER_PREFIX.into(),
             nats: NatsMode::Embedded(EmbeddedNats::default()),
             store: StoreKind::Memory,
+            file: FileStoreOptions::default(),
             limits: StoreLimits::default(),
             hb_interval: defaults::HB_INTERVAL,
             hb_timeout: defaults::HB_TIMEOUT,

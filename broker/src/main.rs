@@ -1,20 +1,28 @@
 //! `stan-broker`: a NATS Streaming server compatible with `nats-streaming-server`'s command line.
 
+use std::io::Write;
+use std::path::Path;
 use std::process::ExitCode;
 
-use stan_broker::cli::{self, Options};
+use stan_broker::cli;
 use stan_broker::config::{NatsMode, StoreKind};
+use stan_broker::options::Options;
+use stan_broker::ready::Ports;
 use stan_broker::Broker;
 
 fn main() -> ExitCode {
-    let args = std::env::args_os()
+    let args: Vec<String> = std::env::args_os()
         .skip(1)
-        .map(|a| a.to_string_lossy().into_owned());
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if args.first().map(String::as_str) == Some("check") {
+        return check(&args[1..]);
+    }
     let parsed = match cli::parse_args(args) {
         Ok(c) => c,
         Err(e) => e.exit(),
     };
-    let opts = match parsed.load() {
+    let opts = match Options::load(&parsed) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("stan-broker: {e}");
@@ -61,6 +69,12 @@ async fn run(opts: Options) -> ExitCode {
         }
     };
     banner(&broker);
+    if let Err(e) = announce(&broker, opts.ports_file_dir.as_deref()) {
+        tracing::error!("{e}");
+        eprintln!("stan-broker: {e}");
+        broker.shutdown().await;
+        return ExitCode::from(1);
+    }
 
     tokio::select! {
         name = signals.recv() => tracing::info!("received {name}, shutting down"),
@@ -71,6 +85,56 @@ async fn run(opts: Options) -> ExitCode {
         _ = broker.shutdown() => ExitCode::SUCCESS,
         name = signals.recv() => {
             tracing::warn!("received {name} again, exiting without a clean shutdown");
+            ExitCode::from(1)
+        }
+    }
+}
+
+const CHECK_USAGE: &str = "usage: stan-broker check --dir PATH [--repair]\n\n\
+Verifies every file of a FILE store directory (CRC of every record, indexes against the data)\n\
+without starting the server, and prints what it found and what a repair cuts. With --repair,\n\
+torn tails are cut and indexes rebuilt. Exit status: 0 sound (or repaired), 1 problems left,\n\
+2 usage error.";
+
+/// `stan-broker check --dir PATH [--repair]`: the offline check of a FILE store.
+fn check(args: &[String]) -> ExitCode {
+    let mut dir = None;
+    let mut repair = false;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let a = a.trim_start_matches('-');
+        match a.split_once('=') {
+            Some(("dir", v)) => dir = Some(v.to_string()),
+            Some(("repair", v)) => {
+                repair = !matches!(v, "false" | "0" | "f" | "F" | "FALSE" | "False")
+            }
+            _ if a == "dir" => dir = it.next().cloned(),
+            _ if a == "repair" => repair = true,
+            _ if a == "h" || a == "help" => {
+                println!("{CHECK_USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            _ => {
+                eprintln!("stan-broker check: unknown argument {a:?}\n{CHECK_USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let Some(dir) = dir.filter(|d| !d.is_empty()) else {
+        eprintln!("stan-broker check: --dir is required\n{CHECK_USAGE}");
+        return ExitCode::from(2);
+    };
+    match stan_broker::store::file::check::check(Path::new(&dir), repair) {
+        Ok(report) => {
+            print!("{}", report.text);
+            if report.is_clean() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("stan-broker check: {e}");
             ExitCode::from(1)
         }
     }
@@ -99,6 +163,30 @@ fn banner(broker: &Broker) {
         None => tracing::info!("Monitoring off"),
     }
     tracing::info!("Server is ready");
+}
+
+/// Prints the ready line on standard output and writes the ports file, if asked to.
+fn announce(broker: &Broker, ports_file_dir: Option<&Path>) -> Result<(), String> {
+    let ports = Ports {
+        nats: vec![broker.client_url()],
+        monitoring: broker
+            .monitor_addr()
+            .map(|a| format!("http://{a}"))
+            .into_iter()
+            .collect(),
+        cluster_id: broker.cluster_id().to_string(),
+        pid: std::process::id(),
+    };
+    if let Some(dir) = ports_file_dir {
+        let path = ports
+            .write_file(dir)
+            .map_err(|e| format!("cannot write the ports file in {}: {e}", dir.display()))?;
+        tracing::info!("Ports file: {}", path.display());
+    }
+    let mut out = std::io::stdout().lock();
+    // A closed standard output is not a reason to stop serving.
+    let _ = writeln!(out, "{}", ports.to_line()).and_then(|()| out.flush());
+    Ok(())
 }
 
 /// SIGINT and SIGTERM (Ctrl-C elsewhere).

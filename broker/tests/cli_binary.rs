@@ -346,3 +346,57 @@ fn config_file_sets_cluster_and_monitoring() {
     b.signal("-TERM");
     assert_eq!(b.wait_exit(), Some(0));
 }
+
+#[test]
+fn ready_line_and_ports_file_carry_the_urls() {
+    use stan_broker::ready::Ports;
+    let dir = temp_dir("ports");
+    let mut child = Command::new(BIN)
+        .args([
+            "-p",
+            "0",
+            "-m",
+            "0",
+            "-cid",
+            "ready-cluster",
+            "--ports_file_dir",
+        ])
+        .arg(&dir)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn stan-broker");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let ports = Ports::from_line(&line).unwrap_or_else(|| panic!("not a ready line: {line:?}"));
+    assert_eq!(ports.cluster_id, "ready-cluster");
+    assert_eq!(ports.pid, child.id());
+    let info = read_info_line(ports.nats[0].trim_start_matches("nats://"));
+    assert!(info.starts_with("INFO {"), "{info}");
+    let (status, body) = http_get(
+        ports.monitoring[0].trim_start_matches("http://"),
+        "/streaming/serverz",
+    );
+    assert_eq!(status, 200, "{body}");
+    // The file is written before the line is printed.
+    let file = std::fs::read_to_string(Ports::file_path(&dir, child.id())).unwrap();
+    let from_file: Ports = serde_json::from_str(&file).unwrap();
+    assert_eq!(from_file, ports);
+    let _ = child.kill();
+    let _ = child.wait();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn unwritable_ports_file_dir_fails_startup() {
+    let o = run(&["-p", "0", "--ports_file_dir", "/nonexistent/stan-ports-dir"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("cannot write the ports file"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stdout(&o).contains("STAN_BROKER_READY"), "{}", stdout(&o));
+}

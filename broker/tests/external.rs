@@ -112,7 +112,7 @@ async fn external_second_server_with_same_cluster_id_is_refused() {
     });
     match Broker::start(cfg.clone()).await {
         Err(BrokerError::Startup(e)) => assert_eq!(
-            e,
+            e.to_string(),
             "discovered another streaming server with cluster ID \"test-cluster\""
         ),
         Err(e) => panic!("unexpected error {e}"),
@@ -212,7 +212,7 @@ async fn external_unreachable_nats_fails_start() {
         ..Default::default()
     });
     match Broker::start(cfg).await {
-        Err(BrokerError::Nats(e)) => assert!(e.contains("unable to connect"), "{e}"),
+        Err(BrokerError::Nats(e)) => assert!(e.to_string().contains("unable to connect"), "{e}"),
         Err(e) => panic!("unexpected error {e}"),
         Ok(_) => panic!("started without NATS"),
     }

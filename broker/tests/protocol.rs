@@ -457,7 +457,7 @@ async fn monitoring_listener_is_bound_when_configured() {
     cfg.monitor = Some(addr);
     assert!(matches!(
         stan_broker::Broker::start(cfg).await,
-        Err(stan_broker::BrokerError::Monitor(_))
+        Err(stan_broker::BrokerError::Monitor { .. })
     ));
     b.shutdown().await;
 }

@@ -3,29 +3,23 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::str::FromStr;
-use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use async_nats::{ServerAddr, Subject};
 use bytes::Bytes;
-use prost::Message as _;
-use stan_protocol::pb;
 use stan_protocol::subjects;
 use stan_protocol::validate;
-use tokio::sync::{broadcast, mpsc, oneshot, watch, Notify, Semaphore};
+use tokio::sync::{mpsc, oneshot};
 use tracing::{debug_span, info_span, Instrument};
 
-use crate::connection::{
-    deadline_after, Command, PendingPub, PendingPubs, RegisterCtx, SessionState, Shared, SubSpec,
-    Task, TaskInit,
-};
-use crate::error::{Error, ErrorKind, Result};
+use crate::acked::AckedLog;
+use crate::command::{Command, SubSpec};
+use crate::connection::{self, put_on_wire, QueuedPub, Shared, Started};
+use crate::error::{Error, Result};
 use crate::event::Events;
-use crate::message::{AckedRing, SubShared};
 use crate::options::{ConnectOptions, SubscribeOptions};
-use crate::subscription::Subscription;
+use crate::subscription::{SubShared, Subscription};
 
 /// A connection to a NATS Streaming server. Cheap to clone; all clones share one connection.
 ///
@@ -53,28 +47,20 @@ struct ClientInner {
     pub_queue: mpsc::UnboundedSender<QueuedPub>,
 }
 
-/// What a [`PublishAckFuture`] of [`Client::start_publish`] gets from the publish queue: the
-/// receiver of the PubAck once the message is on the wire, or why it could not be sent.
-type Started = Result<oneshot::Receiver<Result<String>>>;
-
-/// A publish waiting in the publish queue.
-struct QueuedPub {
-    subject: String,
-    payload: Bytes,
-    guid: String,
-    started: oneshot::Sender<Started>,
-}
-
-/// The publish queue: puts the publishes of [`Client::start_publish`] on the wire one after
-/// the other, in the order of the calls. Ends when every client handle is gone.
-async fn run_pub_queue(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<QueuedPub>) {
-    while let Some(q) = rx.recv().await {
-        let span = debug_span!("stan.publish", channel = %q.subject, len = q.payload.len());
-        let started = Client::put_on_wire(&shared, &q.subject, q.payload, q.guid)
-            .instrument(span)
-            .await;
-        // Nobody waiting (the future was dropped) does not cancel the publish.
-        let _ = q.started.send(started);
+impl ConnectOptions {
+    /// Connect: open (or borrow) the NATS connection and register with the streaming server.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> stan_client::Result<()> {
+    /// let client = stan_client::ConnectOptions::new("test-cluster", "me")
+    ///     .nats_url("nats://127.0.0.1:4222")
+    ///     .connect()
+    ///     .await?;
+    /// client.close().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect(self) -> Result<Client> {
+        connect(self).await
     }
 }
 
@@ -84,145 +70,23 @@ pub(crate) async fn connect(options: ConnectOptions) -> Result<Client> {
         cluster_id = %options.cluster_id,
         client_id = %options.client_id
     );
-    connect_inner(options).instrument(span).await
-}
-
-async fn connect_inner(options: ConnectOptions) -> Result<Client> {
-    let resolved = options.resolve()?;
-    let (nats, nats_events, owns_nats) = match options.nats_client.clone() {
-        Some(c) => (c, None, false),
-        None => {
-            let (c, rx) = open_nats(&options, resolved.connect_wait).await?;
-            (c, Some(rx), true)
-        }
-    };
-    let result = async {
-        let inbox_base = subjects::new_inbox();
-        let inbox_sub = nats
-            .subscribe(format!("{inbox_base}.>"))
-            .await
-            .map_err(|e| Error::with_source(ErrorKind::Transport, "nats: subscribe failed", e))?;
-        let pub_ack_inbox = subjects::new_ack_inbox();
-        let ack_sub = nats
-            .subscribe(pub_ack_inbox.clone())
-            .await
-            .map_err(|e| Error::with_source(ErrorKind::Transport, "nats: subscribe failed", e))?;
-        let ctx = RegisterCtx {
-            nats: nats.clone(),
-            client_id: options.client_id.clone(),
-            resolved: resolved.clone(),
-            inbox_base,
-        };
-        let hb_id = 1;
-        let (response, conn_id) = ctx.register(hb_id).await?;
-        Ok((ctx, inbox_sub, ack_sub, pub_ack_inbox, response, conn_id))
-    }
-    .await;
-    let (ctx, inbox_sub, ack_sub, pub_ack_inbox, response, conn_id) = match result {
-        Ok(v) => v,
-        Err(e) => {
-            if owns_nats {
-                let _ = tokio::time::timeout(resolved.connect_wait, nats.drain()).await;
-            }
-            return Err(e);
-        }
-    };
-    let (events, _) = broadcast::channel(256);
-    let (session_tx, _) = watch::channel(SessionState::Resuming);
-    let shared = Arc::new(Shared {
-        client_id: options.client_id.clone(),
-        cluster_id: options.cluster_id.clone(),
-        nats,
-        pub_ack_inbox: Subject::from(pub_ack_inbox),
-        connect_wait: resolved.connect_wait,
-        pub_ack_wait: resolved.pub_ack_wait,
-        permits: Arc::new(Semaphore::new(resolved.max_pub_acks)),
-        pending: Mutex::new(PendingPubs::default()),
-        pub_timer: Notify::new(),
-        session: session_tx,
-        events,
-        next_sub_id: AtomicU64::new(1),
-    });
-    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-    let task = Task::new(TaskInit {
-        shared: shared.clone(),
-        ctx,
-        cmd_rx,
-        nats_events,
-        owns_nats,
-        inbox_sub,
-        ack_sub,
-        hb_id: 1,
-        response,
-        conn_id,
-    });
-    tokio::spawn(task.run());
-    let (pub_tx, pub_rx) = mpsc::unbounded_channel();
-    tokio::spawn(run_pub_queue(shared.clone(), pub_rx));
-    tracing::info!("connected");
-    Ok(Client {
-        inner: Arc::new(ClientInner {
+    async {
+        let connection::Handles {
             shared,
-            cmd: cmd_tx,
-            pub_queue: pub_tx,
-        }),
-    })
-}
-
-async fn open_nats(
-    options: &ConnectOptions,
-    connect_wait: std::time::Duration,
-) -> Result<(
-    async_nats::Client,
-    mpsc::UnboundedReceiver<async_nats::Event>,
-)> {
-    let urls: Vec<&str> = if options.nats_urls.is_empty() {
-        vec![stan_protocol::defaults::NATS_URL]
-    } else {
-        options.nats_urls.iter().map(String::as_str).collect()
-    };
-    let mut addrs = Vec::with_capacity(urls.len());
-    for url in urls {
-        let addr = ServerAddr::from_str(url).map_err(|e| {
-            Error::with_source(
-                ErrorKind::InvalidArgument,
-                format!("invalid NATS URL {url:?}"),
-                e,
-            )
-        })?;
-        addrs.push(addr);
+            cmd,
+            pub_queue,
+        } = connection::open(&options).await?;
+        tracing::info!("connected");
+        Ok(Client {
+            inner: Arc::new(ClientInner {
+                shared,
+                cmd,
+                pub_queue,
+            }),
+        })
     }
-    let (tx, rx) = mpsc::unbounded_channel();
-    let mut nats_opts = async_nats::ConnectOptions::new()
-        .name(&options.client_id)
-        .connection_timeout(connect_wait)
-        .max_reconnects(None)
-        .event_callback(move |ev| {
-            let tx = tx.clone();
-            async move {
-                let _ = tx.send(ev);
-            }
-        });
-    if let (Some(user), Some(pass)) = (&options.user, &options.password) {
-        nats_opts = nats_opts.user_and_password(user.clone(), pass.clone());
-    }
-    if let Some(token) = &options.token {
-        nats_opts = nats_opts.token(token.clone());
-    }
-    if let Some(tls) = &options.tls {
-        nats_opts = nats_opts.require_tls(tls.require_tls);
-        for root in &tls.root_certificates {
-            nats_opts = nats_opts.add_root_certificates(root.clone());
-        }
-        if let Some((cert, key)) = &tls.client_certificate {
-            nats_opts = nats_opts.add_client_certificate(cert.clone(), key.clone());
-        }
-    }
-    let client = nats_opts
-        .connect(addrs)
-        .await
-        .map_err(|e| Error::with_source(ErrorKind::Transport, format!("nats: {e}"), e))?;
-    Ok((client, rx))
+    .instrument(span)
+    .await
 }
 
 impl Client {
@@ -238,10 +102,6 @@ impl Client {
         connect(options).await
     }
 
-    pub(crate) fn shared(&self) -> &Shared {
-        &self.inner.shared
-    }
-
     /// The client ID.
     pub fn client_id(&self) -> &str {
         &self.inner.shared.client_id
@@ -255,10 +115,7 @@ impl Client {
     /// True once the client is closed for good (by [`close`](Self::close) or a lost session
     /// that is not resumed).
     pub fn is_closed(&self) -> bool {
-        matches!(
-            &*self.inner.shared.session.borrow(),
-            SessionState::Closed(..)
-        )
+        self.inner.shared.is_closed()
     }
 
     /// Publish and wait until the server has stored the message; returns the publish guid.
@@ -319,7 +176,7 @@ impl Client {
 
     async fn publish_async_inner(&self, subject: &str, payload: Bytes) -> Result<PublishAckFuture> {
         let guid = subjects::new_nuid();
-        let rx = Self::put_on_wire(&self.inner.shared, subject, payload, guid.clone()).await?;
+        let rx = put_on_wire(&self.inner.shared, subject, payload, guid.clone()).await?;
         Ok(PublishAckFuture {
             guid,
             state: AckState::Sent(rx),
@@ -384,88 +241,8 @@ impl Client {
         })
     }
 
-    /// Stage 1 of a publish: wait for a slot and a session, register the pending ack, put
-    /// the message on the connection. Returns the receiver of the PubAck.
-    async fn put_on_wire(
-        shared: &Shared,
-        subject: &str,
-        payload: Bytes,
-        guid: String,
-    ) -> Result<oneshot::Receiver<Result<String>>> {
-        if !validate::is_valid_channel(subject) {
-            return Err(Error::invalid_argument(format!(
-                "invalid channel name {subject:?}"
-            )));
-        }
-        let permit = match shared.permits.clone().acquire_owned().await {
-            Ok(p) => p,
-            Err(_) => return Err(closed_error(shared)),
-        };
-        let session = shared.wait_session(shared.pub_ack_wait).await?;
-        let msg = pb::PubMsg {
-            client_id: shared.client_id.clone(),
-            guid: guid.clone(),
-            subject: subject.to_string(),
-            reply: String::new(),
-            data: payload,
-            conn_id: session.conn_id.clone(),
-            sha256: Bytes::new(),
-        };
-        let (tx, rx) = oneshot::channel();
-        {
-            let mut pending = shared.pending.lock().unwrap_or_else(|e| e.into_inner());
-            if pending.epoch != session.epoch {
-                // The session ended meanwhile: closed, or lost (and being resumed).
-                if let SessionState::Closed(kind, msg) = &*shared.session.borrow() {
-                    return Err(Error::new(*kind, msg.clone()));
-                }
-                return Err(Error::new(
-                    ErrorKind::ConnectionLost,
-                    "stan: connection lost, session is being resumed",
-                ));
-            }
-            let was_empty = pending.order.is_empty();
-            pending.map.insert(
-                guid.clone(),
-                PendingPub {
-                    tx,
-                    _permit: permit,
-                },
-            );
-            pending
-                .order
-                .push_back((deadline_after(shared.pub_ack_wait), guid.clone()));
-            if was_empty {
-                shared.pub_timer.notify_one();
-            }
-        }
-        let subject = format!("{}.{subject}", session.pub_prefix);
-        if let Err(e) = shared
-            .nats
-            .publish_with_reply(
-                subject,
-                shared.pub_ack_inbox.clone(),
-                Bytes::from(msg.encode_to_vec()),
-            )
-            .await
-        {
-            let mut pending = shared.pending.lock().unwrap_or_else(|e| e.into_inner());
-            pending.map.remove(&guid);
-            let kind = if matches!(
-                e.kind(),
-                async_nats::client::PublishErrorKind::MaxPayloadExceeded
-            ) {
-                ErrorKind::InvalidArgument
-            } else {
-                ErrorKind::Transport
-            };
-            return Err(Error::with_source(kind, format!("nats: {e}"), e));
-        }
-        Ok(rx)
-    }
-
     fn closed_error(&self) -> Error {
-        closed_error(&self.inner.shared)
+        self.inner.shared.closed_error()
     }
 
     /// Subscribe to a channel.
@@ -511,19 +288,18 @@ impl Client {
         let (max_in_flight, ack_wait_secs) = options.resolve(subject)?;
         let shared = &self.inner.shared;
         shared.wait_session(shared.connect_wait).await?;
-        let id = shared
-            .next_sub_id
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = shared.next_sub_id.fetch_add(1, Ordering::Relaxed);
+        let acked = Arc::new(AckedLog::new(
+            (max_in_flight as usize)
+                .saturating_mul(2)
+                .clamp(1024, 65536),
+        ));
         let sub_shared = Arc::new(SubShared {
             id,
             manual_acks: options.manual_acks,
-            closed: std::sync::atomic::AtomicBool::new(false),
+            closed: AtomicBool::new(false),
             cmd: self.inner.cmd.clone(),
-            acked: Mutex::new(AckedRing::new(
-                (max_in_flight as usize)
-                    .saturating_mul(2)
-                    .clamp(1024, 65536),
-            )),
+            acked: acked.clone(),
         });
         let spec = SubSpec {
             channel: subject.to_string(),
@@ -538,8 +314,9 @@ impl Client {
         self.inner
             .cmd
             .send(Command::Subscribe {
+                id,
                 spec,
-                shared: sub_shared.clone(),
+                acked,
                 tx,
                 reply: reply_tx,
             })
@@ -547,15 +324,13 @@ impl Client {
         match reply_rx.await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
-                sub_shared
-                    .closed
-                    .store(true, std::sync::atomic::Ordering::Release);
+                sub_shared.closed.store(true, Ordering::Release);
                 return Err(e);
             }
             Err(_) => return Err(self.closed_error()),
         }
         Ok(Subscription::new(
-            self.clone(),
+            self.inner.shared.clone(),
             sub_shared,
             subject.to_string(),
             rx,
@@ -614,14 +389,6 @@ impl fmt::Debug for Client {
             .field("client_id", &self.client_id())
             .field("closed", &self.is_closed())
             .finish()
-    }
-}
-
-/// The error for an operation on a client that is closed: why it ended.
-fn closed_error(shared: &Shared) -> Error {
-    match &*shared.session.borrow() {
-        SessionState::Closed(kind, msg) => Error::new(*kind, msg.clone()),
-        _ => Error::closed(),
     }
 }
 

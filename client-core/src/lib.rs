@@ -1,20 +1,21 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+mod acked;
 mod client;
+mod command;
 mod connection;
 pub mod error;
 mod event;
-mod message;
+mod lock;
 mod options;
 mod subscription;
 
 pub use client::{Client, PublishAckFuture};
 pub use error::{Error, ErrorKind, Result};
 pub use event::{Event, Events, LostReason};
-pub use message::Message;
 pub use options::{ConnectOptions, StartPosition, SubscribeOptions, TlsOptions};
-pub use subscription::{Subscription, SubscriptionHandle};
+pub use subscription::{Message, Subscription, SubscriptionHandle};
 
 /// Connect with `options` (same as [`ConnectOptions::connect`]).
 ///

@@ -118,8 +118,10 @@ pub struct ConnectOptions {
     pub discover_prefix: Option<String>,
     /// Re-register and re-create subscriptions when the session is lost (on by default).
     pub auto_resume: Option<bool>,
-    /// Test-only: ping interval in milliseconds, sent as a negative value (servers echo it).
-    /// Overrides [`ping_interval`](Self::ping_interval) and skips its 1 s minimum.
+    /// Test-only (cargo feature `test-hooks`): ping interval in milliseconds, sent as a negative
+    /// value (servers echo it). Overrides [`ping_interval`](Self::ping_interval) and skips its
+    /// 1 s minimum.
+    #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub ping_interval_millis_for_tests: Option<u32>,
 }
@@ -222,7 +224,9 @@ impl ConnectOptions {
         self
     }
 
-    /// Test-only: ping every `millis` milliseconds (sent as a negative interval).
+    /// Test-only (cargo feature `test-hooks`): ping every `millis` milliseconds (sent as a
+    /// negative interval).
+    #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn ping_interval_millis_for_tests(mut self, millis: u32, max_out: u32) -> Self {
         self.ping_interval_millis_for_tests = Some(millis);
@@ -230,19 +234,18 @@ impl ConnectOptions {
         self
     }
 
-    /// Connect: open (or borrow) the NATS connection and register with the streaming server.
-    ///
-    /// ```no_run
-    /// # async fn demo() -> stan_client::Result<()> {
-    /// let client = stan_client::ConnectOptions::new("test-cluster", "me")
-    ///     .nats_url("nats://127.0.0.1:4222")
-    ///     .connect()
-    ///     .await?;
-    /// client.close().await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn connect(self) -> Result<crate::Client> {
-        crate::client::connect(self).await
+    /// The test-only ping interval override (the field `ping_interval_millis_for_tests`);
+    /// always `None` without the `test-hooks` feature, so callers need no `cfg` of their own.
+    pub(crate) fn ping_interval_override(&self) -> Option<Duration> {
+        #[cfg(feature = "test-hooks")]
+        {
+            self.ping_interval_millis_for_tests
+                .map(|ms| Duration::from_millis(u64::from(ms)))
+        }
+        #[cfg(not(feature = "test-hooks"))]
+        {
+            None
+        }
     }
 
     /// Check the options and fill in defaults.
@@ -270,13 +273,15 @@ impl ConnectOptions {
         if ping_max_out < 2 || ping_max_out > i32::MAX as u32 {
             return Err(Error::invalid_argument("ping max out must be at least 2"));
         }
-        let ping_interval_wire = if let Some(ms) = self.ping_interval_millis_for_tests {
-            if ms == 0 || ms > i32::MAX as u32 {
-                return Err(Error::invalid_argument(
-                    "test ping interval must be at least 1 ms",
-                ));
-            }
-            -(ms as i32)
+        let ping_interval_wire = if let Some(interval) = self.ping_interval_override() {
+            // Sent as a negative number of milliseconds (servers in test mode echo it).
+            let ms = i32::try_from(interval.as_millis())
+                .ok()
+                .filter(|ms| *ms > 0)
+                .ok_or_else(|| {
+                    Error::invalid_argument("test ping interval must be at least 1 ms")
+                })?;
+            -ms
         } else {
             let interval = self
                 .ping_interval
@@ -574,12 +579,22 @@ mod tests {
                 "{o:?}"
             );
         }
+    }
+
+    #[cfg(feature = "test-hooks")]
+    #[test]
+    fn test_ping_interval_in_millis() {
         let ms = ConnectOptions::new("c", "me")
             .ping_interval_millis_for_tests(50, 3)
             .resolve()
             .unwrap();
         assert_eq!(ms.ping_interval_wire, -50);
         assert_eq!(ms.ping_max_out, 3);
+        let zero = ConnectOptions::new("c", "me").ping_interval_millis_for_tests(0, 3);
+        assert_eq!(
+            zero.resolve().unwrap_err().kind(),
+            ErrorKind::InvalidArgument
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::time::Duration;
 use common::{unique, within, TestServer};
 use futures::StreamExt;
 use stan_client::{ConnectOptions, ErrorKind, Event, SubscribeOptions};
+use stan_protocol::errors;
 
 #[tokio::test]
 async fn connect_publish_and_close() {
@@ -32,10 +33,7 @@ async fn wrong_cluster_id_is_connect_timeout() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ConnectTimeout);
     assert_eq!(err.code(), "CONNECT_TIMEOUT");
-    assert_eq!(
-        err.to_string(),
-        "stan: connect request timeout (possibly wrong cluster ID?)"
-    );
+    assert_eq!(err.message(), errors::CONNECT_REQ_TIMEOUT);
 }
 
 #[tokio::test]
@@ -157,7 +155,7 @@ async fn second_client_with_same_id_is_rejected() {
     let first = srv.options(&id).connect().await.unwrap();
     let err = srv.options(&id).connect().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ServerRejected);
-    assert_eq!(err.to_string(), "stan: clientID already registered");
+    assert_eq!(err.message(), errors::CLIENT_ID_REGISTERED);
     // The first one is unaffected.
     first.publish(&unique("ch"), "still mine").await.unwrap();
     first.close().await.unwrap();

@@ -5,9 +5,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{next_msg, unique, wait_event, within, Proxy, TestServer};
+use common::{next_msg, unique, wait_event, within, TestServer};
 use futures::{FutureExt, StreamExt};
 use stan_client::{ErrorKind, Event, Events, LostReason, SubscribeOptions};
+use stan_protocol::errors;
+use stan_test_support::Proxy;
 
 /// Events available right now, without waiting.
 fn drain_now(events: &mut Events) -> Vec<Event> {
@@ -194,7 +196,7 @@ async fn a_live_holder_keeps_the_client_id_no_replace_ping_pong() {
     assert_eq!(
         failed,
         Event::ResumeFailed {
-            message: "stan: clientID already registered".into()
+            message: errors::CLIENT_ID_REGISTERED.into()
         }
     );
     wait_event(&mut p1_events, |e| *e == Event::Closed).await;
@@ -278,14 +280,14 @@ async fn pings_exhausted_without_auto_resume_loses_the_connection() {
         lost,
         Event::ConnectionLost {
             reason: LostReason::PingsExhausted,
-            message: "stan: connection lost due to PING failure".into(),
+            message: errors::CONNECTION_LOST_PING.into(),
             resuming: false,
         }
     );
     wait_event(&mut events, |e| *e == Event::Closed).await;
     broker.set_frozen(false);
     let end = within("stream error", sub.next()).await.unwrap();
-    assert_eq!(end.unwrap_err().code(), "CONNECTION_LOST");
+    assert_eq!(end.unwrap_err().kind(), ErrorKind::ConnectionLost);
     assert!(within("stream end", sub.next()).await.is_none());
     assert_eq!(
         client.publish(&ch, "x").await.unwrap_err().kind(),

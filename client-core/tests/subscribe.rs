@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 use common::{assert_quiet, next_msg, next_msgs, unique, within, TestServer};
 use futures::StreamExt;
 use stan_client::{Client, ErrorKind, StartPosition, SubscribeOptions};
+use stan_protocol::errors;
 
 async fn publish_n(client: &Client, ch: &str, from: usize, to: usize) {
     for i in from..=to {
@@ -161,7 +162,7 @@ async fn duplicate_active_durable_is_rejected() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ServerRejected);
-    assert_eq!(err.to_string(), "stan: duplicate durable registration");
+    assert_eq!(err.message(), errors::DUPLICATE_DURABLE);
     client.close().await.unwrap();
 }
 
@@ -310,7 +311,7 @@ async fn closing_twice_and_acking_after_close_are_invalid_state() {
     assert!(within("end", sub.next()).await.is_none());
     let err = sub.close().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidState);
-    assert_eq!(err.to_string(), "stan: invalid subscription");
+    assert_eq!(err.message(), errors::INVALID_SUB);
     assert_eq!(
         sub.unsubscribe().await.unwrap_err().kind(),
         ErrorKind::InvalidState
@@ -330,10 +331,7 @@ async fn ack_in_auto_ack_mode_is_an_error() {
     let m = next_msg(&mut sub).await;
     let err = m.ack().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidState);
-    assert_eq!(
-        err.to_string(),
-        "stan: cannot manually ack in auto-ack mode"
-    );
+    assert_eq!(err.message(), errors::MANUAL_ACK_IN_AUTO_MODE);
     client.close().await.unwrap();
 }
 
@@ -384,7 +382,10 @@ async fn dropping_a_subscription_closes_it() {
             match client.subscribe(&ch, opts.clone()).await {
                 Ok(s) => return s,
                 // The drop's close is asynchronous; it may not be processed yet.
-                Err(e) if e.to_string() == "stan: duplicate durable registration" => {
+                Err(e)
+                    if e.kind() == ErrorKind::ServerRejected
+                        && e.message() == errors::DUPLICATE_DURABLE =>
+                {
                     tokio::task::yield_now().await
                 }
                 Err(e) => panic!("{e}"),
@@ -467,7 +468,10 @@ async fn auto_ack_drop_acks_the_last_message_taken_even_if_still_held() {
             match client.subscribe(&ch, opts.clone()).await {
                 Ok(s) => return s,
                 // The drop's close is asynchronous; it may not be processed yet.
-                Err(e) if e.to_string() == "stan: duplicate durable registration" => {
+                Err(e)
+                    if e.kind() == ErrorKind::ServerRejected
+                        && e.message() == errors::DUPLICATE_DURABLE =>
+                {
                     tokio::task::yield_now().await
                 }
                 Err(e) => panic!("{e}"),
@@ -626,9 +630,6 @@ async fn ack_now_acks_without_a_future() {
     let m = next_msg(&mut auto).await;
     let err = m.ack_now().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidState);
-    assert_eq!(
-        err.to_string(),
-        "stan: cannot manually ack in auto-ack mode"
-    );
+    assert_eq!(err.message(), errors::MANUAL_ACK_IN_AUTO_MODE);
     client.close().await.unwrap();
 }

@@ -11,7 +11,7 @@
 #   STAN_CLUSTER_ID      cluster ID (default: test-cluster)
 #   GO_TEST_ARGS         extra arguments for go test (e.g. "-run TestQueue")
 #   READY_TIMEOUT        seconds to wait for each server (default: 30)
-#   STAN_BROKER_READY_PATTERN  regex of the broker's ready log line (default: "Server is ready")
+#   STAN_BROKER_READY_PATTERN  regex of the broker's ready line (default: "^STAN_BROKER_READY ")
 #
 # Logs go to a fresh directory under /tmp (printed at the end). Exit status is non-zero if any
 # run failed or could not start.
@@ -161,8 +161,9 @@ stop_gotest() {
 	gotest_pid=
 }
 
-# Broker startup line, logged once it serves clients (after "Listening for client connections on <url>").
-broker_ready=${STAN_BROKER_READY_PATTERN:-'Server is ready'}
+# The broker's ready line, printed on standard output once it serves clients
+# (`STAN_BROKER_READY {"nats":[...],"monitoring":[...],...}`, see broker/src/ready.rs).
+broker_ready=${STAN_BROKER_READY_PATTERN:-'^STAN_BROKER_READY '}
 
 run_embedded() {
 	local port

@@ -68,6 +68,7 @@ subs: dict[str, Sub] = {}
 
 
 def start_position(spec: dict[str, Any] | None) -> Any:
+    """The ``start_at=`` value of a protocol start object (``None``: the default)."""
     if spec is None:
         return None
     kind = spec["kind"]
@@ -87,10 +88,12 @@ def start_position(spec: dict[str, Any] | None) -> Any:
 
 
 def ms(value: Any) -> timedelta | None:
+    """Milliseconds of the protocol as a ``timedelta`` (``None`` stays ``None``)."""
     return None if value is None else timedelta(milliseconds=value)
 
 
 async def next_item(sub: Sub, timeout_ms: int) -> dict[str, Any] | None:
+    """The next queued item of ``sub``, or ``None`` after ``timeout_ms``."""
     try:
         return await asyncio.wait_for(sub.queue.get(), timeout_ms / 1000)
     except TimeoutError:
@@ -98,6 +101,7 @@ async def next_item(sub: Sub, timeout_ms: int) -> dict[str, Any] | None:
 
 
 async def handle(cmd: dict[str, Any]) -> dict[str, Any]:
+    """Carry out one command; returns the result fields of its answer."""
     op = cmd["op"]
     if op == "hello":
         return {"language": "python"}
@@ -112,7 +116,8 @@ async def handle(cmd: dict[str, Any]) -> dict[str, Any]:
         conns[cmd["conn"]] = Conn(client)
         return {}
     if op == "publish":
-        guid = await conns[cmd["conn"]].client.publish(cmd["subject"], base64.b64decode(cmd["data"]))
+        data = base64.b64decode(cmd["data"])
+        guid = await conns[cmd["conn"]].client.publish(cmd["subject"], data)
         return {"guid": guid}
     if op == "subscribe":
         sub = await conns[cmd["conn"]].client.subscribe(
@@ -175,6 +180,7 @@ async def handle(cmd: dict[str, Any]) -> dict[str, Any]:
 
 
 async def main() -> None:
+    """Answer commands from standard input until ``exit`` or its end."""
     loop = asyncio.get_running_loop()
     while True:
         line = await loop.run_in_executor(None, sys.stdin.readline)
@@ -193,7 +199,7 @@ async def main() -> None:
             reply["ok"] = True
         except StanError as e:
             reply.update(ok=False, code=e.code, error=str(e))
-        except Exception as e:  # noqa: BLE001 - every failure goes back to the orchestrator
+        except Exception as e:  # every failure goes back to the orchestrator
             reply.update(ok=False, code="RUNNER", error=f"{type(e).__name__}: {e}")
         print(json.dumps(reply), flush=True)
 

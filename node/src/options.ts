@@ -57,7 +57,11 @@ export interface ConnectOptions {
   discoverPrefix?: string
   /** Re-register and re-create subscriptions when the session is lost (on by default). */
   autoResume?: boolean
-  /** Test only: ping every this many milliseconds (below the 1 s minimum). */
+  /**
+   * Test only: ping every this many milliseconds (below the 1 s minimum). Works only with an
+   * addon built with the cargo feature `test-hooks` (the package's test build, `npm run build`);
+   * the release addon that `npm install` builds rejects it with `INVALID_ARGUMENT`.
+   */
   pingIntervalMsForTests?: number
 }
 

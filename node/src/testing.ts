@@ -12,8 +12,10 @@
  *
  * The binary is `options.binary`, else `$STAN_BROKER_BIN`, else `target/debug/stan-broker` (or
  * `target/release/stan-broker`) found in the current directory or one of its parents.
- * Readiness is the broker's own startup line (`Listening for client connections on <url>`),
- * never a fixed delay.
+ * Readiness is the broker's ready line, never a fixed delay: once it accepts clients,
+ * `stan-broker` prints one line on standard output, {@link READY_PREFIX} followed by JSON with
+ * its client and monitoring URLs ({@link ReadyPorts}). Its logs (standard error) are kept in
+ * {@link Broker.output}.
  *
  * @module
  */
@@ -34,13 +36,48 @@ export interface BrokerOptions {
   port?: number
   /** Path of the `stan-broker` binary (see the module docs for the default). */
   binary?: string
-  /** More command-line flags. */
+  /** More command-line flags (not `-p`, `-a`, `-m` or `-cid`). */
   args?: string[]
-  /** How long to wait for the startup line; default 30 000 ms. */
+  /**
+   * Monitoring endpoints (`-m`): `true` for a free port, or a port number; default off. The
+   * URL is {@link Broker.monitoringUrl}.
+   */
+  monitoring?: boolean | number
+  /** How long to wait for the ready line; default 30 000 ms. */
   startTimeoutMs?: number
 }
 
-const LISTEN_LINE = /Listening for client connections on (\S+)/
+/** What starts the broker's ready line on standard output; the rest is {@link ReadyPorts} as JSON. */
+export const READY_PREFIX = 'STAN_BROKER_READY '
+
+/** Where a running broker listens, as its ready line says. */
+export interface ReadyPorts {
+  /** Client URLs, e.g. `nats://127.0.0.1:4222`. */
+  nats: string[]
+  /** Monitoring base URLs, e.g. `http://127.0.0.1:8222`; empty when monitoring is off. */
+  monitoring: string[]
+  /** The cluster ID. */
+  cluster_id: string
+  /** The broker's process ID. */
+  pid: number
+}
+
+/** The ports of a ready line, or `undefined` if `line` is not one. */
+export function parseReadyLine(line: string): ReadyPorts | undefined {
+  if (!line.startsWith(READY_PREFIX)) return undefined
+  try {
+    const ports = JSON.parse(line.slice(READY_PREFIX.length)) as Partial<ReadyPorts>
+    if (!Array.isArray(ports.nats) || ports.nats.length === 0) return undefined
+    return {
+      nats: ports.nats,
+      monitoring: ports.monitoring ?? [],
+      cluster_id: ports.cluster_id ?? '',
+      pid: ports.pid ?? 0,
+    }
+  } catch {
+    return undefined
+  }
+}
 
 /** Find the broker binary: explicit, `$STAN_BROKER_BIN`, or `target/{debug,release}` upwards. */
 export function findBrokerBinary(explicit?: string): string {
@@ -72,6 +109,10 @@ export class Broker implements AsyncDisposable {
   readonly port: number
   /** Its cluster ID. */
   readonly clusterId: string
+  /** The monitoring base URL (e.g. `http://127.0.0.1:8222`) when monitoring is on. */
+  readonly monitoringUrl: string | undefined
+  /** Everything its ready line said. */
+  readonly ports: ReadyPorts
   readonly #child: ChildProcess
   readonly #exited: Promise<void>
   readonly #output: string[]
@@ -79,14 +120,16 @@ export class Broker implements AsyncDisposable {
   /** @internal */
   constructor(
     child: ChildProcess,
-    url: string,
+    ports: ReadyPorts,
     clusterId: string,
     exited: Promise<void>,
     output: string[],
   ) {
     this.#child = child
-    this.url = url
-    this.port = Number(new URL(url).port)
+    this.ports = ports
+    this.url = ports.nats[0]!
+    this.port = Number(new URL(this.url).port)
+    this.monitoringUrl = ports.monitoring[0]
     this.clusterId = clusterId
     this.#exited = exited
     this.#output = output
@@ -102,7 +145,7 @@ export class Broker implements AsyncDisposable {
     return this.#child.exitCode === null && this.#child.signalCode === null
   }
 
-  /** The broker's log lines so far (its stderr), for diagnostics. */
+  /** The broker's log lines so far (its standard error), for diagnostics. */
   get output(): readonly string[] {
     return this.#output
   }
@@ -134,10 +177,15 @@ export class Broker implements AsyncDisposable {
     await this.#exited
   }
 
-  /** Stop this broker and start a new one with the same cluster ID on the same port. */
+  /**
+   * Stop this broker and start a new one with the same cluster ID on the same port (and the
+   * same monitoring port, if monitoring is on).
+   */
   async restart(options: Omit<BrokerOptions, 'port' | 'clusterId'> = {}): Promise<Broker> {
     await this.stop()
-    return startBroker({ ...options, clusterId: this.clusterId, port: this.port })
+    const monitoring =
+      this.monitoringUrl !== undefined ? Number(new URL(this.monitoringUrl).port) : options.monitoring
+    return startBroker({ ...options, monitoring, clusterId: this.clusterId, port: this.port })
   }
 
   /** `await using broker = await startBroker()`: stops it. */
@@ -157,6 +205,7 @@ export function startBroker(options: BrokerOptions = {}): Promise<Broker> {
     '127.0.0.1',
     '-cid',
     clusterId,
+    ...monitoringArgs(options.monitoring),
     ...(options.args ?? []),
   ]
   const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] })
@@ -178,58 +227,94 @@ export function startBroker(options: BrokerOptions = {}): Promise<Broker> {
     const timer = setTimeout(() => fail(`not ready within ${timeoutMs} ms`), timeoutMs)
     child.once('error', (err) => fail(err.message))
     child.once('exit', (code, signal) => fail(`exited before it was ready (${signal ?? code})`))
-    const onLine = (line: string): void => {
-      output.push(line)
-      const m = LISTEN_LINE.exec(line)
-      if (m && !settled) {
+    // Both streams are read for as long as the broker runs, so it never blocks on a full pipe.
+    if (child.stdout) {
+      createInterface({ input: child.stdout }).on('line', (line) => {
+        const ports = settled ? undefined : parseReadyLine(line)
+        if (!ports) {
+          output.push(line)
+          return
+        }
         settled = true
         clearTimeout(timer)
-        resolve(new Broker(child, m[1]!, clusterId, exited, output))
-      }
+        resolve(new Broker(child, ports, clusterId, exited, output))
+      })
     }
-    for (const stream of [child.stdout, child.stderr]) {
-      if (stream) createInterface({ input: stream }).on('line', onLine)
-    }
+    if (child.stderr) createInterface({ input: child.stderr }).on('line', (line) => output.push(line))
   })
 }
 
-/**
- * Test helper: the code of every core error kind (the core's `ErrorKind::ALL`), to check that
- * each maps to a distinct {@link StanErrorCode}.
- */
-export function errorKindCodes(): string[] {
-  return native.errorKindCodes()
+function monitoringArgs(monitoring: boolean | number | undefined): string[] {
+  if (monitoring === undefined || monitoring === false) return []
+  return ['-m', String(monitoring === true ? 0 : monitoring)]
 }
 
 /**
- * Test helper: the error thrown (synchronously) for a core error of kind `code`, with
- * `message` and a two-level cause chain.
+ * The native test exports. They exist only in an addon built with the cargo feature
+ * `test-hooks` (the package's test build: `npm run build`, node/ci.sh); the release addon that
+ * `npm install` builds has none of them, and the helpers below then throw.
+ */
+interface NativeTestHooks {
+  errorKindCodes(): string[]
+  throwErrorForCode(code: string, message: string): void
+  rejectErrorForCode(code: string, message: string): Promise<unknown>
+  panicAsyncForTest(message: string): Promise<unknown>
+  panicSyncForTest(message: string): void
+}
+
+function testHook<K extends keyof NativeTestHooks>(name: K): NativeTestHooks[K] {
+  const hook: unknown = (native as unknown as Partial<NativeTestHooks>)[name]
+  if (typeof hook !== 'function') {
+    throw new Error(
+      `stan-client/testing: ${name} needs the addon's test hooks; build it with the cargo ` +
+        'feature test-hooks (npm run build:native)',
+    )
+  }
+  return hook as NativeTestHooks[K]
+}
+
+/**
+ * Test helper (test-hooks addon only): the code of every core error kind (the core's
+ * `ErrorKind::ALL`), to check that each maps to a distinct {@link StanErrorCode}.
+ */
+export function errorKindCodes(): string[] {
+  return testHook('errorKindCodes')()
+}
+
+/**
+ * Test helper (test-hooks addon only): the error thrown (synchronously) for a core error of kind
+ * `code`, with `message` and a two-level cause chain.
  */
 export function errorForCode(code: StanErrorCode | string, message: string): unknown {
+  const throwErrorForCode = testHook('throwErrorForCode')
   try {
-    native.throwErrorForCode(code, message)
+    throwErrorForCode(code, message)
   } catch (err) {
     return err
   }
   throw new Error('throwErrorForCode did not throw')
 }
 
-/** Test helper: the rejection of an asynchronous call failing with a core error of kind `code`. */
+/**
+ * Test helper (test-hooks addon only): the rejection of an asynchronous call failing with a core
+ * error of kind `code`.
+ */
 export async function rejectionForCode(code: StanErrorCode | string, message: string): Promise<unknown> {
+  const rejectErrorForCode = testHook('rejectErrorForCode')
   try {
-    await native.rejectErrorForCode(code, message)
+    await rejectErrorForCode(code, message)
   } catch (err) {
     return err
   }
   throw new Error('rejectErrorForCode did not reject')
 }
 
-/** Test helper: a promise whose native future panics (rejects with code `PANIC`). */
-export function panicAsync(message: string): Promise<void> {
-  return native.panicAsyncForTest(message)
+/** Test helper (test-hooks addon only): a promise whose native future panics (rejects with code `PANIC`). */
+export async function panicAsync(message: string): Promise<void> {
+  await testHook('panicAsyncForTest')(message)
 }
 
-/** Test helper: a native call that panics (throws with code `PANIC`). */
+/** Test helper (test-hooks addon only): a native call that panics (throws with code `PANIC`). */
 export function panicSync(message: string): void {
-  native.panicSyncForTest(message)
+  testHook('panicSyncForTest')(message)
 }

@@ -34,6 +34,8 @@ class ConnectConfig:
     ping_max_out: int | None
     discover_prefix: str | None
     auto_resume: bool | None
+    # Test hook: read by the native module only when set (``test-hooks`` builds honour it,
+    # release builds reject it).
     ping_interval_millis_for_tests: int | None
 
 

@@ -69,7 +69,9 @@ async def connect(
         ping_max_out: Unanswered pings before the session counts as lost (88; >= 2).
         discover_prefix: Discover prefix of the server (``_STAN.discover``).
         auto_resume: Re-register and re-create subscriptions when the session is lost (on).
-        ping_interval_millis_for_tests: Test only: ping every this many milliseconds.
+        ping_interval_millis_for_tests: Test only: ping every this many milliseconds. Works
+            only in builds with the ``test-hooks`` cargo feature (the package's test build);
+            others raise ``InvalidArgumentError`` when it is set.
 
     Returns:
         The connected client; use it with ``async with``.

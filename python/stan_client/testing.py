@@ -13,12 +13,17 @@ Context manager::
 pytest: add ``pytest_plugins = ["stan_client.testing"]`` to ``conftest.py`` and use the
 ``stan_broker`` fixture (one broker per session) or ``stan_broker_per_test`` (a fresh broker
 for tests that stop or restart it).
+
+Readiness is the broker's ready line: once it accepts clients, ``stan-broker`` prints one line
+on standard output, ``STAN_BROKER_READY`` followed by JSON with its client and monitoring
+URLs (:data:`READY_PREFIX`); its logs go to standard error. Both are drained for as long as
+the broker runs, so it never blocks on a full pipe.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -30,10 +35,24 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["BrokerProcess", "find_broker_binary", "run_broker"]
+__all__ = ["READY_PREFIX", "BrokerProcess", "find_broker_binary", "run_broker"]
 
-_READY_LINE = re.compile(r"Listening for client connections on (nats://\S+)")
-"""The broker's startup line with the bound URL (printed once it serves clients)."""
+READY_PREFIX = "STAN_BROKER_READY "
+"""What starts the broker's ready line on standard output; the rest is JSON:
+``{"nats": [url, ...], "monitoring": [url, ...], "cluster_id": ..., "pid": ...}``."""
+
+
+def _parse_ready_line(line: str) -> dict[str, object] | None:
+    """The JSON object of a ready line, or ``None`` if ``line`` is not one."""
+    if not line.startswith(READY_PREFIX):
+        return None
+    try:
+        ports = json.loads(line[len(READY_PREFIX) :])
+    except ValueError:
+        return None
+    if not isinstance(ports, dict) or not ports.get("nats"):
+        return None
+    return ports
 
 
 def find_broker_binary() -> Path:
@@ -62,7 +81,8 @@ class BrokerProcess:
     """A ``stan-broker`` child process on a loopback port.
 
     The first :meth:`start` lets the broker pick a free port; :meth:`restart` reuses it, so
-    clients can reconnect to the same URL.
+    clients can reconnect to the same URL. With ``monitoring=True`` it also serves the
+    monitoring endpoints on a free port (:attr:`monitoring_url`), kept across restarts too.
     """
 
     def __init__(
@@ -73,6 +93,7 @@ class BrokerProcess:
         port: int = 0,
         extra_args: Sequence[str] = (),
         startup_timeout: float = 30.0,
+        monitoring: bool = False,
     ) -> None:
         """Describe a broker; nothing runs before :meth:`start`."""
         self.cluster_id = cluster_id
@@ -82,16 +103,25 @@ class BrokerProcess:
         self.port = port
         """The bound port (known after the first start)."""
         self.extra_args = list(extra_args)
-        """More command-line flags."""
+        """More command-line flags (not ``-p``, ``-a``, ``-m`` or ``-cid``)."""
         self.startup_timeout = startup_timeout
         """Seconds to wait for the ready line."""
+        self.monitoring = monitoring
+        """Whether the monitoring endpoints are on (``-m``)."""
+        self.monitoring_url: str | None = None
+        """The monitoring base URL, e.g. ``http://127.0.0.1:8222`` (after :meth:`start`, with
+        ``monitoring=True``), from the broker's ready line."""
+        self._monitoring_port = 0
+        self._url: str | None = None
         self._proc: subprocess.Popen[str] | None = None
         self._output: deque[str] = deque(maxlen=200)
-        self._reader: threading.Thread | None = None
+        self._readers: list[threading.Thread] = []
 
     @property
     def url(self) -> str:
-        """The NATS URL clients connect to."""
+        """The NATS URL clients connect to (from the broker's ready line)."""
+        if self._url is not None:
+            return self._url
         if self.port == 0:
             raise RuntimeError("the broker has not been started")
         return f"nats://127.0.0.1:{self.port}"
@@ -102,11 +132,11 @@ class BrokerProcess:
         return self._proc is not None and self._proc.poll() is None
 
     def output(self) -> str:
-        """The last lines the broker printed (for failure messages)."""
+        """The last lines the broker printed, its logs included (for failure messages)."""
         return "".join(self._output)
 
     def start(self) -> BrokerProcess:
-        """Start the broker and wait until it prints that it listens for clients."""
+        """Start the broker and wait for its ready line."""
         if self.running:
             raise RuntimeError("the broker is already running")
         args = [
@@ -117,44 +147,58 @@ class BrokerProcess:
             "127.0.0.1",
             "-cid",
             self.cluster_id,
+            *(["-m", str(self._monitoring_port)] if self.monitoring else []),
             *self.extra_args,
         ]
-        env = dict(os.environ)
-        env.pop("RUST_LOG", None)  # the ready line is logged at info level
         proc = subprocess.Popen(
             args,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
+            stderr=subprocess.PIPE,
             text=True,
             bufsize=1,
-            env=env,
         )
         self._proc = proc
         ready = threading.Event()
-        found: list[str] = []
+        found: list[dict[str, object]] = []
 
-        def pump() -> None:
-            # Keeps draining the pipe after startup so the broker never blocks on logging.
+        def pump_stdout() -> None:
+            # The ready line comes on standard output; keep draining after it.
             assert proc.stdout is not None
             for line in proc.stdout:
-                self._output.append(line)
-                if not ready.is_set():
-                    m = _READY_LINE.search(line)
-                    if m:
-                        found.append(m.group(1))
-                        ready.set()
+                ports = None if ready.is_set() else _parse_ready_line(line)
+                if ports is not None:
+                    found.append(ports)
+                    ready.set()
+                else:
+                    self._output.append(line)
             ready.set()  # EOF: the process exited
 
-        self._reader = threading.Thread(target=pump, name="stan-broker-output", daemon=True)
-        self._reader.start()
+        def pump_stderr() -> None:
+            # The logs: drained so the broker never blocks on logging, kept for diagnostics.
+            assert proc.stderr is not None
+            for line in proc.stderr:
+                self._output.append(line)
+
+        self._readers = [
+            threading.Thread(target=pump_stdout, name="stan-broker-stdout", daemon=True),
+            threading.Thread(target=pump_stderr, name="stan-broker-stderr", daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
         if not ready.wait(self.startup_timeout) or not found:
             self.kill()
             raise RuntimeError(
                 f"stan-broker did not become ready (exit code {proc.poll()}):\n{self.output()}"
             )
-        port = int(found[0].rsplit(":", 1)[1].rstrip("/"))
-        self.port = port
+        nats = found[0]["nats"]
+        monitoring = found[0].get("monitoring") or []
+        assert isinstance(nats, list) and isinstance(monitoring, list)
+        self._url = str(nats[0])
+        self.port = _port_of(self._url)
+        self.monitoring_url = str(monitoring[0]) if monitoring else None
+        if self.monitoring_url is not None:
+            self._monitoring_port = _port_of(self.monitoring_url)
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -222,16 +266,18 @@ class BrokerProcess:
             time.sleep(0.001)
 
     def restart(self) -> BrokerProcess:
-        """Stop the broker and start a new one on the same port (its memory store is empty)."""
+        """Stop the broker and start a new one on the same ports (its memory store is empty)."""
         self.stop()
         return self.start()
 
     def _finish(self) -> None:
-        if self._reader is not None:
-            self._reader.join(5)
-            self._reader = None
-        if self._proc is not None and self._proc.stdout is not None:
-            self._proc.stdout.close()
+        for reader in self._readers:
+            reader.join(5)
+        self._readers = []
+        if self._proc is not None:
+            for stream in (self._proc.stdout, self._proc.stderr):
+                if stream is not None:
+                    stream.close()
         self._proc = None
 
     def __enter__(self) -> BrokerProcess:
@@ -254,15 +300,23 @@ class BrokerProcess:
         return f"BrokerProcess(cluster_id={self.cluster_id!r}, port={self.port})"
 
 
+def _port_of(url: str) -> int:
+    """The port of ``nats://127.0.0.1:4222`` or ``http://127.0.0.1:8222/``."""
+    return int(url.rstrip("/").rsplit(":", 1)[1])
+
+
 @contextmanager
 def run_broker(
     *,
     cluster_id: str = "test-cluster",
     binary: str | os.PathLike[str] | None = None,
     extra_args: Sequence[str] = (),
+    monitoring: bool = False,
 ) -> Iterator[BrokerProcess]:
     """Run a broker on a free loopback port for the duration of the ``with`` block."""
-    with BrokerProcess(cluster_id=cluster_id, binary=binary, extra_args=extra_args) as broker:
+    with BrokerProcess(
+        cluster_id=cluster_id, binary=binary, extra_args=extra_args, monitoring=monitoring
+    ) as broker:
         yield broker
 
 

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import json
 import os
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -9,7 +11,7 @@ from conftest import unique
 
 import stan_client
 from stan_client import sync
-from stan_client.testing import BrokerProcess, find_broker_binary, run_broker
+from stan_client.testing import READY_PREFIX, BrokerProcess, find_broker_binary, run_broker
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
@@ -54,8 +56,28 @@ def test_run_broker_context_manager_and_restart() -> None:
             sc.publish("ping", b"x")
         broker.restart()
         assert broker.port == port and broker.running
-        assert "Listening for client connections" in broker.output()
+        assert broker.url == f"nats://127.0.0.1:{port}"
+        assert broker.monitoring_url is None
+        # The ready line is not mixed into the logs.
+        assert READY_PREFIX not in broker.output()
     assert not broker.running
+
+
+def test_monitoring_url_comes_from_the_ready_line_and_survives_restart() -> None:
+    with run_broker(cluster_id="mon-cluster", monitoring=True) as broker:
+        url = broker.monitoring_url
+        assert url is not None and url.startswith("http://127.0.0.1:")
+
+        def serverz() -> dict[str, object]:
+            assert broker.monitoring_url is not None
+            with urllib.request.urlopen(broker.monitoring_url + "/streaming/serverz") as r:
+                body: dict[str, object] = json.load(r)
+            return body
+
+        assert serverz()["cluster_id"] == "mon-cluster"
+        broker.restart()
+        assert broker.monitoring_url == url
+        assert serverz()["cluster_id"] == "mon-cluster"
 
 
 def test_missing_broker_binary_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:

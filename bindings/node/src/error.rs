@@ -7,6 +7,7 @@
 use std::error::Error as _;
 
 use napi::bindgen_prelude::*;
+#[cfg(feature = "test-hooks")]
 use napi_derive::napi;
 use stan_client::{Error as CoreError, ErrorKind};
 
@@ -88,12 +89,15 @@ pub(crate) fn rejection(env: &Env, err: NodeError) -> napi::Error {
     napi::Error::from(value)
 }
 
-/// Test helper: the code of every core error kind, in `ErrorKind::ALL` order.
+/// Test helper (feature `test-hooks`): the code of every core error kind, in `ErrorKind::ALL`
+/// order.
+#[cfg(feature = "test-hooks")]
 #[napi]
 pub fn error_kind_codes() -> Vec<&'static str> {
     ErrorKind::ALL.iter().map(|k| code_of(*k)).collect()
 }
 
+#[cfg(any(test, feature = "test-hooks"))]
 fn sample_error(code: &str, message: &str) -> std::result::Result<CoreError, NodeError> {
     let kind = ErrorKind::ALL
         .iter()
@@ -105,15 +109,17 @@ fn sample_error(code: &str, message: &str) -> std::result::Result<CoreError, Nod
     Ok(CoreError::with_source(kind, message, middle))
 }
 
-/// Test helper: throws (synchronously) the error the binding produces for a core error of
-/// kind `code` with `message` and a two-level source chain.
+/// Test helper (feature `test-hooks`): throws (synchronously) the error the binding produces
+/// for a core error of kind `code` with `message` and a two-level source chain.
+#[cfg(feature = "test-hooks")]
 #[napi]
 pub fn throw_error_for_code(code: String, message: String) -> napi::Result<(), Code> {
     Err(to_node_error(sample_error(&code, &message)?))
 }
 
-/// Test helper: a promise rejected with the error the binding produces for a core error of
-/// kind `code` (the asynchronous path every API call takes).
+/// Test helper (feature `test-hooks`): a promise rejected with the error the binding produces
+/// for a core error of kind `code` (the asynchronous path every API call takes).
+#[cfg(feature = "test-hooks")]
 #[napi]
 pub fn reject_error_for_code<'env>(
     env: &'env Env,

@@ -7,6 +7,11 @@
 //! rejected promises).
 //!
 //! Every exported class is named `Native…`; the TypeScript layer never re-exports them.
+//!
+//! The test helpers (`errorKindCodes`, `throwErrorForCode`, `rejectErrorForCode`,
+//! `panicAsyncForTest`, `panicSyncForTest`) exist only with the cargo feature `test-hooks`,
+//! which also makes the connect option `pingIntervalMsForTests` work; release builds of the
+//! addon have neither.
 #![warn(missing_docs)]
 
 mod client;
@@ -18,9 +23,11 @@ mod runtime;
 mod subscription;
 
 pub use client::{connect, NativeClient};
+#[cfg(feature = "test-hooks")]
 pub use error::{error_kind_codes, reject_error_for_code, throw_error_for_code};
 pub use event::{NativeEvent, NativeEvents};
 pub use message::NativeMessage;
 pub use options::{NativeConnectOptions, NativeSubscribeOptions, NativeTlsOptions};
+#[cfg(feature = "test-hooks")]
 pub use runtime::{panic_async_for_test, panic_sync_for_test};
 pub use subscription::NativeSubscription;

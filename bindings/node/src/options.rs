@@ -55,7 +55,8 @@ pub struct NativeConnectOptions {
     pub discover_prefix: Option<String>,
     /// Re-register and re-create subscriptions after a lost session.
     pub auto_resume: Option<bool>,
-    /// Test only: ping interval in milliseconds, below the 1 s minimum.
+    /// Test only: ping interval in milliseconds, below the 1 s minimum. Works only in addons
+    /// built with the `test-hooks` feature (the package's test build); others reject it.
     pub ping_interval_ms_for_tests: Option<f64>,
 }
 
@@ -159,8 +160,19 @@ impl TryFrom<NativeConnectOptions> for ConnectOptions {
         out.ping_max_out = opt_integer(o.ping_max_out, "pingMaxOut")?;
         out.discover_prefix = o.discover_prefix;
         out.auto_resume = o.auto_resume;
-        out.ping_interval_millis_for_tests =
+        let test_ping: Option<u32> =
             opt_integer(o.ping_interval_ms_for_tests, "pingIntervalMsForTests")?;
+        #[cfg(feature = "test-hooks")]
+        {
+            out.ping_interval_millis_for_tests = test_ping;
+        }
+        #[cfg(not(feature = "test-hooks"))]
+        if test_ping.is_some() {
+            return Err(invalid_argument(
+                "pingIntervalMsForTests is a test hook: this build of the stan-client addon was \
+                 compiled without the `test-hooks` feature",
+            ));
+        }
         Ok(out)
     }
 }

@@ -7,6 +7,7 @@ use std::panic::AssertUnwindSafe;
 
 use futures::FutureExt;
 use napi::bindgen_prelude::*;
+#[cfg(feature = "test-hooks")]
 use napi_derive::napi;
 
 use crate::error::{panic_error, rejection, to_node_error, Code};
@@ -43,7 +44,9 @@ pub(crate) fn guard<T>(f: impl FnOnce() -> napi::Result<T, Code>) -> napi::Resul
         .unwrap_or_else(|payload| Err(panic_error(&*payload)))
 }
 
-/// Test helper: a promise whose Rust future panics with `message` (rejects with code `PANIC`).
+/// Test helper (feature `test-hooks`): a promise whose Rust future panics with `message`
+/// (rejects with code `PANIC`).
+#[cfg(feature = "test-hooks")]
 #[napi]
 pub fn panic_async_for_test<'env>(
     env: &'env Env,
@@ -61,8 +64,9 @@ pub fn panic_async_for_test<'env>(
     )
 }
 
-/// Test helper: panics synchronously with `message`, caught at the boundary and thrown as an
-/// `Error` with code `PANIC` (never a crash).
+/// Test helper (feature `test-hooks`): panics synchronously with `message`, caught at the
+/// boundary and thrown as an `Error` with code `PANIC` (never a crash).
+#[cfg(feature = "test-hooks")]
 #[napi]
 pub fn panic_sync_for_test(message: String) -> napi::Result<(), Code> {
     guard(|| {

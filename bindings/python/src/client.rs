@@ -44,7 +44,7 @@ struct ClientInner {
 
 impl ClientInner {
     fn resolver_for(&self, event_loop: &Bound<'_, PyAny>) -> Arc<Resolver> {
-        let mut slot = self.resolver.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slot = crate::runtime::lock(&self.resolver);
         match &*slot {
             Some(r) if r.serves(event_loop) => r.clone(),
             _ => {

@@ -109,13 +109,17 @@ impl<T> IntoPyResult<T> for Result<T, Error> {
     }
 }
 
-/// Test helper: the codes of every core error kind, in `ErrorKind::ALL` order.
+/// Test helper (feature `test-hooks`): the codes of every core error kind, in `ErrorKind::ALL`
+/// order.
+#[cfg(feature = "test-hooks")]
 #[pyfunction]
 pub(crate) fn _error_kind_codes() -> Vec<&'static str> {
     ErrorKind::ALL.iter().map(|k| k.code()).collect()
 }
 
-/// Test helper: the exception `to_py_err` produces for a core error of kind `code`.
+/// Test helper (feature `test-hooks`): the exception `to_py_err` produces for a core error of
+/// kind `code`.
+#[cfg(feature = "test-hooks")]
 #[pyfunction]
 pub(crate) fn _error_for_code(code: &str, message: &str) -> PyResult<Py<PyAny>> {
     let kind = ErrorKind::ALL

@@ -17,13 +17,17 @@ mod subscription;
 
 use pyo3::prelude::*;
 
-/// Test helper: panics (PyO3 turns it into `pyo3_runtime.PanicException`).
+/// Test helper (feature `test-hooks`): panics (PyO3 turns it into
+/// `pyo3_runtime.PanicException`).
+#[cfg(feature = "test-hooks")]
 #[pyfunction]
 fn _panic_blocking(message: &str) -> PyResult<()> {
     panic!("{message}")
 }
 
-/// Test helper: an awaitable whose Rust future panics (raises `PanicError`).
+/// Test helper (feature `test-hooks`): an awaitable whose Rust future panics (raises
+/// `PanicError`).
+#[cfg(feature = "test-hooks")]
 #[pyfunction]
 fn _panic_async<'py>(py: Python<'py>, message: String) -> PyResult<Bound<'py, PyAny>> {
     runtime::unit_future_into_py(py, async move {
@@ -46,10 +50,18 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<event::PyEvents>()?;
     m.add_function(wrap_pyfunction!(client::connect, m)?)?;
     m.add_function(wrap_pyfunction!(client::connect_blocking, m)?)?;
+    m.add_function(wrap_pyfunction!(runtime::_shutdown, m)?)?;
+    #[cfg(feature = "test-hooks")]
+    add_test_hooks(m)?;
+    Ok(())
+}
+
+/// The test-only functions (feature `test-hooks`; absent from release builds).
+#[cfg(feature = "test-hooks")]
+fn add_test_hooks(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(error::_error_kind_codes, m)?)?;
     m.add_function(wrap_pyfunction!(error::_error_for_code, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_blocking, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_async, m)?)?;
-    m.add_function(wrap_pyfunction!(runtime::_shutdown, m)?)?;
     Ok(())
 }

@@ -36,11 +36,14 @@ pub(crate) struct ConnectConfig {
     ping_max_out: Option<u32>,
     discover_prefix: Option<String>,
     auto_resume: Option<bool>,
+    /// Test hook: honoured with the `test-hooks` feature, rejected when set without it.
     ping_interval_millis_for_tests: Option<u32>,
 }
 
-impl From<ConnectConfig> for ConnectOptions {
-    fn from(c: ConnectConfig) -> Self {
+impl TryFrom<ConnectConfig> for ConnectOptions {
+    type Error = stan_client::Error;
+
+    fn try_from(c: ConnectConfig) -> Result<Self, stan_client::Error> {
         let mut o = ConnectOptions::new(c.cluster_id, c.client_id);
         o.nats_urls = c.nats_urls;
         o.user = c.user;
@@ -58,8 +61,19 @@ impl From<ConnectConfig> for ConnectOptions {
         o.ping_max_out = c.ping_max_out;
         o.discover_prefix = c.discover_prefix;
         o.auto_resume = c.auto_resume;
-        o.ping_interval_millis_for_tests = c.ping_interval_millis_for_tests;
-        o
+        #[cfg(feature = "test-hooks")]
+        {
+            o.ping_interval_millis_for_tests = c.ping_interval_millis_for_tests;
+        }
+        #[cfg(not(feature = "test-hooks"))]
+        if c.ping_interval_millis_for_tests.is_some() {
+            return Err(stan_client::Error::new(
+                ErrorKind::InvalidArgument,
+                "ping_interval_millis_for_tests is a test hook: this build of stan_client was \
+                 compiled without the `test-hooks` feature",
+            ));
+        }
+        Ok(o)
     }
 }
 
@@ -139,8 +153,9 @@ pub(crate) fn invalid_config(py: Python<'_>, e: PyErr) -> PyErr {
 /// Extract a [`ConnectConfig`] (see [`invalid_config`]).
 pub(crate) fn connect_options(obj: &Bound<'_, PyAny>) -> PyResult<ConnectOptions> {
     obj.extract::<ConnectConfig>()
-        .map(Into::into)
-        .map_err(|e| invalid_config(obj.py(), e))
+        .map_err(|e| invalid_config(obj.py(), e))?
+        .try_into()
+        .map_err(to_py_err)
 }
 
 /// Extract a [`SubscribeConfig`] (see [`invalid_config`]).

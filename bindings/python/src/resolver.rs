@@ -46,7 +46,7 @@ impl Resolver {
     /// schedules a drain on the loop; later ones ride along.
     pub(crate) fn complete(self: &Arc<Self>, future: Py<PyAny>, outcome: Outcome) {
         let first = {
-            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            let mut pending = crate::runtime::lock(&self.pending);
             pending.push((future, outcome));
             pending.len() == 1
         };
@@ -80,13 +80,7 @@ pub(crate) struct Drain {
 #[pymethods]
 impl Drain {
     fn __call__(&self, py: Python<'_>) {
-        let batch = std::mem::take(
-            &mut *self
-                .resolver
-                .pending
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()),
-        );
+        let batch = std::mem::take(&mut *crate::runtime::lock(&self.resolver.pending));
         for (future, outcome) in batch {
             let future = future.bind(py);
             // A cancelled future is done already; its outcome is dropped.

@@ -96,7 +96,7 @@ const SIGNAL_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 /// The runtime of the current process, created on first use (and again in a forked child).
 pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
     let pid = std::process::id();
-    let mut slot = RUNTIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut slot = lock(&RUNTIME);
     match *slot {
         Some((owner, rt)) if owner == pid => rt,
         _ => {
@@ -145,11 +145,20 @@ impl ProcessGuard {
     }
 }
 
+/// Locks `m`, taking the data even when a panic elsewhere poisoned the lock (every critical
+/// section here leaves its data consistent, and Python callers must keep being served).
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Drops `value` normally in the process that created it and leaks it in a forked child.
 pub(crate) fn release<T>(guard: &ProcessGuard, value: T) {
     if guard.is_current() {
         drop(value);
     } else {
+        // On purpose: its tasks and locks belong to the parent's runtime threads, which do not
+        // exist in the child; running its destructors here could block forever.
+        #[allow(clippy::mem_forget)]
         std::mem::forget(value);
     }
 }
@@ -253,7 +262,7 @@ impl Ready {
     }
 
     fn __next__(&self) -> PyResult<Py<PyAny>> {
-        let taken = self.result.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let taken = lock(&self.result).take();
         match taken {
             Some(Ok(value)) => Err(pyo3::exceptions::PyStopIteration::new_err((value,))),
             Some(Err(err)) => Err(err),

@@ -36,7 +36,7 @@ export! {
         /// Connect and register with the streaming server.
         #[uniffi::constructor]
         pub async fn connect(config: ConnectConfig) -> Result<Arc<Self>, StanError> {
-            let inner = stan_client::connect(config.into()).await?;
+            let inner = stan_client::connect(config.try_into()?).await?;
             Ok(Arc::new(NativeClient { inner }))
         }
 

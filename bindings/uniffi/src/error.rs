@@ -80,18 +80,29 @@ impl From<stan_client::Error> for StanError {
     }
 }
 
-export! {
-    /// Every error code of the core, in declaration order (`CONNECT_TIMEOUT`, …). Lets the
-    /// Kotlin tests check that each code maps to its own `StanException` subclass.
-    pub async fn error_kind_codes() -> Vec<String> {
-        ErrorKind::ALL.iter().map(|k| k.code().to_string()).collect()
-    }
+#[cfg(feature = "test-hooks")]
+pub use test_hooks::{error_for_code, error_kind_codes};
 
-    /// Fail with the [`StanError`] of the core error kind whose code is `code` (an
-    /// `InvalidArgument` error for an unknown code). Used by the Kotlin tests of the mapping.
-    pub async fn error_for_code(code: String) -> Result<(), StanError> {
-        let kind = ErrorKind::from_code(&code).unwrap_or(ErrorKind::InvalidArgument);
-        Err(stan_client::Error::new(kind, format!("test error {code}")).into())
+/// Test-only exports (feature `test-hooks`; absent from release libraries).
+#[cfg(feature = "test-hooks")]
+mod test_hooks {
+    use super::{ErrorKind, StanError};
+
+    export! {
+        /// Test only (feature `test-hooks`): every error code of the core, in declaration order
+        /// (`CONNECT_TIMEOUT`, …). Lets the Kotlin tests check that each code maps to its own
+        /// `StanException` subclass.
+        pub async fn error_kind_codes() -> Vec<String> {
+            ErrorKind::ALL.iter().map(|k| k.code().to_string()).collect()
+        }
+
+        /// Test only (feature `test-hooks`): fail with the [`StanError`] of the core error kind
+        /// whose code is `code` (an `InvalidArgument` error for an unknown code). Used by the
+        /// Kotlin tests of the mapping.
+        pub async fn error_for_code(code: String) -> Result<(), StanError> {
+            let kind = ErrorKind::from_code(&code).unwrap_or(ErrorKind::InvalidArgument);
+            Err(stan_client::Error::new(kind, format!("test error {code}")).into())
+        }
     }
 }
 
@@ -129,6 +140,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "test-hooks")]
     #[test]
     fn error_for_code_round_trips() {
         let rt = tokio::runtime::Builder::new_current_thread()

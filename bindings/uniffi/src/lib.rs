@@ -8,6 +8,10 @@
 //! One file per domain object, matching the core crate: `client.rs`, `subscription.rs`,
 //! `message.rs`, `event.rs`, `options.rs`, `error.rs`, and `runtime.rs` (the one export macro
 //! that puts every async function on Tokio).
+//!
+//! The test helpers (`error_kind_codes`, `error_for_code`) exist only with the cargo feature
+//! `test-hooks`, which also makes the connect option `ping_interval_millis_for_tests` work;
+//! release builds of the library have neither.
 #![warn(missing_docs)]
 
 #[macro_use]
@@ -21,7 +25,9 @@ mod options;
 mod subscription;
 
 pub use client::{NativeClient, NativePublishAck};
-pub use error::{error_for_code, error_kind_codes, StanError};
+pub use error::StanError;
+#[cfg(feature = "test-hooks")]
+pub use error::{error_for_code, error_kind_codes};
 pub use event::{Event, LostReason, NativeEvents};
 pub use message::{Delivery, NativeMessage};
 pub use options::{

@@ -59,11 +59,15 @@ pub struct ConnectConfig {
     /// Re-register and re-create subscriptions when the session is lost (on by default).
     pub auto_resume: Option<bool>,
     /// Test only: ping interval in milliseconds (overrides `ping_interval` and its minimum).
+    /// Works only in libraries built with the `test-hooks` feature (the Kotlin package's test
+    /// build); others reject it with `InvalidArgument`.
     pub ping_interval_millis_for_tests: Option<u32>,
 }
 
-impl From<ConnectConfig> for ConnectOptions {
-    fn from(c: ConnectConfig) -> Self {
+impl TryFrom<ConnectConfig> for ConnectOptions {
+    type Error = stan_client::Error;
+
+    fn try_from(c: ConnectConfig) -> Result<Self, stan_client::Error> {
         let mut o = ConnectOptions::new(c.cluster_id, c.client_id);
         o.nats_urls = c.nats_urls;
         o.user = c.user;
@@ -79,8 +83,19 @@ impl From<ConnectConfig> for ConnectOptions {
         o.ping_max_out = c.ping_max_out;
         o.discover_prefix = c.discover_prefix;
         o.auto_resume = c.auto_resume;
-        o.ping_interval_millis_for_tests = c.ping_interval_millis_for_tests;
-        o
+        #[cfg(feature = "test-hooks")]
+        {
+            o.ping_interval_millis_for_tests = c.ping_interval_millis_for_tests;
+        }
+        #[cfg(not(feature = "test-hooks"))]
+        if c.ping_interval_millis_for_tests.is_some() {
+            return Err(stan_client::Error::new(
+                stan_client::ErrorKind::InvalidArgument,
+                "pingIntervalMillisForTests is a test hook: this build of the stan-client native \
+                 library was compiled without the `test-hooks` feature",
+            ));
+        }
+        Ok(o)
     }
 }
 
@@ -196,7 +211,17 @@ mod tests {
             auto_resume: Some(false),
             ping_interval_millis_for_tests: Some(50),
         };
-        let o = ConnectOptions::from(c);
+        // Without the feature the test hook is rejected; the rest maps the same.
+        #[cfg(not(feature = "test-hooks"))]
+        let c = {
+            let e = ConnectOptions::try_from(c.clone()).unwrap_err();
+            assert_eq!(e.kind(), stan_client::ErrorKind::InvalidArgument);
+            ConnectConfig {
+                ping_interval_millis_for_tests: None,
+                ..c
+            }
+        };
+        let o = ConnectOptions::try_from(c).unwrap();
         assert_eq!((o.cluster_id.as_str(), o.client_id.as_str()), ("c", "me"));
         assert_eq!(o.nats_urls, ["nats://a:1", "nats://b:2"]);
         assert_eq!(o.user.as_deref(), Some("u"));
@@ -216,6 +241,7 @@ mod tests {
         assert_eq!(o.ping_max_out, Some(7));
         assert_eq!(o.discover_prefix.as_deref(), Some("_X"));
         assert_eq!(o.auto_resume, Some(false));
+        #[cfg(feature = "test-hooks")]
         assert_eq!(o.ping_interval_millis_for_tests, Some(50));
     }
 

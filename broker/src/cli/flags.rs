@@ -47,6 +47,8 @@ impl Kind {
 pub enum Section {
     /// Streaming server options.
     Streaming,
+    /// FILE store options.
+    FileStore,
     /// Streaming logging options.
     StreamingLogging,
     /// Embedded NATS server options.
@@ -124,6 +126,18 @@ pub const FLAGS: &[Flag] = &[
     flag("hb_fail_count", &["hbf"], Int, Streaming, "Failed heartbeats before the server closes the client connection (default 10)"),
     flag("replace_durable", &[], Bool, Streaming, "Replace an active durable subscription instead of reporting a duplicate"),
     flag("io_batch_size", &[], Int, Streaming, "Max number of requests processed in one batch (default 1024)"),
+    // FILE store.
+    flag("file_sync", &[], Bool, FileStore, "Sync every write before acknowledging (default: true)"),
+    flag("file_auto_sync", &[], Duration, FileStore, "With file_sync=false, sync this often (default 1m, 0 = never)"),
+    flag("file_slice_max_msgs", &[], Int, FileStore, "Max messages per file slice (0 for unlimited)"),
+    flag("file_slice_max_bytes", &[], Size, FileStore, "Max size of a file slice (default 64MB, 0 for unlimited)"),
+    flag("file_slice_max_age", &[], Duration, FileStore, "Max age of a file slice's first message (0 for unlimited)"),
+    flag("file_compact_enabled", &[], Bool, FileStore, "Compact subscription and client logs (default: true)"),
+    flag("file_compact_frag", &[], Int, FileStore, "Percentage of dead records that triggers a compaction (default 50)"),
+    flag("file_compact_interval", &[], Int, FileStore, "Minimum seconds between compactions of a log (default 300)"),
+    flag("file_compact_min_size", &[], Size, FileStore, "Minimum log size for a compaction (default 1MB)"),
+    flag("file_fds_limit", &[], Int, FileStore, "File descriptors budget (accepted; 0 for unlimited)"),
+    flag("file_crc", &[], Bool, FileStore, "Check CRCs of records read back (default: true)"),
     // Streaming logging.
     flag("stan_debug", &["SD"], Bool, StreamingLogging, "Enable streaming debug output"),
     flag("stan_trace", &["SV"], Bool, StreamingLogging, "Trace the raw streaming protocol"),
@@ -133,6 +147,7 @@ pub const FLAGS: &[Flag] = &[
     flag("port", &["p"], Int, Nats, "Use port for clients (default: 4222; 0 or -1: any free port)"),
     flag("http_port", &["m"], Int, Nats, "Use port for HTTP monitoring (0 or -1: any free port)"),
     flag("config", &["c"], Str, Nats, "Configuration file"),
+    flag("ports_file_dir", &[], Str, Nats, "Write <dir>/stan-broker_<pid>.ports (JSON: client and monitoring URLs) once ready"),
     // Logging.
     flag("log", &["l"], Str, Logging, "File to redirect log output"),
     flag("logtime", &["T"], Bool, Logging, "Timestamp log entries (default: true)"),
@@ -172,23 +187,12 @@ pub const FLAGS: &[Flag] = &[
     ignored("cluster_raft_logging", &[], Bool),
     ignored("cluster_proceed_on_restore_failure", &[], Bool),
     ignored("cluster_allow_add_remove_node", &[], Bool),
-    ignored("file_compact_enabled", &[], Bool),
-    ignored("file_compact_frag", &[], Int),
-    ignored("file_compact_interval", &[], Int),
-    ignored("file_compact_min_size", &[], Size),
     ignored("file_buffer_size", &[], Size),
     ignored("file_read_buffer_size", &[], Size),
-    ignored("file_crc", &[], Bool),
     ignored("file_crc_poly", &[], Int),
-    ignored("file_sync", &[], Bool),
-    ignored("file_slice_max_msgs", &[], Int),
-    ignored("file_slice_max_bytes", &[], Size),
-    ignored("file_slice_max_age", &[], Duration),
     ignored("file_slice_archive_script", &[], Str),
-    ignored("file_fds_limit", &[], Int),
     ignored("file_parallel_recovery", &[], Int),
     ignored("file_truncate_bad_eof", &[], Bool),
-    ignored("file_auto_sync", &[], Duration),
     ignored("sql_driver", &[], Str),
     ignored("sql_source", &[], Str),
     ignored("sql_no_caching", &[], Bool),
@@ -291,6 +295,7 @@ fn display_id(id: &str) -> String {
 pub fn help_text() -> String {
     let sections = [
         (Streaming, "Streaming Server Options:"),
+        (FileStore, "File Store Options:"),
         (StreamingLogging, "Streaming Server Logging Options:"),
         (Nats, "Embedded NATS Server Options:"),
         (Logging, "Logging Options:"),

@@ -7,8 +7,9 @@ use std::io::IsTerminal;
 use std::sync::Mutex;
 
 use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
-use super::LogOptions;
+use crate::settings::LogOptions;
 
 /// Installs the global subscriber. Fails if the log file cannot be opened.
 pub fn init(opts: &LogOptions) -> std::io::Result<()> {
@@ -18,8 +19,8 @@ pub fn init(opts: &LogOptions) -> std::io::Result<()> {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false);
-    let result = match (&opts.file, opts.timestamps) {
-        (Some(path), ts) => {
+    let (writer, ansi) = match &opts.file {
+        Some(path) => {
             let file = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
@@ -30,23 +31,18 @@ pub fn init(opts: &LogOptions) -> std::io::Result<()> {
                         format!("cannot open log file {}: {e}", path.display()),
                     )
                 })?;
-            let b = builder.with_ansi(false).with_writer(Mutex::new(file));
-            if ts {
-                b.try_init()
-            } else {
-                b.without_time().try_init()
-            }
+            (BoxMakeWriter::new(Mutex::new(file)), false)
         }
-        (None, ts) => {
-            let b = builder
-                .with_ansi(std::io::stderr().is_terminal())
-                .with_writer(std::io::stderr);
-            if ts {
-                b.try_init()
-            } else {
-                b.without_time().try_init()
-            }
-        }
+        None => (
+            BoxMakeWriter::new(std::io::stderr),
+            std::io::stderr().is_terminal(),
+        ),
+    };
+    let builder = builder.with_ansi(ansi).with_writer(writer);
+    let result = if opts.timestamps {
+        builder.try_init()
+    } else {
+        builder.without_time().try_init()
     };
     // A subscriber that is already installed (tests) is fine.
     let _ = result;

@@ -1,4 +1,5 @@
-//! Configuration files: NATS config syntax ([`parser`]) mapped onto [`Settings`].
+//! Configuration files: NATS config syntax ([`parser`]) mapped onto [`Settings`]; every
+//! problem is a [`ConfError`] naming the file and line.
 //!
 //! A core (NATS) file (`-c`) sets the listen address, port, monitoring port and authorization;
 //! a streaming file (`-sc`) sets the streaming keys, either at the top level or inside a
@@ -6,50 +7,18 @@
 //! two files is given it is used for both, as the official server does. Keys are
 //! case-insensitive. Keys that neither part knows are reported as warnings and ignored.
 
+mod error;
 pub mod parser;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::units::parse_go_duration;
-use crate::cli::Settings;
 use crate::config::ChannelLimits;
-use parser::{Item, Map, ParseError, Value};
-
-/// A configuration-file error: the file, the line (0 if unknown) and the problem.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfError {
-    /// The file.
-    pub file: PathBuf,
-    /// 1-based line number, 0 if the error concerns the whole file.
-    pub line: usize,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl fmt::Display for ConfError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.line == 0 {
-            write!(f, "{}: {}", self.file.display(), self.message)
-        } else {
-            write!(f, "{}:{}: {}", self.file.display(), self.line, self.message)
-        }
-    }
-}
-
-impl std::error::Error for ConfError {}
-
-impl From<ParseError> for ConfError {
-    fn from(e: ParseError) -> Self {
-        ConfError {
-            file: e.file,
-            line: e.line,
-            message: e.message,
-        }
-    }
-}
+use crate::settings::units::parse_go_duration;
+use crate::settings::Settings;
+pub use error::ConfError;
+use parser::{Item, Map, Value};
 
 /// Which parts of the configuration a file provides.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -169,6 +138,8 @@ const STREAMING_KEYS: &[&str] = &[
     "replace_duplicate_durable",
     "replace_duplicate_durables",
     "io_batch_size",
+    "file",
+    "file_options",
 ];
 
 /// Official streaming keys that are accepted and ignored (with a warning).
@@ -176,8 +147,6 @@ const STREAMING_IGNORED: &[&str] = &[
     "credentials",
     "secure",
     "tls",
-    "file",
-    "file_options",
     "sql",
     "sql_options",
     "ft_group",
@@ -199,11 +168,7 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn error(&self, line: usize, message: impl Into<String>) -> ConfError {
-        ConfError {
-            file: self.file.to_path_buf(),
-            line,
-            message: message.into(),
-        }
+        ConfError::at(self.file, line, message)
     }
 
     fn type_error(&self, key: &str, item: &Item, expected: &str) -> ConfError {
@@ -383,13 +348,11 @@ impl Ctx<'_> {
                     let m = self.map(key, item)?;
                     self.apply_store_limits(m, s)?;
                 }
-                _ if STREAMING_IGNORED.contains(&k.as_str()) => {
-                    self.warn(
-                        item,
-                        format!("streaming key {key:?} is not supported and is ignored"),
-                    );
+                "file" | "file_options" => {
+                    let m = self.map(key, item)?;
+                    self.apply_file_options(m, s)?;
                 }
-                _ if in_block => {
+                _ if in_block || STREAMING_IGNORED.contains(&k.as_str()) => {
                     self.warn(
                         item,
                         format!("streaming key {key:?} is not supported and is ignored"),
@@ -455,6 +418,42 @@ impl Ctx<'_> {
                         );
                     }
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// The `file_options` block (official key spellings).
+    fn apply_file_options(&mut self, m: &Map, s: &mut Settings) -> Result<(), ConfError> {
+        for (key, item) in &m.entries {
+            match key.to_ascii_lowercase().as_str() {
+                "compact" | "compact_enabled" => {
+                    s.file_compact_enabled = Some(self.boolean(key, item)?)
+                }
+                "compact_fragmentation" | "compact_frag" => {
+                    s.file_compact_frag = Some(self.non_negative(key, item)?)
+                }
+                "compact_interval" => s.file_compact_interval = Some(self.non_negative(key, item)?),
+                "compact_min_size" => s.file_compact_min_size = Some(self.non_negative(key, item)?),
+                "crc" | "do_crc" => s.file_crc = Some(self.boolean(key, item)?),
+                "sync" | "do_sync" | "sync_on_flush" => s.file_sync = Some(self.boolean(key, item)?),
+                "auto_sync" => s.file_auto_sync = Some(self.duration(key, item)?),
+                "slice_max_msgs" | "slice_max_count" | "slice_msgs" | "slice_count" => {
+                    s.file_slice_max_msgs = Some(self.non_negative(key, item)?)
+                }
+                "slice_max_bytes" | "slice_max_size" | "slice_bytes" | "slice_size" => {
+                    s.file_slice_max_bytes = Some(self.non_negative(key, item)?)
+                }
+                "slice_max_age" | "slice_age" | "slice_max_time" | "slice_time_limit" => {
+                    s.file_slice_max_age = Some(self.duration(key, item)?)
+                }
+                "file_descriptors_limit" | "fds_limit" => {
+                    s.file_fds_limit = Some(self.non_negative(key, item)?)
+                }
+                _ => self.warn(
+                    item,
+                    format!("file_options key {key:?} is not supported and is ignored"),
+                ),
             }
         }
         Ok(())
@@ -648,6 +647,28 @@ streaming {
     }
 
     #[test]
+    fn file_options_block() {
+        let (s, w) = load(
+            "streaming {\n store: file\n dir: \"/tmp/d\"\n file_options {\n  sync_on_flush: false\n  auto_sync: \"2s\"\n  slice_max_msgs: 10\n  slice_max_bytes: 1KB\n  slice_max_age: \"1h\"\n  compact: false\n  compact_fragmentation: 30\n  compact_interval: 7\n  compact_min_size: 2KB\n  crc: false\n  fds_limit: 9\n }\n}\n",
+            BOTH,
+        )
+        .unwrap();
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(s.store.as_deref(), Some("file"));
+        assert_eq!(s.file_sync, Some(false));
+        assert_eq!(s.file_auto_sync, Some(Duration::from_secs(2)));
+        assert_eq!(s.file_slice_max_msgs, Some(10));
+        assert_eq!(s.file_slice_max_bytes, Some(1024));
+        assert_eq!(s.file_slice_max_age, Some(Duration::from_secs(3600)));
+        assert_eq!(s.file_compact_enabled, Some(false));
+        assert_eq!(s.file_compact_frag, Some(30));
+        assert_eq!(s.file_compact_interval, Some(7));
+        assert_eq!(s.file_compact_min_size, Some(2048));
+        assert_eq!(s.file_crc, Some(false));
+        assert_eq!(s.file_fds_limit, Some(9));
+    }
+
+    #[test]
     fn unknown_and_unsupported_keys_warn() {
         let (_, w) = load(
             "bogus: 1\nstreaming { file_options { buffer_size: 1MB }\n nope: 2 }\n",
@@ -666,37 +687,37 @@ streaming {
     #[test]
     fn type_and_value_errors_name_file_and_line() {
         let e = load("port: 1\nhbf: \"three\"\n", BOTH).unwrap_err();
-        assert_eq!((e.line, e.file.as_path()), (2, Path::new("t.conf")));
+        assert_eq!((e.line(), e.file()), (2, Path::new("t.conf")));
         assert!(
-            e.message.contains("hbf") && e.message.contains("integer"),
+            e.problem().contains("hbf") && e.problem().contains("integer"),
             "{e}"
         );
         assert!(e.to_string().starts_with("t.conf:2: "), "{e}");
 
         let e = load("\nstore_limits {\n  max_msgs: -1\n}\n", BOTH).unwrap_err();
-        assert_eq!(e.line, 3);
-        assert!(e.message.contains("negative"), "{e}");
+        assert_eq!(e.line(), 3);
+        assert!(e.problem().contains("negative"), "{e}");
 
         let e = load("hbi: 10\n", BOTH).unwrap_err();
-        assert!(e.message.contains("duration"), "{e}");
+        assert!(e.problem().contains("duration"), "{e}");
 
         let e = load("store_limits { channels { \"a..b\": { mm: 1 } } }\n", BOTH).unwrap_err();
-        assert!(e.message.contains("invalid channel name"), "{e}");
+        assert!(e.problem().contains("invalid channel name"), "{e}");
 
         let e = load("store_limits { channels { \"a\": 5 } }\n", BOTH).unwrap_err();
-        assert!(e.message.contains("map"), "{e}");
+        assert!(e.problem().contains("map"), "{e}");
 
         let e = load("streaming: 5\n", BOTH).unwrap_err();
-        assert!(e.message.contains("map"), "{e}");
+        assert!(e.problem().contains("map"), "{e}");
 
         let e = load("sd: maybe\n", BOTH).unwrap_err();
-        assert!(e.message.contains("boolean"), "{e}");
+        assert!(e.problem().contains("boolean"), "{e}");
 
         let e = load("port: 70000\n", BOTH).unwrap_err();
-        assert!(e.message.contains("port"), "{e}");
+        assert!(e.problem().contains("port"), "{e}");
 
         let e = load("listen: \"nope\"\n", BOTH).unwrap_err();
-        assert!(e.message.contains("host:port"), "{e}");
+        assert!(e.problem().contains("host:port"), "{e}");
     }
 
     #[test]

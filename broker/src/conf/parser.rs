@@ -8,10 +8,10 @@
 //! maps, then in the environment); `include "file"` (relative to the including file).
 //! Keys are matched case-insensitively by [`Map::get`].
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::cli::units::size_multiplier;
+use super::ConfError;
+use crate::settings::units::size_multiplier;
 
 /// A parsed value.
 #[derive(Clone, Debug, PartialEq)]
@@ -81,35 +81,15 @@ impl Map {
     }
 }
 
-/// A syntax error: the file, the line and the problem.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ParseError {
-    /// The file (as given).
-    pub file: PathBuf,
-    /// 1-based line number.
-    pub line: usize,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: {}", self.file.display(), self.line, self.message)
-    }
-}
-
-impl std::error::Error for ParseError {}
-
 /// Reads and parses a configuration file.
-pub fn parse_file(path: &Path) -> Result<Map, ParseError> {
+pub fn parse_file(path: &Path) -> Result<Map, ConfError> {
     parse_file_nested(path, 0)
 }
 
-fn parse_file_nested(path: &Path, depth: usize) -> Result<Map, ParseError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ParseError {
+fn parse_file_nested(path: &Path, depth: usize) -> Result<Map, ConfError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfError::Read {
         file: path.to_path_buf(),
-        line: 0,
-        message: format!("cannot read the file: {e}"),
+        source,
     })?;
     Parser::new(&text, path, depth).parse_document()
 }
@@ -121,7 +101,7 @@ fn parse_file_nested(path: &Path, depth: usize) -> Result<Map, ParseError> {
 /// let map = parse_str("port: 4222\nstreaming { id = \"c1\" }", "x.conf".as_ref()).unwrap();
 /// assert!(matches!(map.get("PORT").unwrap().value, Value::Int { value: 4222, .. }));
 /// ```
-pub fn parse_str(text: &str, file: &Path) -> Result<Map, ParseError> {
+pub fn parse_str(text: &str, file: &Path) -> Result<Map, ConfError> {
     Parser::new(text, file, 0).parse_document()
 }
 
@@ -149,12 +129,8 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn err<T>(&self, line: usize, message: impl Into<String>) -> Result<T, ParseError> {
-        Err(ParseError {
-            file: self.file.to_path_buf(),
-            line,
-            message: message.into(),
-        })
+    fn err<T>(&self, line: usize, message: impl Into<String>) -> Result<T, ConfError> {
+        Err(ConfError::at(self.file, line, message))
     }
 
     fn peek(&self) -> Option<char> {
@@ -213,7 +189,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn parse_document(mut self) -> Result<Map, ParseError> {
+    fn parse_document(mut self) -> Result<Map, ConfError> {
         self.scopes.push(Map::default());
         self.skip_blank(&[]);
         if self.peek() == Some('{') {
@@ -235,7 +211,7 @@ impl<'a> Parser<'a> {
     }
 
     /// Parses `key value` entries into the innermost scope until `end` (or end of input).
-    fn parse_entries(&mut self, end: Option<(char, usize)>) -> Result<(), ParseError> {
+    fn parse_entries(&mut self, end: Option<(char, usize)>) -> Result<(), ConfError> {
         loop {
             self.skip_blank(&[';', ',']);
             match (self.peek(), end) {
@@ -261,7 +237,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn parse_entry(&mut self, end: Option<char>) -> Result<(), ParseError> {
+    fn parse_entry(&mut self, end: Option<char>) -> Result<(), ConfError> {
         let key_line = self.line;
         let key = self.parse_key()?;
         self.skip_inline();
@@ -288,7 +264,7 @@ impl<'a> Parser<'a> {
     }
 
     /// After a value: only blanks, a comment, a terminator, a newline or the closing bracket.
-    fn end_of_value(&mut self, end: Option<char>) -> Result<(), ParseError> {
+    fn end_of_value(&mut self, end: Option<char>) -> Result<(), ConfError> {
         self.skip_inline();
         match self.peek() {
             None | Some('\n' | ';' | ',') => Ok(()),
@@ -300,16 +276,11 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn parse_key(&mut self) -> Result<String, ParseError> {
+    fn parse_key(&mut self) -> Result<String, ConfError> {
         match self.peek() {
             Some(q @ ('"' | '\'')) => {
                 let line = self.line;
-                self.bump();
-                let key = if q == '"' {
-                    self.parse_dq_string(line)?
-                } else {
-                    self.parse_sq_string(line)?
-                };
+                let key = self.parse_quoted(q, line)?;
                 if key.is_empty() {
                     return self.err(line, "empty key");
                 }
@@ -338,16 +309,9 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn parse_include(&mut self, line: usize, end: Option<char>) -> Result<(), ParseError> {
+    fn parse_include(&mut self, line: usize, end: Option<char>) -> Result<(), ConfError> {
         let target = match self.peek() {
-            Some(q @ ('"' | '\'')) => {
-                self.bump();
-                if q == '"' {
-                    self.parse_dq_string(line)?
-                } else {
-                    self.parse_sq_string(line)?
-                }
-            }
+            Some(q @ ('"' | '\'')) => self.parse_quoted(q, line)?,
             _ => self.parse_bare_token(),
         };
         self.end_of_value(end)?;
@@ -358,11 +322,12 @@ impl<'a> Parser<'a> {
             .file
             .parent()
             .map_or_else(|| PathBuf::from(&target), |dir| dir.join(&target));
-        let included = parse_file_nested(&path, self.depth + 1).map_err(|e| ParseError {
-            file: self.file.to_path_buf(),
-            line,
-            message: format!("in included file: {e}"),
-        })?;
+        let included =
+            parse_file_nested(&path, self.depth + 1).map_err(|e| ConfError::Include {
+                file: self.file.to_path_buf(),
+                line,
+                source: Box::new(e),
+            })?;
         let scope = self
             .scopes
             .last_mut()
@@ -373,7 +338,7 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    fn parse_value(&mut self) -> Result<Item, ParseError> {
+    fn parse_value(&mut self) -> Result<Item, ConfError> {
         let line = self.line;
         let value = match self.peek() {
             None => return self.err(line, "expected a value, found end of file"),
@@ -390,14 +355,7 @@ impl<'a> Parser<'a> {
                 self.bump();
                 Value::Array(self.parse_array(line)?)
             }
-            Some('"') => {
-                self.bump();
-                Value::Str(self.parse_dq_string(line)?)
-            }
-            Some('\'') => {
-                self.bump();
-                Value::Str(self.parse_sq_string(line)?)
-            }
+            Some(q @ ('"' | '\'')) => Value::Str(self.parse_quoted(q, line)?),
             Some(c @ ('}' | ']' | ',' | ';' | '=' | ':')) => {
                 return self.err(line, format!("expected a value, found '{c}'"));
             }
@@ -409,7 +367,7 @@ impl<'a> Parser<'a> {
         Ok(Item { value, line })
     }
 
-    fn parse_array(&mut self, open_line: usize) -> Result<Vec<Item>, ParseError> {
+    fn parse_array(&mut self, open_line: usize) -> Result<Vec<Item>, ConfError> {
         let mut items = Vec::new();
         loop {
             self.skip_blank(&[]);
@@ -457,7 +415,7 @@ impl<'a> Parser<'a> {
         token
     }
 
-    fn classify(&self, token: &str, line: usize) -> Result<Value, ParseError> {
+    fn classify(&self, token: &str, line: usize) -> Result<Value, ConfError> {
         match token.to_ascii_lowercase().as_str() {
             "true" | "yes" | "on" => return Ok(Value::Bool(true)),
             "false" | "no" | "off" => return Ok(Value::Bool(false)),
@@ -499,7 +457,7 @@ impl<'a> Parser<'a> {
         Ok(Value::Str(token.to_string()))
     }
 
-    fn lookup_variable(&self, name: &str, line: usize) -> Result<Value, ParseError> {
+    fn lookup_variable(&self, name: &str, line: usize) -> Result<Value, ConfError> {
         for scope in self.scopes.iter().rev() {
             if let Some((_, item)) = scope.entries.iter().rev().find(|(k, _)| k == name) {
                 return Ok(item.value.clone());
@@ -511,7 +469,18 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn parse_sq_string(&mut self, line: usize) -> Result<String, ParseError> {
+    /// A string opened by the quote `q` (at the current position; consumed here), which
+    /// starts on `line`.
+    fn parse_quoted(&mut self, q: char, line: usize) -> Result<String, ConfError> {
+        self.bump();
+        if q == '"' {
+            self.parse_dq_string(line)
+        } else {
+            self.parse_sq_string(line)
+        }
+    }
+
+    fn parse_sq_string(&mut self, line: usize) -> Result<String, ConfError> {
         let mut s = String::new();
         loop {
             match self.bump() {
@@ -522,7 +491,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn parse_dq_string(&mut self, line: usize) -> Result<String, ParseError> {
+    fn parse_dq_string(&mut self, line: usize) -> Result<String, ConfError> {
         let mut s = String::new();
         loop {
             match self.bump() {
@@ -568,7 +537,7 @@ mod tests {
         parse_str(text, Path::new("test.conf")).unwrap_or_else(|e| panic!("{e}"))
     }
 
-    fn parse_err(text: &str) -> ParseError {
+    fn parse_err(text: &str) -> ConfError {
         parse_str(text, Path::new("test.conf")).expect_err("expected a parse error")
     }
 
@@ -698,7 +667,7 @@ mod tests {
         assert_eq!(int(&m, "port"), 4222);
         assert_eq!(string(sub(&m, "streaming"), "id"), "j");
         let e = parse_err("{ a: 1 }\nb: 2\n");
-        assert_eq!(e.line, 2);
+        assert_eq!(e.line(), 2);
     }
 
     #[test]
@@ -712,41 +681,41 @@ mod tests {
         let m = parse("limit: 42\nstreaming { mm: $limit }\n");
         assert_eq!(int(sub(&m, "streaming"), "mm"), 42);
         let e = parse_err("a: $nope_not_defined_anywhere_x\n");
-        assert_eq!(e.line, 1);
-        assert!(e.message.contains("$nope_not_defined_anywhere_x"), "{e}");
+        assert_eq!(e.line(), 1);
+        assert!(e.problem().contains("$nope_not_defined_anywhere_x"), "{e}");
     }
 
     #[test]
     fn errors_name_file_and_line() {
         let e = parse_err("port: 1\nstreaming {\n  id: x\n");
-        assert!(e.message.contains("line 2"), "{e}");
+        assert!(e.problem().contains("line 2"), "{e}");
         assert_eq!(e.to_string().split(':').next(), Some("test.conf"));
 
         let e = parse_err("a: 1\nb: \"open\n\n");
-        assert_eq!(e.line, 2);
-        assert!(e.message.contains("unterminated"), "{e}");
+        assert_eq!(e.line(), 2);
+        assert!(e.problem().contains("unterminated"), "{e}");
 
         let e = parse_err("a: 1\n\nkey_without_value\n");
-        assert_eq!(e.line, 3);
-        assert!(e.message.contains("no value"), "{e}");
+        assert_eq!(e.line(), 3);
+        assert!(e.problem().contains("no value"), "{e}");
 
         let e = parse_err("a: 1\nb: [1, 2\n");
-        assert!(e.message.contains("array opened on line 2"), "{e}");
+        assert!(e.problem().contains("array opened on line 2"), "{e}");
 
         let e = parse_err("x: 1\n}\n");
-        assert_eq!(e.line, 2);
+        assert_eq!(e.line(), 2);
 
         let e = parse_err("x: \"a\\q\"\n");
-        assert!(e.message.contains("escape"), "{e}");
+        assert!(e.problem().contains("escape"), "{e}");
 
         let e = parse_err("a {\n b: 1 2\n}\n");
-        assert_eq!(e.line, 2);
+        assert_eq!(e.line(), 2);
 
         let e = parse_err("x: .5\n");
-        assert!(e.message.contains("digit"), "{e}");
+        assert!(e.problem().contains("digit"), "{e}");
 
         let e = parse_err("x: 99999999999999999999\n");
-        assert!(e.message.contains("out of range"), "{e}");
+        assert!(e.problem().contains("out of range"), "{e}");
     }
 
     #[test]
@@ -763,8 +732,8 @@ mod tests {
         assert_eq!(int(sub(&m, "streaming"), "mm"), 7);
         std::fs::write(dir.join("bad.conf"), "x: 1\ninclude missing.conf\n").unwrap();
         let e = parse_file(&dir.join("bad.conf")).unwrap_err();
-        assert_eq!(e.line, 2);
-        assert!(e.message.contains("missing.conf"), "{e}");
+        assert_eq!(e.line(), 2);
+        assert!(e.to_string().contains("missing.conf"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -788,7 +757,7 @@ mod tests {
                 text.push(ALPHABET[(seed >> 33) as usize % ALPHABET.len()]);
             }
             if let Err(e) = parse_str(&text, Path::new("r.conf")) {
-                assert!(e.line >= 1, "{text:?}: {e}");
+                assert!(e.line() >= 1, "{text:?}: {e}");
             }
         }
     }

@@ -1,18 +1,38 @@
 //! Connect, duplicate client IDs, connection close, heartbeats and client pings.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use prost::Message;
-use stan_protocol::{errors, pb, validate};
+use stan_protocol::{pb, validate};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::state::Client;
 use super::timers::{later, TimerKey};
-use super::{Engine, Event};
+use super::{Engine, Event, RequestError};
 use crate::store::ClientRecord;
-use crate::transport::Inbound;
+use crate::transport::{Inbound, Transport};
+
+/// Sends an empty request to `inbox` on a spawned task and queues the event `report` makes of
+/// whether it was answered within `timeout`: the engine never waits for the network.
+fn probe(
+    transport: &dyn Transport,
+    events: &mpsc::UnboundedSender<Event>,
+    inbox: &str,
+    timeout: Duration,
+    report: impl FnOnce(bool) -> Event + Send + 'static,
+) {
+    let answer = transport.request(inbox, Bytes::new(), timeout);
+    let events = events.clone();
+    tokio::spawn(async move {
+        let answered = answer.await.is_some();
+        let _ = events.send(report(answered));
+    });
+}
 
 impl Engine {
-    fn connect_error(&self, reply: &str, error: &str) {
+    fn connect_error(&self, reply: &str, error: &RequestError) {
         self.reply(
             Some(reply),
             &pb::ConnectResponse {
@@ -28,35 +48,43 @@ impl Engine {
             tracing::debug!("connect request without reply subject dropped");
             return;
         };
-        let req = match pb::ConnectRequest::decode(m.payload) {
+        if let Err(e) = self.process_connect(m.payload, &reply) {
+            self.connect_error(&reply, &e);
+        }
+    }
+
+    /// Validates a connect request and registers the client; when the client ID is taken,
+    /// probes the old client first (its answer comes back as [`Event::Duplicate`]).
+    fn process_connect(&mut self, payload: Bytes, reply: &str) -> Result<(), RequestError> {
+        let req = match pb::ConnectRequest::decode(payload) {
             Ok(r) if !r.heartbeat_inbox.is_empty() => r,
-            _ => return self.connect_error(&reply, errors::INVALID_CONN_REQ),
+            _ => return Err(RequestError::InvalidConnRequest),
         };
         if !validate::is_valid_client_id(&req.client_id) {
-            return self.connect_error(&reply, errors::INVALID_CLIENT_ID);
+            return Err(RequestError::InvalidClientId);
         }
-        if let Some(c) = self.clients.get_mut(&req.client_id) {
-            if c.dup_check {
-                return self.connect_error(&reply, errors::CLIENT_ID_REGISTERED);
-            }
-            c.dup_check = true;
-            let probe =
-                self.transport
-                    .request(&c.hb_inbox, Bytes::new(), self.cfg.duplicate_check_timeout);
-            let old_conn_id = c.conn_id.clone();
-            let events = self.events.clone();
-            tokio::spawn(async move {
-                let answered = probe.await.is_some();
-                let _ = events.send(Event::Duplicate {
-                    old_conn_id,
-                    req,
-                    reply,
-                    answered,
-                });
-            });
-            return;
+        let Some(c) = self.clients.get_mut(&req.client_id) else {
+            return self.register_client(req, reply);
+        };
+        if c.dup_check {
+            return Err(RequestError::ClientIdRegistered);
         }
-        self.register_client(req, &reply);
+        c.dup_check = true;
+        let old_conn_id = c.conn_id.clone();
+        let reply = reply.to_string();
+        probe(
+            &*self.transport,
+            &self.events,
+            &c.hb_inbox,
+            self.cfg.duplicate_check_timeout,
+            move |answered| Event::Duplicate {
+                old_conn_id,
+                req,
+                reply,
+                answered,
+            },
+        );
+        Ok(())
     }
 
     /// §3.2: outcome of the probe of the old client.
@@ -67,22 +95,31 @@ impl Engine {
         reply: String,
         answered: bool,
     ) {
-        match self.clients.get_mut(&req.client_id) {
+        let result = match self.clients.get_mut(&req.client_id) {
             Some(c) if c.conn_id == old_conn_id => {
                 c.dup_check = false;
                 if answered {
-                    return self.connect_error(&reply, errors::CLIENT_ID_REGISTERED);
+                    Err(RequestError::ClientIdRegistered)
+                } else {
+                    tracing::debug!(client = %req.client_id, "replacing unresponsive client");
+                    self.close_client(&req.client_id);
+                    self.register_client(req, &reply)
                 }
-                tracing::debug!(client = %req.client_id, "replacing unresponsive client");
-                self.close_client(&req.client_id);
-                self.register_client(req, &reply);
             }
-            Some(_) => self.connect_error(&reply, errors::CLIENT_ID_REGISTERED),
+            Some(_) => Err(RequestError::ClientIdRegistered),
             None => self.register_client(req, &reply),
+        };
+        if let Err(e) = result {
+            self.connect_error(&reply, &e);
         }
     }
 
-    fn register_client(&mut self, req: pb::ConnectRequest, reply: &str) {
+    /// Records the client and answers the connect request.
+    fn register_client(
+        &mut self,
+        req: pb::ConnectRequest,
+        reply: &str,
+    ) -> Result<(), RequestError> {
         let record = ClientRecord {
             id: req.client_id.clone(),
             hb_inbox: req.heartbeat_inbox.clone(),
@@ -91,9 +128,7 @@ impl Engine {
             ping_interval: req.ping_interval,
             ping_max_out: req.ping_max_out,
         };
-        if let Err(e) = self.store.add_client(&record) {
-            return self.connect_error(reply, &e.to_string());
-        }
+        self.store.add_client(&record)?;
         self.add_client_state(&record);
         let mut resp = pb::ConnectResponse {
             pub_prefix: self.subjects.publish.clone(),
@@ -111,6 +146,7 @@ impl Engine {
         }
         tracing::debug!(client = %req.client_id, "client connected");
         self.reply(Some(reply), &resp);
+        Ok(())
     }
 
     /// Registers a client in memory and arms its heartbeat.
@@ -158,25 +194,23 @@ impl Engine {
 
     /// Connection close request.
     pub(crate) fn handle_close(&mut self, m: Inbound) {
-        let reply = m.reply.as_deref();
-        let Ok(req) = pb::CloseRequest::decode(m.payload) else {
-            return self.reply(
-                reply,
-                &pb::CloseResponse {
-                    error: errors::INVALID_CLOSE_REQ.into(),
-                },
-            );
-        };
+        let result = self.process_close(m.payload);
+        self.reply(
+            m.reply.as_deref(),
+            &pb::CloseResponse {
+                error: RequestError::wire_text(&result),
+            },
+        );
+    }
+
+    fn process_close(&mut self, payload: Bytes) -> Result<(), RequestError> {
+        let req =
+            pb::CloseRequest::decode(payload).map_err(|_| RequestError::InvalidCloseRequest)?;
         if !self.clients.contains_key(&req.client_id) {
-            return self.reply(
-                reply,
-                &pb::CloseResponse {
-                    error: errors::UNKNOWN_CLIENT.into(),
-                },
-            );
+            return Err(RequestError::UnknownClient);
         }
         self.close_client(&req.client_id);
-        self.reply(reply, &pb::CloseResponse::default());
+        Ok(())
     }
 
     /// §3.13: client pings.
@@ -187,19 +221,29 @@ impl Engine {
         let Ok(ping) = pb::Ping::decode(m.payload) else {
             return;
         };
-        let mut error = String::new();
-        match self.conn_ids.get(&ping.conn_id).cloned() {
-            Some(id) if !ping.conn_id.is_empty() => {
-                if let Some(c) = self.clients.get(&id) {
+        let result = self.process_ping(&ping.conn_id);
+        self.reply(
+            m.reply.as_deref(),
+            &pb::PingResponse {
+                error: RequestError::wire_text(&result),
+            },
+        );
+    }
+
+    /// A ping from a registered connection hurries the next heartbeat of a failing client.
+    fn process_ping(&mut self, conn_id: &Bytes) -> Result<(), RequestError> {
+        match self.conn_ids.get(conn_id) {
+            Some(id) if !conn_id.is_empty() => {
+                if let Some(c) = self.clients.get(id) {
                     if c.hb_failures > 0 && !c.hb_in_flight {
                         self.timers
                             .set(TimerKey::Heartbeat(id.clone()), Instant::now());
                     }
                 }
+                Ok(())
             }
-            _ => error = errors::CLIENT_REPLACED.to_string(),
+            _ => Err(RequestError::ClientReplaced),
         }
-        self.reply(m.reply.as_deref(), &pb::PingResponse { error });
     }
 
     /// Heartbeat timer: send one heartbeat request.
@@ -211,20 +255,19 @@ impl Engine {
             return;
         }
         c.hb_in_flight = true;
-        let probe = self
-            .transport
-            .request(&c.hb_inbox, Bytes::new(), self.cfg.hb_timeout);
-        let events = self.events.clone();
         let client_id = c.id.clone();
         let conn_id = c.conn_id.clone();
-        tokio::spawn(async move {
-            let answered = probe.await.is_some();
-            let _ = events.send(Event::Heartbeat {
+        probe(
+            &*self.transport,
+            &self.events,
+            &c.hb_inbox,
+            self.cfg.hb_timeout,
+            move |answered| Event::Heartbeat {
                 client_id,
                 conn_id,
                 answered,
-            });
-        });
+            },
+        );
     }
 
     /// Outcome of a heartbeat.

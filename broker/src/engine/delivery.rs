@@ -8,7 +8,7 @@ use prost::Message;
 use stan_protocol::pb;
 use tokio::time::Instant;
 
-use super::state::{Channel, Client, Sub};
+use super::state::{Channel, Client, QueueGroup, Sub};
 use super::timers::{later, TimerKey, Timers};
 use super::{Engine, Stats, REDELIVERY_WINDOW};
 use crate::store::{MsgStore, RecoveredState, SubStore};
@@ -400,10 +400,22 @@ impl Engine {
         for rc in r.channels {
             let name = rc.name.clone();
             self.add_channel(&name, rc.store);
+            // Limits apply to recovered channels: expire old messages at once, then re-arm.
+            if let Some(ch) = self.channels.get_mut(&name) {
+                if !ch.max_age().is_zero() {
+                    ch.age_timer = true;
+                    self.timers.set(TimerKey::Age(name.clone()), now);
+                }
+            }
             for rs in rc.subs {
                 let rec = rs.record;
                 let id = rec.id;
-                self.next_sub_id = self.next_sub_id.max(id + 1);
+                // A corrupt record must not overflow the ID counter.
+                let Some(next_id) = id.checked_add(1) else {
+                    tracing::error!(channel = %name, id, "recovered subscription with an invalid ID ignored");
+                    continue;
+                };
+                self.next_sub_id = self.next_sub_id.max(next_id);
                 let ack_wait = if rec.ack_wait_in_secs < 0 {
                     std::time::Duration::from_millis(rec.ack_wait_in_secs.unsigned_abs() as u64)
                 } else {
@@ -421,7 +433,7 @@ impl Engine {
                 };
                 let mut pending = std::collections::BTreeMap::new();
                 for seq in rs.pending {
-                    let ts = ch.store.msgs.lookup(seq).map(|m| m.timestamp).unwrap_or(0);
+                    let ts = ch.store.msgs.timestamp(seq).unwrap_or(0);
                     let due_ns =
                         ts.saturating_add(i64::try_from(ack_wait.as_nanos()).unwrap_or(i64::MAX));
                     let wait = std::time::Duration::from_nanos(
@@ -466,15 +478,10 @@ impl Engine {
                             .insert((rec.client_id.clone(), rec.durable_name.clone()), id);
                     }
                 } else {
-                    let g = ch.queues.entry(rec.q_group.clone()).or_insert_with(|| {
-                        super::state::QueueGroup {
-                            members: Vec::new(),
-                            last_sent: 0,
-                            redeliveries: HashMap::new(),
-                            durable: rec.is_durable,
-                            offline: None,
-                        }
-                    });
+                    let g = ch
+                        .queues
+                        .entry(rec.q_group.clone())
+                        .or_insert_with(|| QueueGroup::new(0, rec.is_durable));
                     g.last_sent = g.last_sent.max(rec.last_sent);
                     if offline {
                         g.offline = Some(id);

@@ -9,6 +9,7 @@
 
 mod conn;
 mod delivery;
+mod error;
 mod publish;
 mod state;
 mod subscribe;
@@ -34,6 +35,7 @@ use crate::snapshot::{ChannelSnapshot, ClientSnapshot, Snapshot, SubSnapshot};
 use crate::store::{ServerInfo, Store};
 use crate::transport::{Inbound, Route, Sink, Transport, TransportSubscription};
 
+pub use error::{RequestError, StartError};
 use state::{Channel, Client, Sub};
 use timers::{TimerKey, Timers};
 
@@ -215,18 +217,15 @@ pub async fn start(
     transport: Arc<dyn Transport>,
     mut store: Box<dyn Store>,
     input: EngineInput,
-) -> Result<EngineHandle, String> {
+) -> Result<EngineHandle, StartError> {
     let mut subjects = ServerSubjects::new(&cfg.cluster_id, &cfg.discover_prefix);
-    let recovered = store
-        .recover()
-        .await
-        .map_err(|e| format!("store recovery failed: {e}"))?;
+    let recovered = store.recover().await.map_err(StartError::Recover)?;
     if let Some(r) = &recovered {
         if r.server_info.cluster_id != cfg.cluster_id {
-            return Err(format!(
-                "cluster ID \"{}\" does not match recovered value of \"{}\"",
-                cfg.cluster_id, r.server_info.cluster_id
-            ));
+            return Err(StartError::ClusterIdMismatch {
+                configured: cfg.cluster_id.clone(),
+                recovered: r.server_info.cluster_id.clone(),
+            });
         }
         subjects = r.server_info.subjects.clone();
     }
@@ -239,7 +238,7 @@ pub async fn start(
                 node_id: String::new(),
                 subjects: subjects.clone(),
             })
-            .map_err(|e| format!("store initialisation failed: {e}"))?;
+            .map_err(StartError::Init)?;
     }
     let start_time = SystemTime::now();
     let EngineInput { tx, rx, received } = input;
@@ -280,7 +279,7 @@ pub async fn start(
     for (subject, route) in routes {
         let s = transport
             .subscribe(&subject, route)
-            .map_err(|e| format!("unable to subscribe to {subject}: {e}"))?;
+            .map_err(|source| StartError::Subscribe { subject, source })?;
         engine.server_subs.push(s);
     }
     let (ctrl_tx, ctrl_rx) = mpsc::unbounded_channel();
@@ -301,7 +300,7 @@ async fn check_standalone(
     transport: &dyn Transport,
     cluster_id: &str,
     discover: &str,
-) -> Result<(), String> {
+) -> Result<(), StartError> {
     let req = pb::ConnectRequest {
         client_id: cluster_id.to_string(),
         heartbeat_inbox: stan_protocol::subjects::new_inbox(),
@@ -332,9 +331,7 @@ async fn check_standalone(
             )
             .await;
     }
-    Err(format!(
-        "discovered another streaming server with cluster ID \"{cluster_id}\""
-    ))
+    Err(StartError::DuplicateServer(cluster_id.to_string()))
 }
 
 impl Engine {
@@ -393,11 +390,21 @@ impl Engine {
                     }
                     self.finish_batch().await;
                     self.fire_timers();
+                    self.flush_store().await;
                 }
                 _ = sleep_until_opt(deadline), if deadline.is_some() && !is_frozen => {
                     self.fire_timers();
+                    self.flush_store().await;
                 }
             }
+        }
+    }
+
+    /// Makes what requests and timers changed outside a publish batch durable (subscription
+    /// records, pending and acked sequences, clients): the store flushes whatever it buffered.
+    async fn flush_store(&mut self) {
+        if let Err(e) = self.store.flush().await {
+            tracing::error!("store flush failed: {e}");
         }
     }
 

@@ -3,12 +3,12 @@
 use std::time::Duration;
 
 use prost::Message;
-use stan_protocol::{errors, pb, validate};
+use stan_protocol::{pb, validate};
 use tokio::time::Instant;
 
 use super::state::Channel;
 use super::timers::{later, TimerKey};
-use super::{now_nanos, Engine};
+use super::{now_nanos, Engine, RequestError};
 use crate::store::StoreError;
 use crate::transport::Inbound;
 
@@ -25,11 +25,16 @@ struct CtrlMsg {
 }
 
 impl Engine {
-    fn queue_pub_ack(&mut self, reply: Option<String>, guid: String, error: &str) {
+    fn queue_pub_ack(
+        &mut self,
+        reply: Option<String>,
+        guid: String,
+        result: Result<(), RequestError>,
+    ) {
         if let Some(r) = reply {
             let ack = pb::PubAck {
                 guid,
-                error: error.to_string(),
+                error: RequestError::wire_text(&result),
             };
             self.batch_acks.push((r, ack.encode_to_vec().into()));
         }
@@ -38,16 +43,34 @@ impl Engine {
     /// Validates and stores one publish; its PubAck goes out with the batch.
     pub(crate) fn handle_publish(&mut self, m: Inbound) {
         let Inbound { reply, payload, .. } = m;
-        let req = match pb::PubMsg::decode(payload.clone()) {
+        let mut req = match pb::PubMsg::decode(payload.clone()) {
             Ok(r) => r,
             Err(_) if CtrlMsg::decode(payload).is_ok() => {
                 tracing::debug!("control message on the publish subject ignored");
                 return;
             }
-            Err(_) => return self.queue_pub_ack(reply, String::new(), errors::INVALID_PUB_REQ),
+            Err(_) => {
+                return self.queue_pub_ack(
+                    reply,
+                    String::new(),
+                    Err(RequestError::InvalidPubRequest),
+                )
+            }
         };
-        if req.guid.is_empty() || !validate::is_valid_channel(&req.subject) {
-            return self.queue_pub_ack(reply, req.guid, errors::INVALID_PUB_REQ);
+        let guid = std::mem::take(&mut req.guid);
+        let result = if guid.is_empty() {
+            Err(RequestError::InvalidPubRequest)
+        } else {
+            self.store_publish(req)
+        };
+        self.queue_pub_ack(reply, guid, result);
+    }
+
+    /// Checks the subject and the publisher, then appends the message to its channel (created
+    /// on first use), arms the channel's max_age timer and marks the channel for the batch.
+    fn store_publish(&mut self, req: pb::PubMsg) -> Result<(), RequestError> {
+        if !validate::is_valid_channel(&req.subject) {
+            return Err(RequestError::InvalidPubRequest);
         }
         let known = if !req.conn_id.is_empty() {
             self.conn_ids.contains_key(&req.conn_id)
@@ -55,15 +78,15 @@ impl Engine {
             self.clients.contains_key(&req.client_id)
         };
         if !known {
-            return self.queue_pub_ack(reply, req.guid, errors::INVALID_PUB_REQ);
+            return Err(RequestError::InvalidPubRequest);
         }
-        if let Err(e) = self.lookup_or_create_channel(&req.subject) {
-            return self.queue_pub_ack(reply, req.guid, &e);
-        }
+        self.lookup_or_create_channel(&req.subject)?;
         let payload_len = req.data.len() as u64;
-        let Some(ch) = self.channels.get_mut(&req.subject) else {
-            return;
-        };
+        // The channel exists: it was just looked up or created.
+        let ch = self
+            .channels
+            .get_mut(&req.subject)
+            .ok_or(RequestError::InvalidPubRequest)?;
         let timestamp = now_nanos().max(ch.store.msgs.last_timestamp());
         let msg = pb::MsgProto {
             sequence: 0,
@@ -73,9 +96,7 @@ impl Engine {
             timestamp,
             ..Default::default()
         };
-        if let Err(e) = ch.store.msgs.store(msg) {
-            return self.queue_pub_ack(reply, req.guid, &e.to_string());
-        }
+        ch.store.msgs.store(msg)?;
         let now = Instant::now();
         ch.last_activity = now;
         let max_age = ch.max_age();
@@ -90,7 +111,7 @@ impl Engine {
         }
         self.stats.in_msgs += 1;
         self.stats.in_bytes += payload_len;
-        self.queue_pub_ack(reply, req.guid, "");
+        Ok(())
     }
 
     /// Ends a batch: flush touched message stores, dispatch, flush subscription stores, send
@@ -142,17 +163,20 @@ impl Engine {
     }
 
     /// The channel, created on first use (limits, case conflicts).
-    pub(crate) fn lookup_or_create_channel(&mut self, name: &str) -> Result<(), String> {
+    pub(crate) fn lookup_or_create_channel(&mut self, name: &str) -> Result<(), RequestError> {
         if self.channels.contains_key(name) {
             return Ok(());
         }
         let lower = name.to_lowercase();
         if let Some(existing) = self.lower_names.get(&lower) {
-            return Err(errors::channel_case_conflict(name, existing));
+            return Err(RequestError::ChannelCaseConflict {
+                name: name.to_string(),
+                existing: existing.clone(),
+            });
         }
         let store = self.store.create_channel(name).map_err(|e| match e {
-            StoreError::TooManyChannels => errors::TOO_MANY_CHANNELS.to_string(),
-            e => e.to_string(),
+            StoreError::TooManyChannels => RequestError::TooManyChannels,
+            e => RequestError::Store(e),
         })?;
         self.add_channel(name, store);
         Ok(())
@@ -246,11 +270,7 @@ impl Engine {
         };
         for id in ch.all_sub_ids() {
             if let Some(sub) = self.subs.remove(&id) {
-                self.ack_inboxes.remove(&sub.ack_inbox);
-                self.timers.cancel(&TimerKey::Ack(id));
-                if let Some(c) = self.clients.get_mut(&sub.client_id) {
-                    c.subs.retain(|s| *s != id);
-                }
+                self.unlink_sub(id, &sub.ack_inbox, &sub.client_id);
             }
         }
         self.lower_names.remove(&name.to_lowercase());

@@ -87,6 +87,19 @@ pub(crate) struct QueueGroup {
     pub(crate) offline: Option<u64>,
 }
 
+impl QueueGroup {
+    /// A group without members yet, starting after `last_sent`.
+    pub(crate) fn new(last_sent: u64, durable: bool) -> Self {
+        QueueGroup {
+            members: Vec::new(),
+            last_sent,
+            redeliveries: HashMap::new(),
+            durable,
+            offline: None,
+        }
+    }
+}
+
 /// A channel.
 pub(crate) struct Channel {
     pub(crate) name: String,

@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use prost::Message;
 use stan_protocol::pb::{self, StartPosition};
-use stan_protocol::{errors, validate};
+use stan_protocol::validate;
 use tokio::time::Instant;
 
 use super::state::{QueueGroup, Sub};
 use super::timers::TimerKey;
-use super::{now_nanos, Engine};
+use super::{now_nanos, Engine, RequestError};
 use crate::store::MsgStore;
 use crate::transport::{Inbound, Route};
 
@@ -49,15 +49,40 @@ fn start_last_sent(ms: &dyn MsgStore, pos: StartPosition, req: &pb::Subscription
     }
 }
 
+/// A subscription request that passed validation (its channel exists).
+struct ValidRequest {
+    req: pb::SubscriptionRequest,
+    ack_wait: Duration,
+    start: StartPosition,
+}
+
+impl ValidRequest {
+    fn is_queue(&self) -> bool {
+        !self.req.q_group.is_empty()
+    }
+
+    fn is_durable(&self) -> bool {
+        !self.req.durable_name.is_empty()
+    }
+
+    /// The queue group's name: `durable:group` for a durable queue group.
+    fn group_name(&self) -> String {
+        if self.is_queue() && self.is_durable() {
+            format!("{}:{}", self.req.durable_name, self.req.q_group)
+        } else {
+            self.req.q_group.clone()
+        }
+    }
+
+    /// The key of a plain durable in its channel.
+    fn durable_key(&self) -> (String, String) {
+        (self.req.client_id.clone(), self.req.durable_name.clone())
+    }
+}
+
 impl Engine {
-    fn sub_response(&self, reply: &str, ack_inbox: String, error: &str) {
-        self.reply(
-            Some(reply),
-            &pb::SubscriptionResponse {
-                ack_inbox,
-                error: error.to_string(),
-            },
-        );
+    fn sub_response(&self, reply: &str, ack_inbox: String, error: String) {
+        self.reply(Some(reply), &pb::SubscriptionResponse { ack_inbox, error });
     }
 
     /// Subscription request.
@@ -73,52 +98,73 @@ impl Engine {
                     .get(&id)
                     .map(|s| s.ack_inbox.clone())
                     .unwrap_or_default();
-                self.sub_response(&reply, ack_inbox, "");
+                self.sub_response(&reply, ack_inbox, String::new());
                 self.start_delivery(id, resumed);
             }
-            Err(e) => self.sub_response(&reply, String::new(), &e),
+            Err(e) => self.sub_response(&reply, String::new(), e.to_string()),
         }
     }
 
-    fn process_subscribe(&mut self, payload: &[u8]) -> Result<(u64, bool), String> {
+    /// Validates, classifies and installs a subscription; returns its ID and whether it
+    /// resumed an existing one.
+    fn process_subscribe(&mut self, payload: &[u8]) -> Result<(u64, bool), RequestError> {
+        let valid = self.validate_subscribe(payload)?;
+        let kind = self.classify_subscribe(&valid)?;
+        self.install_subscribe(valid, kind)
+    }
+
+    /// Step 1: decodes the request and checks its fields and client (§3.4), then looks up the
+    /// channel, creating it on first use. The channel is created before the durable queue
+    /// name is checked (as before the split), so an invalid name still creates the channel.
+    fn validate_subscribe(&mut self, payload: &[u8]) -> Result<ValidRequest, RequestError> {
         let req = pb::SubscriptionRequest::decode(payload)
-            .map_err(|_| errors::INVALID_SUB_REQ.to_string())?;
+            .map_err(|_| RequestError::InvalidSubRequest)?;
         if req.client_id.is_empty() {
-            return Err(errors::MISSING_CLIENT_ID.into());
+            return Err(RequestError::MissingClientId);
         }
         let ack_wait = if req.ack_wait_in_secs > 0 {
             Duration::from_secs(req.ack_wait_in_secs as u64)
         } else if req.ack_wait_in_secs < 0 && self.cfg.ack_wait_millis_for_tests {
             Duration::from_millis(req.ack_wait_in_secs.unsigned_abs() as u64)
         } else {
-            return Err(errors::INVALID_ACK_WAIT.into());
+            return Err(RequestError::InvalidAckWait);
         };
         if req.max_in_flight <= 0 {
-            return Err(errors::INVALID_MAX_INFLIGHT.into());
+            return Err(RequestError::InvalidMaxInflight);
         }
-        let pos = StartPosition::try_from(req.start_position)
-            .map_err(|_| errors::INVALID_START_POSITION.to_string())?;
+        let start = StartPosition::try_from(req.start_position)
+            .map_err(|_| RequestError::InvalidStartPosition)?;
         if !validate::is_valid_channel(&req.subject) {
-            return Err(errors::INVALID_SUBJECT.into());
+            return Err(RequestError::InvalidSubject);
         }
         if !self.clients.contains_key(&req.client_id) {
-            return Err(errors::UNKNOWN_CLIENT.into());
+            return Err(RequestError::UnknownClient);
         }
         self.lookup_or_create_channel(&req.subject)?;
-        let is_queue = !req.q_group.is_empty();
-        let is_durable = !req.durable_name.is_empty();
-        if is_queue && is_durable && !validate::is_valid_durable_queue_name(&req.durable_name) {
-            return Err(errors::INVALID_DURABLE_QUEUE_NAME.into());
-        }
-        let group_name = if is_queue && is_durable {
-            format!("{}:{}", req.durable_name, req.q_group)
-        } else {
-            req.q_group.clone()
+        let valid = ValidRequest {
+            req,
+            ack_wait,
+            start,
         };
-        let durable_key = (req.client_id.clone(), req.durable_name.clone());
+        if valid.is_queue()
+            && valid.is_durable()
+            && !validate::is_valid_durable_queue_name(&valid.req.durable_name)
+        {
+            return Err(RequestError::InvalidDurableQueueName);
+        }
+        Ok(valid)
+    }
 
+    /// Step 2: decides what the request turns into ([`Kind`]): a new subscription or queue
+    /// group (starting per its start position), a new member of a queue group, or the resume
+    /// of an offline durable or durable queue group. An active plain durable with the same
+    /// name is a duplicate, or is replaced (closed here) with `replace_durable`. Enforces the
+    /// channel's `max_subs` for everything but a resume.
+    fn classify_subscribe(&mut self, valid: &ValidRequest) -> Result<Kind, RequestError> {
+        let req = &valid.req;
+        let durable_key = valid.durable_key();
         // Duplicate durable (or its replacement).
-        if !is_queue && is_durable {
+        if !valid.is_queue() && valid.is_durable() {
             let active = self
                 .channels
                 .get(&req.subject)
@@ -128,7 +174,7 @@ impl Engine {
                 .map(|s| s.id);
             if let Some(id) = active {
                 if !self.cfg.replace_durable {
-                    return Err(errors::DUPLICATE_DURABLE.into());
+                    return Err(RequestError::DuplicateDurable);
                 }
                 self.remove_sub(id, false);
             }
@@ -137,37 +183,44 @@ impl Engine {
         let ch = self
             .channels
             .get(&req.subject)
-            .ok_or_else(|| errors::INVALID_SUBJECT.to_string())?;
-        let kind = if is_queue {
-            match ch.queues.get(&group_name) {
+            .ok_or(RequestError::InvalidSubject)?;
+        let new = || Kind::New {
+            last_sent: start_last_sent(&*ch.store.msgs, valid.start, req),
+        };
+        let kind = if valid.is_queue() {
+            match ch.queues.get(&valid.group_name()) {
                 Some(g) if !g.members.is_empty() => Kind::Join,
                 Some(g) => match g.offline {
                     Some(id) => Kind::Resume(id),
                     None => Kind::Join,
                 },
-                None => Kind::New {
-                    last_sent: start_last_sent(&*ch.store.msgs, pos, &req),
-                },
+                None => new(),
             }
-        } else if is_durable {
+        } else if valid.is_durable() {
             match ch.durables.get(&durable_key) {
                 Some(id) => Kind::Resume(*id),
-                None => Kind::New {
-                    last_sent: start_last_sent(&*ch.store.msgs, pos, &req),
-                },
+                None => new(),
             }
         } else {
-            Kind::New {
-                last_sent: start_last_sent(&*ch.store.msgs, pos, &req),
-            }
+            new()
         };
         if !matches!(kind, Kind::Resume(_)) {
             let max_subs = ch.store.limits.max_subs.unwrap_or(0);
             if max_subs > 0 && ch.stored_sub_count() >= max_subs {
-                return Err(errors::TOO_MANY_SUBS.into());
+                return Err(RequestError::TooManySubs);
             }
         }
+        Ok(kind)
+    }
 
+    /// Step 3: subscribes a fresh ack inbox (live before the response goes out), then resumes
+    /// the existing subscription or records a new one (store, channel, queue group), and
+    /// registers it with its client. Returns the subscription ID and whether it resumed.
+    fn install_subscribe(
+        &mut self,
+        valid: ValidRequest,
+        kind: Kind,
+    ) -> Result<(u64, bool), RequestError> {
         let id = match kind {
             Kind::Resume(id) => id,
             _ => {
@@ -181,20 +234,22 @@ impl Engine {
         let ack_sub = self
             .transport
             .subscribe(&ack_inbox, Route::Ack(id))
-            .map_err(|e| format!("stan: unable to subscribe ack inbox: {e}"))?;
+            .map_err(RequestError::AckInbox)?;
 
+        let group_name = valid.group_name();
+        let (is_queue, is_durable) = (valid.is_queue(), valid.is_durable());
+        let ValidRequest { req, ack_wait, .. } = valid;
         let Some(ch) = self.channels.get_mut(&req.subject) else {
-            return Err(errors::INVALID_SUBJECT.into());
+            return Err(RequestError::InvalidSubject);
         };
-        let group_durable = is_queue && is_durable;
         let resumed = matches!(kind, Kind::Resume(_));
         match kind {
             Kind::Resume(id) => {
                 let Some(sub) = self.subs.get_mut(&id) else {
-                    return Err(errors::INVALID_SUB.into());
+                    return Err(RequestError::InvalidSub);
                 };
                 sub.client_id = req.client_id.clone();
-                sub.inbox = req.inbox.clone();
+                sub.inbox = req.inbox;
                 sub.ack_inbox = ack_inbox.clone();
                 sub.max_in_flight = req.max_in_flight;
                 sub.ack_wait = ack_wait;
@@ -220,7 +275,7 @@ impl Engine {
                     id,
                     channel: req.subject.clone(),
                     client_id: req.client_id.clone(),
-                    inbox: req.inbox.clone(),
+                    inbox: req.inbox,
                     ack_inbox: ack_inbox.clone(),
                     durable_name: if is_queue {
                         String::new()
@@ -242,29 +297,23 @@ impl Engine {
                     tracing::error!("unable to record subscription: {e}");
                 }
                 if is_queue {
-                    let g = ch
-                        .queues
-                        .entry(group_name.clone())
-                        .or_insert_with(|| QueueGroup {
-                            members: Vec::new(),
-                            last_sent,
-                            redeliveries: HashMap::new(),
-                            durable: group_durable,
-                            offline: None,
-                        });
-                    g.members.push(id);
+                    ch.queues
+                        .entry(group_name)
+                        .or_insert_with(|| QueueGroup::new(last_sent, is_durable))
+                        .members
+                        .push(id);
                 } else {
                     ch.subs.push(id);
                     if is_durable {
-                        ch.durables.insert(durable_key, id);
+                        ch.durables
+                            .insert((req.client_id.clone(), req.durable_name), id);
                     }
                 }
                 self.subs.insert(id, sub);
             }
         }
         ch.last_activity = Instant::now();
-        self.timers
-            .cancel(&TimerKey::Inactivity(req.subject.clone()));
+        self.timers.cancel(&TimerKey::Inactivity(req.subject));
         self.ack_inboxes.insert(ack_inbox, id);
         if let Some(c) = self.clients.get_mut(&req.client_id) {
             c.subs.push(id);
@@ -289,50 +338,61 @@ impl Engine {
         }
     }
 
-    fn unsub_response(&self, reply: Option<&str>, error: &str) {
+    /// Unsubscribe (`close == false`) or subscription close (`close == true`).
+    pub(crate) fn handle_unsubscribe(&mut self, m: Inbound, close: bool) {
+        let result = self.process_unsubscribe(&m.payload, close);
         self.reply(
-            reply,
+            m.reply.as_deref(),
             &pb::SubscriptionResponse {
                 ack_inbox: String::new(),
-                error: error.to_string(),
+                error: RequestError::wire_text(&result),
             },
         );
     }
 
-    /// Unsubscribe (`close == false`) or subscription close (`close == true`).
-    pub(crate) fn handle_unsubscribe(&mut self, m: Inbound, close: bool) {
-        let reply = m.reply.as_deref();
-        let Ok(req) = pb::UnsubscribeRequest::decode(m.payload) else {
-            return self.unsub_response(reply, errors::INVALID_UNSUB_REQ);
-        };
-        let Some(ch) = self.channels.get(&req.subject) else {
-            return self.unsub_response(reply, errors::UNKNOWN_CHANNEL);
-        };
+    /// Finds the subscription (by ack inbox, else by delivery inbox), checks its owner and
+    /// removes it.
+    fn process_unsubscribe(&mut self, payload: &[u8], close: bool) -> Result<(), RequestError> {
+        let req = pb::UnsubscribeRequest::decode(payload)
+            .map_err(|_| RequestError::InvalidUnsubRequest)?;
+        let ch = self
+            .channels
+            .get(&req.subject)
+            .ok_or(RequestError::UnknownChannel)?;
         let by_ack = self
             .ack_inboxes
             .get(&req.inbox)
             .copied()
             .filter(|id| self.subs.get(id).is_some_and(|s| s.channel == req.subject));
-        let id = by_ack.or_else(|| {
-            ch.all_sub_ids().into_iter().find(|id| {
-                self.subs
-                    .get(id)
-                    .is_some_and(|s| !s.offline && s.inbox == req.inbox)
+        let id = by_ack
+            .or_else(|| {
+                ch.all_sub_ids().into_iter().find(|id| {
+                    self.subs
+                        .get(id)
+                        .is_some_and(|s| !s.offline && s.inbox == req.inbox)
+                })
             })
-        });
-        let Some(id) = id else {
-            return self.unsub_response(reply, errors::INVALID_SUB);
-        };
+            .ok_or(RequestError::InvalidSub)?;
         let owner_ok = self
             .subs
             .get(&id)
             .is_some_and(|s| s.client_id == req.client_id)
             && self.clients.contains_key(&req.client_id);
         if !owner_ok {
-            return self.unsub_response(reply, errors::UNKNOWN_CLIENT);
+            return Err(RequestError::UnknownClient);
         }
         self.remove_sub(id, !close);
-        self.unsub_response(reply, "");
+        Ok(())
+    }
+
+    /// Stops routing acks of subscription `id` (ack inbox `ack_inbox`), disarms its ack timer
+    /// and removes it from its client's list.
+    pub(crate) fn unlink_sub(&mut self, id: u64, ack_inbox: &str, client_id: &str) {
+        self.ack_inboxes.remove(ack_inbox);
+        self.timers.cancel(&TimerKey::Ack(id));
+        if let Some(c) = self.clients.get_mut(client_id) {
+            c.subs.retain(|s| *s != id);
+        }
     }
 
     /// Removes an active subscription. `unsubscribe` deletes durable state; otherwise
@@ -348,11 +408,7 @@ impl Engine {
         let q_group = sub.q_group.clone();
         let durable_name = sub.durable_name.clone();
         let is_durable = sub.is_durable;
-        self.ack_inboxes.remove(&ack_inbox);
-        self.timers.cancel(&TimerKey::Ack(id));
-        if let Some(c) = self.clients.get_mut(&client_id) {
-            c.subs.retain(|s| *s != id);
-        }
+        self.unlink_sub(id, &ack_inbox, &client_id);
         let Some(ch) = self.channels.get_mut(&chan) else {
             self.subs.remove(&id);
             return;

@@ -221,7 +221,7 @@ async fn recovered_cluster_id_must_match() {
     .err()
     .unwrap();
     assert_eq!(
-        err,
+        err.to_string(),
         "cluster ID \"test-cluster\" does not match recovered value of \"other\""
     );
 }

@@ -49,14 +49,8 @@ struct App<S> {
     bound: SocketAddr,
 }
 
-/// Binds `addr`, serves the monitoring endpoints from `source` on a spawned task until
-/// [`Source::closed`] resolves, and returns the bound address.
-pub async fn serve_source<S: Source>(source: S, addr: SocketAddr) -> io::Result<SocketAddr> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    serve_listener(source, listener)
-}
-
-/// Like [`serve_source`] on an already bound listener. Must be called within a Tokio runtime.
+/// Serves the monitoring endpoints from `source` on a spawned task until [`Source::closed`]
+/// resolves, and returns the bound address. Must be called within a Tokio runtime.
 pub fn serve_listener<S: Source>(
     source: S,
     listener: tokio::net::TcpListener,

@@ -1,9 +1,10 @@
 //! Monitoring HTTP endpoints (`-m`): the official server's `/streaming/*` endpoints plus
 //! minimal `/varz`, `/connz` and `/healthz`.
 //!
-//! [`json`] turns a [`Snapshot`] into response bodies (pure
-//! functions); [`http`] serves them with axum from any [`http::Source`]; this module plugs the
-//! [`Broker`] in as the source.
+//! [`json`] turns a [`Snapshot`](crate::snapshot::Snapshot) into response bodies (pure
+//! functions); [`http`] serves them with axum from any [`Source`] of engine data. The broker
+//! is the source in production (its `Source` impl lives with [`Broker`](crate::Broker), so
+//! this module never depends on it).
 //!
 //! | Path | Answer |
 //! |---|---|
@@ -19,60 +20,18 @@
 pub mod http;
 pub mod json;
 
-use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;
 
 use tokio::net::TcpListener;
 
-use crate::config::{ChannelLimits, NatsMode, StoreLimits};
-use crate::snapshot::Snapshot;
-use crate::store::limits::effective_limits;
-use crate::Broker;
-use http::{CoreInfo, Source};
+pub use http::{CoreInfo, Source};
 
-impl Source for Broker {
-    async fn snapshot(&self) -> Snapshot {
-        Broker::snapshot(self).await
-    }
-
-    fn limits(&self) -> StoreLimits {
-        self.config().limits.clone()
-    }
-
-    fn per_channel_limits(&self) -> BTreeMap<String, ChannelLimits> {
-        let limits = &self.config().limits;
-        limits
-            .channels
-            .keys()
-            .map(|name| (name.clone(), effective_limits(limits, name)))
-            .collect()
-    }
-
-    fn core_info(&self) -> CoreInfo {
-        let (max_payload, auth_required) = match &self.config().nats {
-            NatsMode::Embedded(e) => (
-                e.max_payload,
-                e.user.is_some() || e.pass.is_some() || e.auth_token.is_some(),
-            ),
-            NatsMode::External(_) => (stan_protocol::defaults::MAX_PAYLOAD, false),
-        };
-        CoreInfo {
-            client_url: self.client_url(),
-            max_payload,
-            auth_required,
-        }
-    }
-
-    async fn closed(&self) {
-        Broker::closed(self).await
-    }
-}
-
-/// Binds `addr`, serves the monitoring endpoints of `broker` on a spawned task (until the
-/// broker shuts down) and returns the bound address (useful with port 0).
-pub async fn serve(broker: Broker, addr: SocketAddr) -> io::Result<SocketAddr> {
-    http::serve_source(broker, addr).await
+/// Binds `addr`, serves the monitoring endpoints of `source` (the broker) on a spawned task
+/// until [`Source::closed`] resolves, and returns the bound address (useful with port 0).
+pub async fn serve<S: Source>(source: S, addr: SocketAddr) -> io::Result<SocketAddr> {
+    let (listener, _) = bind(addr).await?;
+    serve_on(listener, source)
 }
 
 /// Binds the monitoring listener without serving yet, so a port conflict can fail startup
@@ -83,8 +42,8 @@ pub async fn bind(addr: SocketAddr) -> io::Result<(TcpListener, SocketAddr)> {
     Ok((listener, bound))
 }
 
-/// Serves the monitoring endpoints of `broker` on a listener from [`bind`] (spawned; stops
-/// when the broker shuts down).
-pub fn serve_on(listener: TcpListener, broker: Broker) -> io::Result<SocketAddr> {
-    http::serve_listener(broker, listener)
+/// Serves the monitoring endpoints of `source` on a listener from [`bind`] (spawned; stops
+/// when [`Source::closed`] resolves).
+pub fn serve_on<S: Source>(listener: TcpListener, source: S) -> io::Result<SocketAddr> {
+    http::serve_listener(source, listener)
 }

@@ -12,6 +12,7 @@
 //! files. The engine flushes the touched message stores, then the subscription stores, then
 //! the store itself after each batch, and only then sends the PubAcks.
 
+pub mod file;
 pub mod limits;
 pub mod memory;
 
@@ -22,6 +23,7 @@ use stan_protocol::subjects::ServerSubjects;
 
 use crate::config::ChannelLimits;
 
+pub use file::FileStore;
 pub use memory::MemoryStore;
 
 /// A store failure.
@@ -172,6 +174,11 @@ pub trait MsgStore: Send {
     fn lookup_encoded(&self, seq: u64) -> Option<Bytes> {
         use prost::Message;
         self.lookup(seq).map(|m| Bytes::from(m.encode_to_vec()))
+    }
+    /// Timestamp of the message with that sequence, if still stored. Stores with an index
+    /// answer without reading the message.
+    fn timestamp(&self, seq: u64) -> Option<i64> {
+        self.lookup(seq).map(|m| m.timestamp)
     }
     /// First stored sequence: 0 if nothing was ever stored, `last + 1` if everything was
     /// removed.

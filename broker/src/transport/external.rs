@@ -97,13 +97,20 @@ impl ExternalTransport {
             .iter()
             .map(|u| u.parse::<async_nats::ServerAddr>())
             .collect::<Result<_, _>>()
-            .map_err(|e| TransportError::Connect(format!("invalid NATS URL {:?}: {e}", cfg.url)))?;
+            .map_err(|source| TransportError::InvalidUrl {
+                url: cfg.url.clone(),
+                source,
+            })?;
         if addrs.is_empty() {
-            return Err(TransportError::Connect("no NATS URL given".into()));
+            return Err(TransportError::NoUrl);
         }
-        let client = opts.connect(addrs.as_slice()).await.map_err(|e| {
-            TransportError::Connect(format!("unable to connect to NATS {}: {e}", cfg.url))
-        })?;
+        let client =
+            opts.connect(addrs.as_slice())
+                .await
+                .map_err(|source| TransportError::Connect {
+                    url: cfg.url.clone(),
+                    source,
+                })?;
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(writer(client.clone(), rx, tx.downgrade(), sink));
         Ok(ExternalTransport {

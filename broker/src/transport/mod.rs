@@ -56,7 +56,7 @@ pub struct Inbound {
 pub type Sink = Arc<dyn Fn(Inbound) + Send + Sync>;
 
 /// A transport failure.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum TransportError {
     /// The subject is not valid for NATS.
     #[error("invalid subject: {0}")]
@@ -64,9 +64,27 @@ pub enum TransportError {
     /// The connection or server is gone.
     #[error("transport closed")]
     Closed,
-    /// Connecting failed.
-    #[error("{0}")]
-    Connect(String),
+    /// The external NATS URL list cannot be parsed.
+    #[error("invalid NATS URL {url:?}: {source}")]
+    InvalidUrl {
+        /// The URL list as given.
+        url: String,
+        /// Why a URL of the list is invalid.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The external NATS URL list is empty.
+    #[error("no NATS URL given")]
+    NoUrl,
+    /// Connecting to the external NATS server failed.
+    #[error("unable to connect to NATS {url}: {source}")]
+    Connect {
+        /// The URL list as given.
+        url: String,
+        /// The client's reason.
+        #[source]
+        source: async_nats::ConnectError,
+    },
 }
 
 /// A live subscription; dropping it unsubscribes.

@@ -1,9 +1,8 @@
-//! Shared test support: start a broker (embedded or against a `nats-server` process) and
-//! speak the raw STAN protocol to it with async-nats and the `stan_protocol` messages.
+//! Shared test support of the broker's tests: the raw STAN protocol spoken with async-nats and
+//! the `stan_protocol` messages ([`Conn`], [`TestSub`]). Starting brokers and `nats-server`
+//! comes from `stan-test-support`.
 #![allow(dead_code)]
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,20 +10,22 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::StreamExt;
 use prost::Message;
-use stan_broker::config::{BrokerConfig, ExternalNats, NatsMode};
+use stan_broker::config::BrokerConfig;
 use stan_broker::Broker;
 use stan_protocol::pb;
 use stan_protocol::subjects::{new_ack_inbox, new_inbox, new_nuid};
+// Not every test file uses every helper.
+#[allow(unused_imports)]
+pub use stan_test_support::{free_port, start_broker, start_nats_server, NatsServer};
 
-/// How long a test waits for something that should happen.
+/// How long a test waits for something that should happen. Shorter than
+/// `stan_test_support::WAIT` on purpose: these waits also mean "promptly" (before the
+/// heartbeat and request timeouts of the test configuration would matter).
 pub const WAIT: Duration = Duration::from_secs(3);
 
 /// Awaits `fut` for at most [`WAIT`], panicking with `what` on timeout.
 pub async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
-    match tokio::time::timeout(WAIT, fut).await {
-        Ok(v) => v,
-        Err(_) => panic!("timed out waiting for {what}"),
-    }
+    stan_test_support::within_for(WAIT, what, fut).await
 }
 
 /// Polls `check` on the broker snapshot until it holds (or panics after [`WAIT`]).
@@ -44,94 +45,9 @@ pub async fn wait_snapshot(
     .await
 }
 
-/// Starts an embedded broker with the test configuration adjusted by `f`.
-pub async fn start_broker(f: impl FnOnce(&mut BrokerConfig)) -> Broker {
-    let mut cfg = BrokerConfig::for_tests();
-    f(&mut cfg);
-    Broker::start(cfg).await.expect("broker starts")
-}
-
-/// A `nats-server` child process on a free loopback port, killed on drop.
-pub struct NatsServer {
-    child: Child,
-    /// Its URL.
-    pub url: String,
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Finds a free loopback port.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Starts `nats-server` on a free port, or returns `None` (with a printed reason) when the
-/// binary is not installed.
-pub async fn start_nats_server() -> Option<NatsServer> {
-    let bin = [
-        "nats-server",
-        "/usr/sbin/nats-server",
-        "/usr/bin/nats-server",
-    ]
-    .into_iter()
-    .find(|b| {
-        Command::new(b)
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok()
-    });
-    let Some(bin) = bin else {
-        eprintln!("SKIPPED: nats-server is not installed (apt-get install -y nats-server)");
-        return None;
-    };
-    for _ in 0..5 {
-        let port = free_port();
-        let child = Command::new(bin)
-            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn nats-server");
-        let mut server = NatsServer {
-            child,
-            url: format!("nats://127.0.0.1:{port}"),
-        };
-        for _ in 0..200 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return Some(server);
-            }
-            if let Ok(Some(_)) = server.child.try_wait() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-    panic!("nats-server did not start");
-}
-
 /// Starts a broker attached to `nats` with the test configuration adjusted by `f`.
 pub async fn start_external_broker(nats: &NatsServer, f: impl FnOnce(&mut BrokerConfig)) -> Broker {
-    let mut cfg = BrokerConfig::for_tests();
-    cfg.nats = NatsMode::External(ExternalNats {
-        url: nats.url.clone(),
-        ..Default::default()
-    });
-    f(&mut cfg);
-    Broker::start(cfg).await.expect("broker starts")
+    stan_test_support::start_external_broker(&nats.url, f).await
 }
 
 /// Connects a plain NATS client.

@@ -1,4 +1,6 @@
-//! Test support: a raw-TCP protocol client and server start-up functions.
+//! Test support: a raw-TCP protocol client and server start-up functions. The generic helpers
+//! come from `stan-test-support` (without its `broker` feature: the broker depends on this
+//! crate).
 #![allow(dead_code)]
 
 use std::time::Duration;
@@ -8,7 +10,11 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
-/// Upper bound for any single wait in a test.
+pub use stan_test_support::init_tracing;
+
+/// Upper bound for any single wait in a test. Shorter than `stan_test_support::WAIT` on
+/// purpose: some waits also mean "before the client's own timeout" (async-nats requests time
+/// out after 10 s).
 pub const WAIT: Duration = Duration::from_secs(5);
 
 /// Options on a free port.
@@ -18,14 +24,6 @@ pub fn opts() -> ServerOptions {
         port: 0,
         ..ServerOptions::default()
     }
-}
-
-/// Enables log output for a test (shown with `--nocapture`, filtered by `RUST_LOG`).
-pub fn init_tracing() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
 }
 
 /// Starts a server with default options on a free port.
@@ -169,13 +167,6 @@ impl Raw {
 }
 
 /// Waits until `cond` holds (polling an observable state with a deadline).
-pub async fn wait_for(mut cond: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !cond() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "condition not met in time"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+pub async fn wait_for(cond: impl FnMut() -> bool) {
+    stan_test_support::wait_until("condition", cond).await
 }

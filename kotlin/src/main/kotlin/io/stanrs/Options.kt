@@ -125,7 +125,9 @@ class ConnectOptions {
 
     /**
      * Test only: ping every so many milliseconds (overrides [pingInterval] and its 1 s minimum;
-     * servers accept it only in test setups).
+     * servers accept it only in test setups). Works only with a native library built with the
+     * cargo feature `test-hooks` (the package's test build, `mvn verify -Ptest-hooks`); the
+     * released library rejects it at connect with [StanException.InvalidArgument].
      */
     var pingIntervalMillisForTests: Int? = null
 

@@ -106,4 +106,18 @@ class ResilienceTest {
             sc.close()
         }
     }
+
+    @Test
+    fun monitoringUrlFromTheReadyLineSurvivesARestart() = runTest(timeout = 60.seconds) {
+        TestBroker.startWithMonitoring().use { broker ->
+            val monitoring = broker.monitoringUrl ?: fail("no monitoring URL")
+            assertTrue(monitoring.startsWith("http://127.0.0.1:"), monitoring)
+            suspend fun serverz(): String =
+                within { java.net.URI.create("$monitoring/streaming/serverz").toURL().readText() }
+            assertTrue(serverz().contains(broker.clusterId))
+            broker.restart()
+            assertEquals(monitoring, broker.monitoringUrl)
+            assertTrue(serverz().contains(broker.clusterId))
+        }
+    }
 }

@@ -16,7 +16,9 @@ import kotlin.time.Duration.Companion.seconds
 /**
  * A `stan-broker` process on a free port. The broker binary is `STAN_BROKER_BIN`, else the
  * `stan.brokerBin` system property (set by the pom to `target/debug/stan-broker`). Readiness is
- * read from the broker's own startup lines, never guessed.
+ * the broker's ready line (`STAN_BROKER_READY {"nats":[...],"monitoring":[...],...}` on its
+ * standard output), never guessed; its logs (standard error) are drained and echoed with
+ * `STAN_TEST_VERBOSE` set.
  */
 class TestBroker private constructor(
     val clusterId: String,
@@ -28,30 +30,45 @@ class TestBroker private constructor(
     lateinit var url: String
         private set
 
+    /** The monitoring base URL (`http://127.0.0.1:<port>`) when started with monitoring. */
+    var monitoringUrl: String? = null
+        private set
+
     private val port: Int get() = url.substringAfterLast(':').toInt()
 
-    private fun launch(port: Int) {
+    private fun launch(port: Int, monitoringPort: Int?) {
         val bin = System.getenv("STAN_BROKER_BIN") ?: System.getProperty("stan.brokerBin")
             ?: error("set STAN_BROKER_BIN to the stan-broker binary")
         check(File(bin).canExecute()) { "broker binary $bin not found (cargo build -p stan-broker)" }
-        val cmd = mutableListOf(bin, "-p", port.toString(), "-a", "127.0.0.1", "-cid", clusterId) + extraArgs
-        val p = ProcessBuilder(cmd).redirectErrorStream(true).start()
-        val ready = CompletableFuture<String>()
-        val reader = Thread {
-            var listenUrl: String? = null
+        val cmd = mutableListOf(bin, "-p", port.toString(), "-a", "127.0.0.1", "-cid", clusterId)
+        if (monitoringPort != null) cmd += listOf("-m", monitoringPort.toString())
+        cmd += extraArgs
+        val p = ProcessBuilder(cmd).start()
+        val verbose = System.getenv("STAN_TEST_VERBOSE") != null
+        val ready = CompletableFuture<ReadyLine>()
+        // Both streams are drained for as long as the broker runs, so it never blocks on a full pipe.
+        val out = Thread {
             p.inputStream.bufferedReader().useLines { lines ->
                 for (line in lines) {
-                    if (System.getenv("STAN_TEST_VERBOSE") != null) println("[broker] $line")
-                    LISTEN.find(line)?.let { listenUrl = it.groupValues[1] }
-                    if (line.contains("Server is ready") && listenUrl != null) ready.complete(listenUrl)
+                    if (verbose) println("[broker stdout] $line")
+                    ReadyLine.parse(line)?.let { ready.complete(it) }
                 }
             }
             ready.completeExceptionally(IllegalStateException("broker exited before it was ready"))
         }
-        reader.isDaemon = true
-        reader.start()
+        val err = Thread {
+            p.errorStream.bufferedReader().useLines { lines ->
+                for (line in lines) if (verbose) println("[broker] $line")
+            }
+        }
+        for (t in listOf(out, err)) {
+            t.isDaemon = true
+            t.start()
+        }
         try {
-            url = ready.get(20, TimeUnit.SECONDS)
+            val line = ready.get(20, TimeUnit.SECONDS)
+            url = line.nats
+            monitoringUrl = line.monitoring
             process = p
         } catch (e: Exception) {
             p.destroyForcibly()
@@ -75,13 +92,14 @@ class TestBroker private constructor(
         check(kill.waitFor() == 0) { "kill failed" }
     }
 
-    /** Start the broker again on the same port (after [kill]). */
+    /** Start the broker again on the same port and monitoring port (after [kill]). */
     fun restart() {
         kill()
+        val monitoringPort = monitoringUrl?.substringAfterLast(':')?.toInt()
         var last: Exception? = null
         repeat(50) {
             try {
-                launch(port)
+                launch(port, monitoringPort)
                 return
             } catch (e: Exception) {
                 // the old listener may hold the port for a moment
@@ -95,13 +113,35 @@ class TestBroker private constructor(
         kill()
     }
 
-    companion object {
-        private val LISTEN = Regex("""Listening for client connections on (\S+)""")
+    /** The URLs of the broker's ready line. */
+    private class ReadyLine(val nats: String, val monitoring: String?) {
+        companion object {
+            private const val PREFIX = "STAN_BROKER_READY "
+            private val NATS = Regex("\"nats\"\\s*:\\s*\\[\\s*\"([^\"]+)\"")
+            private val MONITORING = Regex("\"monitoring\"\\s*:\\s*\\[\\s*\"([^\"]+)\"")
 
+            /** The URLs of [line], or null if it is not a ready line. */
+            fun parse(line: String): ReadyLine? {
+                if (!line.startsWith(PREFIX)) return null
+                val json = line.removePrefix(PREFIX)
+                val nats = NATS.find(json)?.groupValues?.get(1) ?: return null
+                return ReadyLine(nats, MONITORING.find(json)?.groupValues?.get(1))
+            }
+        }
+    }
+
+    companion object {
         /** Start a broker (memory store) on a free port, with extra command-line [args]. */
         fun start(vararg args: String): TestBroker {
             val b = TestBroker("kt-" + unique("cluster"), args.toList())
-            b.launch(0)
+            b.launch(0, null)
+            return b
+        }
+
+        /** Like [start], with the monitoring endpoints on a free port ([monitoringUrl]). */
+        fun startWithMonitoring(vararg args: String): TestBroker {
+            val b = TestBroker("kt-" + unique("cluster"), args.toList())
+            b.launch(0, 0)
             return b
         }
     }

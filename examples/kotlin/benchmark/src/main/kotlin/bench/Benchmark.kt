@@ -7,7 +7,6 @@ import io.nats.streaming.NatsStreaming
 import io.nats.streaming.Options
 import io.nats.streaming.SubscriptionOptions
 import io.stanrs.StanClient
-import io.stanrs.errorKindCodes
 import kotlinx.coroutines.flow.collect
 import kotlinx.coroutines.flow.take
 import kotlinx.coroutines.runBlocking
@@ -33,15 +32,8 @@ fun main(args: Array<String>) {
     val syncN = n / 10
     val payload = ByteArray(args.getOrNull(3)?.toInt() ?: 128) { it.toByte() }
     println("$n messages of ${payload.size} bytes ($syncN for one-at-a-time publishes)")
-    ffiBaseline(n)
     stanRs(url, cluster, n, syncN, payload)
     official(url, cluster, n, syncN, payload)
-}
-
-/** The cost of one suspending call across the FFI with no client work behind it. */
-private fun ffiBaseline(n: Int) = runBlocking {
-    errorKindCodes() // load the library
-    report("io.stanrs", "empty suspend FFI call", n, timed { repeat(n) { errorKindCodes() } })
 }
 
 private fun stanRs(url: String, cluster: String, n: Int, syncN: Int, payload: ByteArray) = runBlocking {

@@ -9,7 +9,7 @@ use std::time::Duration;
 /// letters) are powers of 1024. So `1GB` is 1073741824 and `1G` is 1000000000.
 ///
 /// ```
-/// use stan_broker::cli::units::parse_size;
+/// use stan_broker::settings::units::parse_size;
 /// assert_eq!(parse_size("1GB"), Ok(1 << 30));
 /// assert_eq!(parse_size("500mb"), Ok(500 << 20));
 /// assert_eq!(parse_size("2k"), Ok(2000));
@@ -62,7 +62,7 @@ pub(crate) fn size_multiplier(suffix: &str) -> Option<i64> {
 ///
 /// ```
 /// use std::time::Duration;
-/// use stan_broker::cli::units::parse_go_duration;
+/// use stan_broker::settings::units::parse_go_duration;
 /// assert_eq!(parse_go_duration("1h30m"), Ok(Duration::from_secs(5400)));
 /// assert_eq!(parse_go_duration("1.5s"), Ok(Duration::from_millis(1500)));
 /// assert_eq!(parse_go_duration("0"), Ok(Duration::ZERO));
@@ -147,7 +147,7 @@ pub fn parse_go_duration(text: &str) -> Result<Duration, String> {
 /// Parses a Go boolean: `1`, `t`, `T`, `TRUE`, `true`, `True` and the `false` forms.
 ///
 /// ```
-/// use stan_broker::cli::units::parse_go_bool;
+/// use stan_broker::settings::units::parse_go_bool;
 /// assert_eq!(parse_go_bool("T"), Ok(true));
 /// assert_eq!(parse_go_bool("0"), Ok(false));
 /// assert!(parse_go_bool("yes").is_err());

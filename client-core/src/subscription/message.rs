@@ -1,71 +1,16 @@
 //! A delivered message and its acknowledgement.
 
-use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use stan_protocol::errors;
 use stan_protocol::pb::MsgProto;
-use tokio::sync::mpsc;
 
-use crate::connection::Command;
+use super::shared::SubShared;
 use crate::error::{Error, ErrorKind, Result};
-
-/// State shared by a subscription, its messages and the connection task.
-pub(crate) struct SubShared {
-    pub(crate) id: u64,
-    pub(crate) manual_acks: bool,
-    pub(crate) closed: AtomicBool,
-    pub(crate) cmd: mpsc::UnboundedSender<Command>,
-    /// Messages the application acked recently, to drop copies the server sends again.
-    pub(crate) acked: Mutex<AckedRing>,
-}
-
-impl SubShared {
-    /// True when the application already acked this message (same sequence and timestamp,
-    /// so a restarted server reusing sequence numbers is not mistaken for a redelivery).
-    pub(crate) fn was_acked(&self, sequence: u64, timestamp: i64) -> bool {
-        self.acked
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(sequence, timestamp)
-    }
-}
-
-/// A bounded record of acked messages (sequence → timestamp), oldest forgotten first.
-pub(crate) struct AckedRing {
-    map: HashMap<u64, i64>,
-    order: VecDeque<u64>,
-    cap: usize,
-}
-
-impl AckedRing {
-    pub(crate) fn new(cap: usize) -> Self {
-        AckedRing {
-            map: HashMap::new(),
-            order: VecDeque::new(),
-            cap: cap.max(1),
-        }
-    }
-
-    fn insert(&mut self, sequence: u64, timestamp: i64) {
-        if self.map.insert(sequence, timestamp).is_none() {
-            self.order.push_back(sequence);
-            while self.order.len() > self.cap {
-                if let Some(old) = self.order.pop_front() {
-                    self.map.remove(&old);
-                }
-            }
-        }
-    }
-
-    fn contains(&self, sequence: u64, timestamp: i64) -> bool {
-        self.map.get(&sequence) == Some(&timestamp)
-    }
-}
 
 /// Ack bookkeeping of one delivered message (shared by its clones and, in auto-ack mode, the
 /// subscription that handed it out).
@@ -93,27 +38,8 @@ impl AckHandle {
         if self.acked.swap(true, Ordering::AcqRel) {
             return false;
         }
-        self.sub
-            .acked
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(self.sequence, self.timestamp);
-        self.sub
-            .cmd
-            .send(Command::Ack {
-                sub_id: self.sub.id,
-                sequence: self.sequence,
-            })
-            .is_ok()
-    }
-
-    /// Ack again a copy of a message the application already acked.
-    pub(crate) fn re_ack(&self) {
-        self.acked.store(true, Ordering::Release);
-        let _ = self.sub.cmd.send(Command::Ack {
-            sub_id: self.sub.id,
-            sequence: self.sequence,
-        });
+        self.sub.acked.insert(self.sequence, self.timestamp);
+        self.sub.send_ack(self.sequence)
     }
 
     /// Auto-ack mode: the consumer asked for the next message.
@@ -182,10 +108,6 @@ impl Message {
     /// The payload.
     pub fn data(&self) -> &Bytes {
         &self.inner.proto.data
-    }
-
-    pub(crate) fn ack_handle(&self) -> Arc<AckHandle> {
-        self.inner.ack.clone()
     }
 
     /// When the server stored the message.

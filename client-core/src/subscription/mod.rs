@@ -1,5 +1,8 @@
 //! [`Subscription`]: a pull-based stream of [`Message`]s.
 
+mod message;
+mod shared;
+
 use std::fmt;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,20 +15,20 @@ use stan_protocol::errors;
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::client::Client;
-use crate::connection::Command;
+use crate::command::{Command, Delivery};
+use crate::connection::Shared;
 use crate::error::{Error, ErrorKind, Result};
-use crate::message::{AckHandle, Message, SubShared};
-
-/// What the connection task sends to a subscription.
-pub(crate) type Delivery = Result<Message>;
+use crate::lock::lock;
+use message::AckHandle;
+pub use message::Message;
+pub(crate) use shared::SubShared;
 
 /// A subscription: a [`Stream`] of `Result<Message>`.
 ///
 /// Items are `Ok(message)` while the subscription is live. When the subscription cannot go on
 /// (the session was lost and is not resumed, or it could not be re-created after a resume) the
 /// stream yields one `Err` with the reason and then ends. After [`close`](Self::close),
-/// [`unsubscribe`](Self::unsubscribe) or [`Client::close`] it ends without an error; messages
+/// [`unsubscribe`](Self::unsubscribe) or [`Client::close`](crate::Client::close) it ends without an error; messages
 /// still buffered are not handed out (unacked, so the server redelivers them to durables).
 ///
 /// Dropping a subscription is a best-effort, non-blocking [`close`](Self::close) (a durable
@@ -56,7 +59,8 @@ pub struct Subscription {
 
 /// State shared by a [`Subscription`] and its [`SubscriptionHandle`]s.
 struct Control {
-    client: Client,
+    /// The connection's state (session, closed or not).
+    conn: Arc<Shared>,
     shared: Arc<SubShared>,
     subject: String,
     /// Auto-ack mode: the message handed out last. It counts as taken: it is acked when the
@@ -73,7 +77,7 @@ impl Control {
     fn is_closed(&self) -> bool {
         self.shared.closed.load(Ordering::Acquire)
             || self.ended.load(Ordering::Acquire)
-            || self.client.is_closed()
+            || self.conn.is_closed()
     }
 
     /// Mark the subscription closed, end a pending `next()` and ack the message taken last
@@ -83,7 +87,7 @@ impl Control {
             return false;
         }
         self.waker.wake();
-        let last = self.last.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let last = lock(&self.last).take();
         if let (true, Some(last)) = (ack_last, last) {
             // Queued before the close request, so the server gets the ack first.
             last.auto_ack();
@@ -97,8 +101,7 @@ impl Control {
         }
         // Give a resume in progress the chance to finish; the task answers either way (and
         // forgets the subscription locally even when the server cannot be told).
-        let wait = self.client.shared().connect_wait;
-        let _ = self.client.shared().wait_session(wait).await;
+        let _ = self.conn.wait_session(self.conn.connect_wait).await;
         let (tx, rx) = oneshot::channel();
         self.shared
             .cmd
@@ -114,14 +117,14 @@ impl Control {
 
 impl Subscription {
     pub(crate) fn new(
-        client: Client,
+        conn: Arc<Shared>,
         shared: Arc<SubShared>,
         subject: String,
         rx: mpsc::UnboundedReceiver<Delivery>,
     ) -> Self {
         Subscription {
             ctl: Arc::new(Control {
-                client,
+                conn,
                 shared,
                 subject,
                 last: Mutex::new(None),
@@ -144,7 +147,7 @@ impl Subscription {
 
     /// True once the subscription is closed: by [`close`](Self::close),
     /// [`unsubscribe`](Self::unsubscribe) (here or through a [`SubscriptionHandle`]) or
-    /// [`Client::close`], or because the client or the stream ended. Nothing new arrives
+    /// [`Client::close`](crate::Client::close), or because the client or the stream ended. Nothing new arrives
     /// after that; after a lost session the stream still yields its final error.
     pub fn is_closed(&self) -> bool {
         self.ctl.is_closed()
@@ -240,7 +243,7 @@ impl Subscription {
         if let Some(cx) = cx.as_deref_mut() {
             ctl.waker.register(cx.waker());
         }
-        let mut last = ctl.last.lock().unwrap_or_else(|e| e.into_inner());
+        let mut last = lock(&ctl.last);
         if let Some(prev) = last.take() {
             prev.auto_ack();
         }
@@ -257,18 +260,22 @@ impl Subscription {
                 },
             };
             return match polled {
-                Poll::Ready(Some(Ok(msg))) => {
-                    let handle = msg.ack_handle();
-                    if ctl.shared.was_acked(handle.sequence, handle.timestamp) {
+                Poll::Ready(Some(Ok(proto))) => {
+                    if ctl.shared.was_acked(proto.sequence, proto.timestamp) {
                         // A copy of a message the application acked while this one was
                         // buffered: ack it again and skip it.
-                        handle.re_ack();
+                        ctl.shared.send_ack(proto.sequence);
                         continue;
                     }
+                    let handle = Arc::new(AckHandle::new(
+                        ctl.shared.clone(),
+                        proto.sequence,
+                        proto.timestamp,
+                    ));
                     if !ctl.shared.manual_acks {
-                        *last = Some(handle);
+                        *last = Some(handle.clone());
                     }
-                    Poll::Ready(Some(Ok(msg)))
+                    Poll::Ready(Some(Ok(Message::new(proto, handle))))
                 }
                 Poll::Ready(Some(Err(e))) => {
                     ctl.ended.store(true, Ordering::Release);

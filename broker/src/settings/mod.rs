@@ -1,0 +1,388 @@
+//! Every setting that flags or config files can give ([`Settings`]), and how they become the
+//! broker configuration ([`build`]).
+//!
+//! The command line ([`crate::cli`]) and config files ([`crate::conf`]) each fill a
+//! [`Settings`]; [`Settings::overlay`] lets the command line win; [`build`] validates the result
+//! and turns it into a [`BrokerConfig`] and [`LogOptions`]. [`units`] holds the value syntaxes
+//! both sources share (sizes, Go durations, Go booleans).
+//!
+//! ```
+//! use stan_broker::settings::{build, Settings};
+//! let file = Settings { cluster_id: Some("from-file".into()), max_msgs: Some(10), ..Settings::default() };
+//! let flags = Settings { cluster_id: Some("from-flags".into()), ..Settings::default() };
+//! let (cfg, _log) = build(&file.overlay(flags)).unwrap();
+//! assert_eq!(cfg.cluster_id, "from-flags");
+//! assert_eq!(cfg.limits.global.max_msgs, Some(10));
+//! ```
+
+pub mod units;
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::config::{
+    BrokerConfig, ChannelLimits, EmbeddedNats, ExternalNats, FileStoreOptions, NatsMode, StoreKind,
+};
+
+/// Default embedded listen host of the binary.
+const DEFAULT_HOST: &str = "127.0.0.1";
+
+/// Every setting that flags or config files can give; `None` = not given.
+///
+/// Config files fill one `Settings`, the command line another, and [`Settings::overlay`] lets
+/// the command line win.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Settings {
+    /// `-cid`.
+    pub cluster_id: Option<String>,
+    /// Config `discover_prefix`.
+    pub discover_prefix: Option<String>,
+    /// `-st` (`MEMORY`, `FILE`, `SQL`; any case).
+    pub store: Option<String>,
+    /// `--dir`.
+    pub dir: Option<PathBuf>,
+    /// `--file_sync`.
+    pub file_sync: Option<bool>,
+    /// `--file_auto_sync`.
+    pub file_auto_sync: Option<Duration>,
+    /// `--file_slice_max_msgs`.
+    pub file_slice_max_msgs: Option<i64>,
+    /// `--file_slice_max_bytes`.
+    pub file_slice_max_bytes: Option<i64>,
+    /// `--file_slice_max_age`.
+    pub file_slice_max_age: Option<Duration>,
+    /// `--file_compact_enabled`.
+    pub file_compact_enabled: Option<bool>,
+    /// `--file_compact_frag` (percent).
+    pub file_compact_frag: Option<i64>,
+    /// `--file_compact_interval` (seconds).
+    pub file_compact_interval: Option<i64>,
+    /// `--file_compact_min_size`.
+    pub file_compact_min_size: Option<i64>,
+    /// `--file_fds_limit`.
+    pub file_fds_limit: Option<i64>,
+    /// `--file_crc`.
+    pub file_crc: Option<bool>,
+    /// `-mc`.
+    pub max_channels: Option<i64>,
+    /// `-msu`.
+    pub max_subs: Option<i64>,
+    /// `-mm`.
+    pub max_msgs: Option<i64>,
+    /// `-mb`.
+    pub max_bytes: Option<i64>,
+    /// `-ma`.
+    pub max_age: Option<Duration>,
+    /// `-mi`.
+    pub max_inactivity: Option<Duration>,
+    /// Per-channel limits (config files only).
+    pub channels: Option<BTreeMap<String, ChannelLimits>>,
+    /// `-ns`.
+    pub nats_server: Option<String>,
+    /// `-hbi`.
+    pub hb_interval: Option<Duration>,
+    /// `-hbt`.
+    pub hb_timeout: Option<Duration>,
+    /// `-hbf`.
+    pub hb_fail_count: Option<i64>,
+    /// `--replace_durable`.
+    pub replace_durable: Option<bool>,
+    /// `--io_batch_size`.
+    pub io_batch_size: Option<i64>,
+    /// `-a`.
+    pub addr: Option<String>,
+    /// `-p` (0 or -1: any free port).
+    pub port: Option<i64>,
+    /// Monitoring host (config `http: "host:port"`); defaults to the listen host.
+    pub http_host: Option<String>,
+    /// `-m` (0 or -1: any free port).
+    pub http_port: Option<i64>,
+    /// `--user`.
+    pub user: Option<String>,
+    /// `--pass`.
+    pub pass: Option<String>,
+    /// `--auth`.
+    pub auth: Option<String>,
+    /// Config `max_payload`.
+    pub max_payload: Option<i64>,
+    /// `-SD`.
+    pub stan_debug: Option<bool>,
+    /// `-SV`.
+    pub stan_trace: Option<bool>,
+    /// `-D`.
+    pub debug: Option<bool>,
+    /// `-V`.
+    pub trace: Option<bool>,
+    /// `-T`.
+    pub logtime: Option<bool>,
+    /// `-l`.
+    pub log_file: Option<PathBuf>,
+}
+
+macro_rules! overlay_fields {
+    ($base:ident, $top:ident; $($field:ident),* $(,)?) => {
+        $( if $top.$field.is_some() { $base.$field = $top.$field; } )*
+    };
+}
+
+impl Settings {
+    /// Returns `self` with every value that `top` sets replaced by `top`'s.
+    pub fn overlay(mut self, top: Settings) -> Settings {
+        let base = &mut self;
+        overlay_fields!(base, top; file_sync, file_auto_sync, file_slice_max_msgs,
+            file_slice_max_bytes, file_slice_max_age, file_compact_enabled, file_compact_frag,
+            file_compact_interval, file_compact_min_size, file_fds_limit, file_crc);
+        overlay_fields!(base, top; cluster_id, discover_prefix, store, dir, max_channels, max_subs,
+            max_msgs, max_bytes, max_age, max_inactivity, channels, nats_server, hb_interval,
+            hb_timeout, hb_fail_count, replace_durable, io_batch_size, addr, port, http_host,
+            http_port, user, pass, auth, max_payload, stan_debug, stan_trace, debug, trace,
+            logtime, log_file);
+        self
+    }
+}
+
+/// Logging setup.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogOptions {
+    /// Default level (`RUST_LOG`, when set, takes precedence).
+    pub level: tracing::Level,
+    /// Log to this file instead of standard error.
+    pub file: Option<PathBuf>,
+    /// Timestamp log lines.
+    pub timestamps: bool,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        LogOptions {
+            level: tracing::Level::INFO,
+            file: None,
+            timestamps: true,
+        }
+    }
+}
+
+/// Settings that cannot make a valid configuration (an invalid value or combination).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SettingsError(pub String);
+
+fn invalid<T>(msg: impl Into<String>) -> Result<T, SettingsError> {
+    Err(SettingsError(msg.into()))
+}
+
+fn non_negative(what: &str, v: Option<i64>) -> Result<Option<i64>, SettingsError> {
+    match v {
+        Some(n) if n < 0 => invalid(format!("{what} cannot be negative ({n})")),
+        other => Ok(other),
+    }
+}
+
+fn port(what: &str, v: i64) -> Result<u16, SettingsError> {
+    match v {
+        -1 | 0 => Ok(0),
+        1..=65535 => Ok(v as u16),
+        _ => invalid(format!("invalid {what} {v}")),
+    }
+}
+
+fn socket_addr(host: &str, port: u16) -> Result<SocketAddr, SettingsError> {
+    let addrs: Vec<SocketAddr> = match (host, port).to_socket_addrs() {
+        Ok(a) => a.collect(),
+        Err(e) => return invalid(format!("invalid monitoring host {host:?}: {e}")),
+    };
+    match addrs.iter().find(|a| a.is_ipv4()).or(addrs.first()) {
+        Some(a) => Ok(*a),
+        None => invalid(format!("invalid monitoring host {host:?}")),
+    }
+}
+
+/// The FILE store settings (defaults for what is not given).
+fn file_options(s: &Settings) -> Result<FileStoreOptions, SettingsError> {
+    let mut f = FileStoreOptions::default();
+    if let Some(v) = s.file_sync {
+        f.sync = v;
+    }
+    if let Some(v) = s.file_auto_sync {
+        f.auto_sync = v;
+    }
+    if let Some(v) = non_negative("file slice max msgs", s.file_slice_max_msgs)? {
+        f.slice_max_msgs = v as u64;
+    }
+    if let Some(v) = non_negative("file slice max bytes", s.file_slice_max_bytes)? {
+        f.slice_max_bytes = v as u64;
+    }
+    if let Some(v) = s.file_slice_max_age {
+        f.slice_max_age = v;
+    }
+    if let Some(v) = s.file_compact_enabled {
+        f.compact_enabled = v;
+    }
+    if let Some(v) = non_negative("file compact fragmentation", s.file_compact_frag)? {
+        if v > 100 {
+            return invalid(format!("file compact fragmentation must be 0..100 ({v})"));
+        }
+        f.compact_frag = v as u32;
+    }
+    if let Some(v) = non_negative("file compact interval", s.file_compact_interval)? {
+        f.compact_interval = Duration::from_secs(v as u64);
+    }
+    if let Some(v) = non_negative("file compact min size", s.file_compact_min_size)? {
+        f.compact_min_size = v as u64;
+    }
+    if let Some(v) = non_negative("file descriptors limit", s.file_fds_limit)? {
+        f.fds_limit = v as u64;
+    }
+    if let Some(v) = s.file_crc {
+        f.crc = v;
+    }
+    Ok(f)
+}
+
+/// Turns merged settings into the broker configuration and logging options.
+pub fn build(s: &Settings) -> Result<(BrokerConfig, LogOptions), SettingsError> {
+    let mut cfg = BrokerConfig::default();
+
+    if let Some(cid) = &s.cluster_id {
+        if cid.is_empty()
+            || cid
+                .chars()
+                .any(|c| c.is_whitespace() || c == '*' || c == '>')
+        {
+            return invalid(format!("invalid cluster ID {cid:?}"));
+        }
+        cfg.cluster_id = cid.clone();
+    }
+    if let Some(p) = &s.discover_prefix {
+        if p.is_empty() || p.chars().any(char::is_whitespace) {
+            return invalid(format!("invalid discover prefix {p:?}"));
+        }
+        cfg.discover_prefix = p.clone();
+    }
+
+    cfg.store = match s.store.as_deref().map(str::to_ascii_uppercase).as_deref() {
+        None | Some("MEMORY") => StoreKind::Memory,
+        Some("FILE") => match &s.dir {
+            Some(dir) if !dir.as_os_str().is_empty() => StoreKind::File(dir.clone()),
+            _ => return invalid("the FILE store needs a directory (--dir)"),
+        },
+        Some("SQL") => return invalid("SQL store not supported (use -st MEMORY)"),
+        Some(_) => {
+            return invalid(format!(
+                "unknown store type: {} (expected MEMORY or FILE)",
+                s.store.as_deref().unwrap_or_default()
+            ))
+        }
+    };
+
+    cfg.file = file_options(s)?;
+
+    let limits = &mut cfg.limits;
+    if let Some(v) = non_negative("max channels limit", s.max_channels)? {
+        limits.max_channels = v as usize;
+    }
+    if let Some(v) = non_negative("max subscriptions limit", s.max_subs)? {
+        limits.global.max_subs = Some(v as usize);
+    }
+    if let Some(v) = non_negative("max messages limit", s.max_msgs)? {
+        limits.global.max_msgs = Some(v as usize);
+    }
+    if let Some(v) = non_negative("max bytes limit", s.max_bytes)? {
+        limits.global.max_bytes = Some(v as u64);
+    }
+    if let Some(v) = s.max_age {
+        limits.global.max_age = Some(v);
+    }
+    if let Some(v) = s.max_inactivity {
+        limits.global.max_inactivity = Some(v);
+    }
+    if let Some(channels) = &s.channels {
+        for name in channels.keys() {
+            if !stan_protocol::validate::is_valid_channel_limits_key(name) {
+                return invalid(format!("invalid channel name {name:?} in channel limits"));
+            }
+        }
+        let literals = channels
+            .keys()
+            .filter(|n| !n.split('.').any(|t| t == "*" || t == ">"))
+            .count();
+        if limits.max_channels > 0 && literals > limits.max_channels {
+            return invalid(format!(
+                "too many channels defined ({literals}). The max channels limit is set to {}",
+                limits.max_channels
+            ));
+        }
+        limits.channels = channels.clone();
+    }
+
+    if let Some(v) = s.hb_interval {
+        cfg.hb_interval = v;
+    }
+    if let Some(v) = s.hb_timeout {
+        cfg.hb_timeout = v;
+    }
+    if let Some(v) = non_negative("heartbeat fail count", s.hb_fail_count)? {
+        cfg.hb_fail_count = u32::try_from(v)
+            .or_else(|_| invalid(format!("heartbeat fail count too large ({v})")))?;
+    }
+    if let Some(v) = s.replace_durable {
+        cfg.replace_durable = v;
+    }
+    if let Some(v) = non_negative("I/O batch size", s.io_batch_size)? {
+        cfg.io_batch_size = v as usize;
+    }
+
+    let host = s.addr.clone().unwrap_or_else(|| DEFAULT_HOST.to_string());
+    if host.is_empty() {
+        return invalid("the listen address (-a) cannot be empty");
+    }
+    cfg.nats = match &s.nats_server {
+        Some(url) if url.is_empty() => return invalid("the NATS server URL (-ns) cannot be empty"),
+        Some(url) => NatsMode::External(ExternalNats {
+            url: url.clone(),
+            user: s.user.clone(),
+            pass: s.pass.clone(),
+            auth_token: s.auth.clone(),
+        }),
+        None => {
+            let mut e = EmbeddedNats {
+                host: host.clone(),
+                user: s.user.clone(),
+                pass: s.pass.clone(),
+                auth_token: s.auth.clone(),
+                ..EmbeddedNats::default()
+            };
+            if let Some(p) = s.port {
+                e.port = port("port", p)?;
+            }
+            if let Some(mp) = non_negative("max payload", s.max_payload)? {
+                if mp == 0 {
+                    return invalid("max payload cannot be 0");
+                }
+                e.max_payload = mp as usize;
+            }
+            NatsMode::Embedded(e)
+        }
+    };
+    if let Some(p) = s.http_port {
+        let http_host = s.http_host.clone().unwrap_or(host);
+        cfg.monitor = Some(socket_addr(&http_host, port("monitoring port", p)?)?);
+    }
+
+    let trace = s.trace.unwrap_or(false) || s.stan_trace.unwrap_or(false);
+    let debug = s.debug.unwrap_or(false) || s.stan_debug.unwrap_or(false);
+    let log = LogOptions {
+        level: if trace {
+            tracing::Level::TRACE
+        } else if debug {
+            tracing::Level::DEBUG
+        } else {
+            tracing::Level::INFO
+        },
+        file: s.log_file.clone(),
+        timestamps: s.logtime.unwrap_or(true),
+    };
+    Ok((cfg, log))
+}

@@ -1,0 +1,979 @@
+//! The messages of one channel: slices of (data, index) files, a cache of recent messages and
+//! positional reads for the rest.
+
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use prost::Message;
+use stan_protocol::pb::MsgProto;
+
+use super::record::{
+    frame_parts, header, msg_prefix, parse_frame, read_from, read_header, scan_log, Frame,
+    IdxEntry, FRAME_LEN, HEADER_LEN, HOLE, IDX_ENTRY_LEN, MAGIC_DATA, MAGIC_INDEX, MAGIC_STATE,
+    MSG_PREFIX,
+};
+use super::{io_err, Shared};
+use crate::config::ChannelLimits;
+use crate::store::{MsgStore, StoreError, StoreResult};
+
+/// Index entries whose records are checked against the data at recovery (from the tail).
+const TAIL_CHECK: usize = 8;
+/// Most bytes of recent messages kept in memory per channel.
+const CACHE_BYTES: usize = 4 << 20;
+/// Most recent messages kept in memory per channel.
+const CACHE_MSGS: usize = 8192;
+/// Name of a channel's state file (logical first sequence).
+pub(crate) const STATE_FILE: &str = "state.dat";
+/// Length of the state file: header and a CRC of it.
+const STATE_LEN: usize = HEADER_LEN as usize + 4;
+
+/// Slice settings of the message store.
+#[derive(Clone, Debug)]
+pub(crate) struct SliceOptions {
+    /// Messages per slice (0 = unlimited).
+    pub(crate) max_msgs: u64,
+    /// Data bytes per slice (0 = unlimited).
+    pub(crate) max_bytes: u64,
+    /// Age of a slice's first message before a new slice starts (0 = unlimited), nanoseconds.
+    pub(crate) max_age: i64,
+    /// Check the CRC of records read back.
+    pub(crate) crc: bool,
+}
+
+/// File names of slice `no`.
+pub(crate) fn slice_paths(dir: &Path, no: u64) -> (PathBuf, PathBuf) {
+    (
+        dir.join(format!("msgs.{no}.dat")),
+        dir.join(format!("msgs.{no}.idx")),
+    )
+}
+
+/// The slice numbers present in a channel directory, sorted.
+pub(crate) fn slice_numbers(dir: &Path) -> io::Result<Vec<u64>> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir(dir)? {
+        let name = e?.file_name();
+        let name = name.to_string_lossy();
+        if let Some(no) = name
+            .strip_prefix("msgs.")
+            .and_then(|r| r.strip_suffix(".dat"))
+            .and_then(|n| n.parse::<u64>().ok())
+        {
+            v.push(no);
+        }
+    }
+    v.sort_unstable();
+    Ok(v)
+}
+
+/// What verifying one slice found, and what repairing it takes.
+#[derive(Debug, Default)]
+pub(crate) struct SliceCheck {
+    /// Slice number.
+    pub(crate) no: u64,
+    /// First sequence (from the data header).
+    pub(crate) first_seq: u64,
+    /// Every entry after repair (verified index prefix, then rebuilt from data).
+    pub(crate) entries: Vec<IdxEntry>,
+    /// Entries of the index file that are kept as they are.
+    pub(crate) idx_keep: u64,
+    /// The index file must be written anew (missing or bad header).
+    pub(crate) idx_recreate: bool,
+    /// Length of the index file on disk.
+    pub(crate) idx_file_len: u64,
+    /// Length of the data file up to which it is sound.
+    pub(crate) data_good_len: u64,
+    /// Length of the data file on disk.
+    pub(crate) data_file_len: u64,
+    /// The slice cannot be used (unreadable data header): description.
+    pub(crate) fatal: Option<String>,
+    /// Records lost or unreadable in the middle (served as missing).
+    pub(crate) errors: Vec<String>,
+    /// Repairs at the tail (torn record cut, index rebuilt).
+    pub(crate) repairs: Vec<String>,
+}
+
+impl SliceCheck {
+    /// Whether repairing changes anything on disk.
+    pub(crate) fn needs_repair(&self) -> bool {
+        self.idx_recreate
+            || self.data_good_len != self.data_file_len
+            || self.idx_keep != self.entries.len() as u64
+            || self.idx_file_len != HEADER_LEN + self.entries.len() as u64 * IDX_ENTRY_LEN
+    }
+
+    /// One past the last sequence.
+    pub(crate) fn end_seq(&self) -> u64 {
+        self.first_seq + self.entries.len() as u64
+    }
+}
+
+/// Checks the record at `e` in `data`; `Err` describes what is wrong.
+fn check_record(data: &File, e: &IdxEntry) -> Result<(), String> {
+    let mut buf = vec![0u8; (FRAME_LEN + u64::from(e.len)) as usize];
+    data.read_exact_at(&mut buf, e.offset)
+        .map_err(|err| format!("unreadable ({err})"))?;
+    match parse_frame(&buf) {
+        Frame::Good(body, _) => match msg_prefix(body) {
+            Some((seq, _)) if seq == e.seq => Ok(()),
+            Some((seq, _)) => Err(format!("holds sequence {seq}")),
+            None => Err("too short".into()),
+        },
+        Frame::BadCrc(_) => Err("CRC mismatch".into()),
+        Frame::Incomplete => Err("length mismatch".into()),
+    }
+}
+
+/// Verifies slice `no` of `dir` without changing anything. `full` checks every record (the
+/// offline check); otherwise only the tail is checked against the data.
+pub(crate) fn verify_slice(dir: &Path, no: u64, full: bool) -> SliceCheck {
+    let (data_path, idx_path) = slice_paths(dir, no);
+    let mut c = SliceCheck {
+        no,
+        ..Default::default()
+    };
+    let data = match File::open(&data_path) {
+        Ok(f) => f,
+        Err(e) => {
+            c.fatal = Some(format!("cannot open {}: {e}", data_path.display()));
+            return c;
+        }
+    };
+    c.data_file_len = data.metadata().map(|m| m.len()).unwrap_or(0);
+    c.first_seq = match read_header(&data, MAGIC_DATA) {
+        Ok(0) => {
+            c.fatal = Some("data header holds first sequence 0".into());
+            return c;
+        }
+        Ok(s) => s,
+        Err(e) => {
+            c.fatal = Some(format!("data header: {e}"));
+            return c;
+        }
+    };
+    // The verified prefix of the index.
+    let mut entries: Vec<IdxEntry> = Vec::new();
+    match File::open(&idx_path) {
+        Err(e) => {
+            c.idx_recreate = true;
+            c.repairs
+                .push(format!("index missing ({e}): rebuilt from the data"));
+        }
+        Ok(idx) => {
+            c.idx_file_len = idx.metadata().map(|m| m.len()).unwrap_or(0);
+            match read_header(&idx, MAGIC_INDEX) {
+                Ok(v) if v == c.first_seq => {
+                    let raw = read_from(&idx, HEADER_LEN).unwrap_or_default();
+                    let mut prev_end = HEADER_LEN;
+                    for (i, chunk) in raw.chunks(IDX_ENTRY_LEN as usize).enumerate() {
+                        let want = c.first_seq + i as u64;
+                        let ok = match IdxEntry::decode(chunk) {
+                            Some(e) if e.seq == want && e.is_hole() => Some(e),
+                            Some(e)
+                                if e.seq == want
+                                    && e.offset >= prev_end
+                                    && e.end() <= c.data_file_len =>
+                            {
+                                Some(e)
+                            }
+                            _ => None,
+                        };
+                        match ok {
+                            Some(e) => {
+                                if !e.is_hole() {
+                                    prev_end = e.end();
+                                }
+                                entries.push(e);
+                            }
+                            None => {
+                                c.repairs.push(format!(
+                                    "index entry {i} (sequence {want}) invalid: index cut there \
+                                     and rebuilt from the data"
+                                ));
+                                break;
+                            }
+                        }
+                    }
+                }
+                Ok(v) => {
+                    c.idx_recreate = true;
+                    c.repairs.push(format!(
+                        "index header names first sequence {v}, data {}: index rebuilt",
+                        c.first_seq
+                    ));
+                }
+                Err(e) => {
+                    c.idx_recreate = true;
+                    c.repairs
+                        .push(format!("index header: {e}: index rebuilt from the data"));
+                }
+            }
+        }
+    }
+    // Check the tail of the index (or every entry) against the data.
+    let mut good_seen = 0usize;
+    let mut i = entries.len();
+    while i > 0 && (full || good_seen < TAIL_CHECK) {
+        i -= 1;
+        let e = entries[i];
+        if e.is_hole() {
+            continue;
+        }
+        match check_record(&data, &e) {
+            Ok(()) => good_seen += 1,
+            Err(why) if good_seen == 0 => {
+                // Nothing good after it: the torn tail; the data scan decides.
+                c.repairs.push(format!(
+                    "sequence {}: indexed record {why}: index cut there",
+                    e.seq
+                ));
+                entries.truncate(i);
+            }
+            Err(why) => c.errors.push(format!(
+                "sequence {}: record at offset {} {why}: served as missing",
+                e.seq, e.offset
+            )),
+        }
+    }
+    let prefix = entries.len() as u64;
+    // Records after the last indexed one.
+    let start = entries
+        .iter()
+        .rev()
+        .find(|e| !e.is_hole())
+        .map_or(HEADER_LEN, |e| e.end());
+    let expected = c.first_seq + entries.len() as u64;
+    let buf = if start < c.data_file_len {
+        let mut b = vec![0u8; (c.data_file_len - start) as usize];
+        if let Err(e) = data.read_exact_at(&mut b, start) {
+            c.errors.push(format!("data unreadable after offset {start}: {e}"));
+            b.clear();
+        }
+        b
+    } else {
+        Vec::new()
+    };
+    let accept = |body: &[u8]| {
+        msg_prefix(body).is_some_and(|(s, _)| s >= expected && s - expected < (1 << 32))
+    };
+    let scan = scan_log(&buf, start, &accept);
+    let mut rebuilt = 0u64;
+    for (off, range) in &scan.records {
+        let body = &buf[range.clone()];
+        let Some((seq, ts)) = msg_prefix(body) else {
+            continue;
+        };
+        let next = c.first_seq + entries.len() as u64;
+        if seq < next {
+            continue;
+        }
+        if seq > next {
+            c.errors.push(format!(
+                "sequences {next}..{}: records lost (corrupt data before offset {off})",
+                seq - 1
+            ));
+            let hole_ts = entries.last().map_or(ts, |e| e.ts);
+            for s in next..seq {
+                entries.push(IdxEntry {
+                    seq: s,
+                    offset: HOLE,
+                    ts: hole_ts,
+                    len: 0,
+                });
+            }
+        }
+        entries.push(IdxEntry {
+            seq,
+            offset: *off,
+            ts,
+            len: body.len() as u32,
+        });
+        rebuilt += 1;
+    }
+    for (off, what) in &scan.skipped {
+        c.errors
+            .push(format!("corrupt data at offset {off}: {what}"));
+    }
+    if rebuilt > 0 && !c.idx_recreate {
+        c.repairs
+            .push(format!("{rebuilt} index entries rebuilt from the data"));
+    }
+    if let Some(t) = &scan.torn {
+        c.repairs.push(format!("torn tail: {t}"));
+    }
+    c.data_good_len = if start >= c.data_file_len {
+        c.data_file_len
+    } else {
+        scan.good_len
+    };
+    c.idx_keep = if c.idx_recreate { 0 } else { prefix };
+    c.entries = entries;
+    c
+}
+
+/// Applies the repairs of a verified slice (cut the data tail, rewrite the index tail).
+pub(crate) fn repair_slice(dir: &Path, c: &SliceCheck) -> io::Result<()> {
+    let (data_path, idx_path) = slice_paths(dir, c.no);
+    if c.data_good_len != c.data_file_len {
+        let f = OpenOptions::new().write(true).open(&data_path)?;
+        f.set_len(c.data_good_len)?;
+        f.sync_all()?;
+    }
+    let want_len = HEADER_LEN + c.entries.len() as u64 * IDX_ENTRY_LEN;
+    if c.idx_recreate || c.idx_keep != c.entries.len() as u64 || c.idx_file_len != want_len {
+        let idx = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&idx_path)?;
+        let keep = if c.idx_recreate { 0 } else { c.idx_keep };
+        let mut out = Vec::new();
+        let from = if keep == 0 {
+            out.extend_from_slice(&header(MAGIC_INDEX, c.first_seq));
+            0
+        } else {
+            HEADER_LEN + keep * IDX_ENTRY_LEN
+        };
+        for e in &c.entries[keep as usize..] {
+            e.encode(&mut out);
+        }
+        idx.set_len(from)?;
+        idx.write_all_at(&out, from)?;
+        idx.set_len(want_len)?;
+        idx.sync_all()?;
+    }
+    Ok(())
+}
+
+/// Reads a channel's persisted logical first sequence (`None` if absent or corrupt).
+pub(crate) fn read_state(dir: &Path) -> Option<u64> {
+    let b = std::fs::read(dir.join(STATE_FILE)).ok()?;
+    if b.len() < STATE_LEN {
+        return None;
+    }
+    let crc = u32::from_le_bytes(b[16..20].try_into().ok()?);
+    if crc32fast::hash(&b[..16]) != crc {
+        return None;
+    }
+    super::record::parse_header(&b, MAGIC_STATE).ok()
+}
+
+fn state_bytes(first: u64) -> Vec<u8> {
+    let mut b = header(MAGIC_STATE, first).to_vec();
+    let crc = crc32fast::hash(&b);
+    b.extend_from_slice(&crc.to_le_bytes());
+    b
+}
+
+/// One slice in use.
+struct Slice {
+    no: u64,
+    first_seq: u64,
+    /// Entries, including buffered ones of the active slice.
+    count: u64,
+    data: Arc<File>,
+    idx: Arc<File>,
+    data_len: u64,
+    idx_written: u64,
+    first_ts: i64,
+    last_ts: i64,
+    live_msgs: u64,
+    live_bytes: u64,
+    dirty: bool,
+}
+
+impl Slice {
+    fn end_seq(&self) -> u64 {
+        self.first_seq + self.count
+    }
+}
+
+fn open_rw(p: &Path) -> io::Result<File> {
+    OpenOptions::new().read(true).write(true).open(p)
+}
+
+/// Creates the (empty) files of slice `no` starting at `first_seq`.
+fn create_slice(dir: &Path, no: u64, first_seq: u64) -> io::Result<Slice> {
+    let (dp, ip) = slice_paths(dir, no);
+    let mk = |p: &Path, magic| -> io::Result<File> {
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(p)?;
+        f.write_all_at(&header(magic, first_seq), 0)?;
+        Ok(f)
+    };
+    let data = mk(&dp, MAGIC_DATA)?;
+    let idx = mk(&ip, MAGIC_INDEX)?;
+    Ok(Slice {
+        no,
+        first_seq,
+        count: 0,
+        data: Arc::new(data),
+        idx: Arc::new(idx),
+        data_len: HEADER_LEN,
+        idx_written: 0,
+        first_ts: 0,
+        last_ts: 0,
+        live_msgs: 0,
+        live_bytes: 0,
+        dirty: true,
+    })
+}
+
+fn remove_slice_files(dir: &Path, no: u64) {
+    let (dp, ip) = slice_paths(dir, no);
+    for p in [dp, ip] {
+        if let Err(e) = std::fs::remove_file(&p) {
+            if e.kind() != io::ErrorKind::NotFound {
+                tracing::warn!("cannot remove {}: {e}", p.display());
+            }
+        }
+    }
+}
+
+/// The messages of one channel, on disk.
+pub struct FileMsgStore {
+    name: String,
+    dir: PathBuf,
+    slices: VecDeque<Slice>,
+    /// Every sequence below is removed.
+    first: u64,
+    last: u64,
+    last_ts: i64,
+    msgs: u64,
+    bytes: u64,
+    pend_data: Vec<u8>,
+    pend_idx: Vec<IdxEntry>,
+    cache: VecDeque<(u64, Bytes)>,
+    cache_bytes: usize,
+    max_msgs: u64,
+    max_bytes: u64,
+    max_age: Duration,
+    warned: bool,
+    opts: SliceOptions,
+    shared: Arc<Shared>,
+    state: Arc<File>,
+    state_first: u64,
+    state_dirty: bool,
+    dir_dirty: bool,
+}
+
+impl FileMsgStore {
+    fn base(
+        name: &str,
+        dir: &Path,
+        limits: &ChannelLimits,
+        opts: SliceOptions,
+        shared: Arc<Shared>,
+        state: File,
+    ) -> FileMsgStore {
+        FileMsgStore {
+            name: name.to_string(),
+            dir: dir.to_path_buf(),
+            slices: VecDeque::new(),
+            first: 1,
+            last: 0,
+            last_ts: 0,
+            msgs: 0,
+            bytes: 0,
+            pend_data: Vec::new(),
+            pend_idx: Vec::new(),
+            cache: VecDeque::new(),
+            cache_bytes: 0,
+            max_msgs: limits.max_msgs.unwrap_or(0) as u64,
+            max_bytes: limits.max_bytes.unwrap_or(0),
+            max_age: limits.max_age.unwrap_or(Duration::ZERO),
+            warned: false,
+            opts,
+            shared,
+            state: Arc::new(state),
+            state_first: 1,
+            state_dirty: false,
+            dir_dirty: false,
+        }
+    }
+
+    fn open_state(dir: &Path, first: u64, create: bool) -> io::Result<File> {
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(create)
+            .truncate(false)
+            .open(dir.join(STATE_FILE))?;
+        if create {
+            f.write_all_at(&state_bytes(first), 0)?;
+        }
+        Ok(f)
+    }
+
+    /// A new empty message store in `dir` (slice 1 created).
+    pub(crate) fn create(
+        name: &str,
+        dir: &Path,
+        limits: &ChannelLimits,
+        opts: SliceOptions,
+        shared: Arc<Shared>,
+    ) -> io::Result<FileMsgStore> {
+        let state = Self::open_state(dir, 1, true)?;
+        let mut s = Self::base(name, dir, limits, opts, shared, state);
+        let slice = create_slice(dir, 1, 1)?;
+        slice.data.sync_all()?;
+        slice.idx.sync_all()?;
+        s.slices.push_back(slice);
+        Ok(s)
+    }
+
+    /// Opens verified (and repaired) slices. `checks` are sorted by slice number; unusable
+    /// slices were left out by the caller.
+    pub(crate) fn open(
+        name: &str,
+        dir: &Path,
+        limits: &ChannelLimits,
+        opts: SliceOptions,
+        shared: Arc<Shared>,
+        checks: Vec<SliceCheck>,
+        state_first: Option<u64>,
+    ) -> io::Result<FileMsgStore> {
+        let state = Self::open_state(dir, 1, state_first.is_none())?;
+        let mut s = Self::base(name, dir, limits, opts, shared, state);
+        let first_slice = checks.first().map_or(1, |c| c.first_seq);
+        s.first = state_first.unwrap_or(first_slice).max(first_slice);
+        s.state_first = s.first;
+        for c in checks {
+            let (dp, ip) = slice_paths(dir, c.no);
+            let mut sl = Slice {
+                no: c.no,
+                first_seq: c.first_seq,
+                count: c.entries.len() as u64,
+                data: Arc::new(open_rw(&dp)?),
+                idx: Arc::new(open_rw(&ip)?),
+                data_len: c.data_good_len.max(HEADER_LEN),
+                idx_written: c.entries.len() as u64,
+                first_ts: c.entries.first().map_or(0, |e| e.ts),
+                last_ts: c.entries.last().map_or(0, |e| e.ts),
+                live_msgs: 0,
+                live_bytes: 0,
+                dirty: false,
+            };
+            for e in c.entries.iter().filter(|e| e.seq >= s.first && !e.is_hole()) {
+                sl.live_msgs += 1;
+                sl.live_bytes += e.msg_size();
+            }
+            s.msgs += sl.live_msgs;
+            s.bytes += sl.live_bytes;
+            if sl.count > 0 {
+                s.last_ts = sl.last_ts;
+            }
+            s.slices.push_back(sl);
+        }
+        match s.slices.back() {
+            Some(l) => s.last = l.end_seq() - 1,
+            None => {
+                let first = s.first;
+                s.slices.push_back(create_slice(dir, 1, first)?);
+                s.last = first - 1;
+                s.dir_dirty = true;
+            }
+        }
+        if s.first > s.last + 1 {
+            s.first = s.last + 1;
+            s.state_dirty = true;
+        }
+        s.drop_dead_slices();
+        s.enforce_count_limits();
+        Ok(s)
+    }
+
+    fn active(&self) -> &Slice {
+        // There is always at least one slice.
+        &self.slices[self.slices.len() - 1]
+    }
+
+    fn slice_index(&self, seq: u64) -> Option<usize> {
+        let i = self.slices.partition_point(|s| s.end_seq() <= seq);
+        let s = self.slices.get(i)?;
+        (s.first_seq <= seq && seq < s.end_seq()).then_some(i)
+    }
+
+    /// The index entry of `seq` (buffered, or read from the index file).
+    fn entry(&self, seq: u64) -> Option<IdxEntry> {
+        let si = self.slice_index(seq)?;
+        let s = &self.slices[si];
+        let i = seq - s.first_seq;
+        if si == self.slices.len() - 1 && i >= s.idx_written {
+            return self.pend_idx.get((i - s.idx_written) as usize).copied();
+        }
+        let mut b = [0u8; IDX_ENTRY_LEN as usize];
+        if let Err(e) = s.idx.read_exact_at(&mut b, HEADER_LEN + i * IDX_ENTRY_LEN) {
+            tracing::error!(channel = %self.name, seq, "cannot read index entry: {e}");
+            return None;
+        }
+        match IdxEntry::decode(&b) {
+            Some(e) if e.seq == seq => Some(e),
+            _ => {
+                tracing::error!(channel = %self.name, seq, "corrupt index entry");
+                None
+            }
+        }
+    }
+
+    /// Reads a message record (buffered or from its slice) and returns the encoded message.
+    fn read_msg(&self, seq: u64) -> Option<Bytes> {
+        let e = self.entry(seq)?;
+        if e.is_hole() {
+            return None;
+        }
+        let si = self.slice_index(seq)?;
+        let s = &self.slices[si];
+        let total = (FRAME_LEN + u64::from(e.len)) as usize;
+        let buf: Vec<u8> = if si == self.slices.len() - 1 && e.offset >= s.data_len {
+            let start = (e.offset - s.data_len) as usize;
+            self.pend_data.get(start..start + total)?.to_vec()
+        } else {
+            let mut b = vec![0u8; total];
+            if let Err(err) = s.data.read_exact_at(&mut b, e.offset) {
+                tracing::error!(channel = %self.name, seq, "cannot read message: {err}");
+                return None;
+            }
+            b
+        };
+        let len = u32::from_le_bytes(buf[..4].try_into().ok()?);
+        if len != e.len {
+            tracing::error!(channel = %self.name, seq, "corrupt message record (length)");
+            return None;
+        }
+        if self.opts.crc {
+            let crc = u32::from_le_bytes(buf[4..8].try_into().ok()?);
+            if crc32fast::hash(&buf[8..]) != crc {
+                tracing::error!(channel = %self.name, seq, "corrupt message record (CRC mismatch)");
+                return None;
+            }
+        }
+        match msg_prefix(&buf[8..]) {
+            Some((s, _)) if s == seq => {}
+            _ => {
+                tracing::error!(channel = %self.name, seq, "corrupt message record (sequence)");
+                return None;
+            }
+        }
+        Some(Bytes::from(buf).slice((FRAME_LEN + MSG_PREFIX) as usize..))
+    }
+
+    fn warn_once(&mut self) {
+        if !self.warned {
+            self.warned = true;
+            tracing::warn!(channel = %self.name, "Reached limits for store {:?}", self.name);
+        }
+    }
+
+    /// Removes the oldest message.
+    fn remove_first(&mut self) {
+        let seq = self.first;
+        if let Some(e) = self.entry(seq) {
+            if !e.is_hole() {
+                let size = e.msg_size();
+                self.msgs = self.msgs.saturating_sub(1);
+                self.bytes = self.bytes.saturating_sub(size);
+                if let Some(si) = self.slice_index(seq) {
+                    let s = &mut self.slices[si];
+                    s.live_msgs = s.live_msgs.saturating_sub(1);
+                    s.live_bytes = s.live_bytes.saturating_sub(size);
+                }
+            }
+        }
+        self.first += 1;
+        self.state_dirty = true;
+        self.drop_dead_slices();
+    }
+
+    /// Removes every remaining message of the oldest slice (not the active one).
+    fn remove_first_slice(&mut self) {
+        if self.slices.len() < 2 {
+            return;
+        }
+        let s = &self.slices[0];
+        self.msgs = self.msgs.saturating_sub(s.live_msgs);
+        self.bytes = self.bytes.saturating_sub(s.live_bytes);
+        self.first = self.first.max(s.end_seq());
+        self.state_dirty = true;
+        self.drop_dead_slices();
+    }
+
+    /// Deletes the files of old slices whose messages are all removed.
+    fn drop_dead_slices(&mut self) {
+        while self.slices.len() > 1 && self.slices[0].end_seq() <= self.first {
+            if let Some(s) = self.slices.pop_front() {
+                remove_slice_files(&self.dir, s.no);
+            }
+        }
+        while self.cache.front().is_some_and(|(s, _)| *s < self.first) {
+            if let Some((_, b)) = self.cache.pop_front() {
+                self.cache_bytes -= b.len();
+            }
+        }
+    }
+
+    fn over_limits(&self, msgs: u64, bytes: u64) -> bool {
+        (self.max_msgs > 0 && msgs > self.max_msgs) || (self.max_bytes > 0 && bytes > self.max_bytes)
+    }
+
+    /// Drops the oldest messages until within max_msgs / max_bytes (keeping the newest).
+    fn enforce_count_limits(&mut self) -> bool {
+        let mut dropped = false;
+        while self.first < self.last && self.over_limits(self.msgs, self.bytes) {
+            dropped = true;
+            if self.slices.len() > 1 {
+                let s = &self.slices[0];
+                let (m, b) = (self.msgs - s.live_msgs.min(self.msgs), self.bytes.saturating_sub(s.live_bytes));
+                if (self.max_msgs > 0 && m >= self.max_msgs) || (self.max_bytes > 0 && b >= self.max_bytes) {
+                    self.remove_first_slice();
+                    continue;
+                }
+            }
+            self.remove_first();
+        }
+        dropped
+    }
+
+    /// Writes the buffered records of the active slice (no sync).
+    fn write_pending(&mut self) -> io::Result<()> {
+        if self.pend_idx.is_empty() {
+            return Ok(());
+        }
+        let mut idx = Vec::with_capacity(self.pend_idx.len() * IDX_ENTRY_LEN as usize);
+        for e in &self.pend_idx {
+            e.encode(&mut idx);
+        }
+        let n = self.pend_idx.len() as u64;
+        let last = self.slices.len() - 1;
+        let s = &mut self.slices[last];
+        s.data.write_all_at(&self.pend_data, s.data_len)?;
+        s.idx
+            .write_all_at(&idx, HEADER_LEN + s.idx_written * IDX_ENTRY_LEN)?;
+        s.data_len += self.pend_data.len() as u64;
+        s.idx_written += n;
+        s.dirty = true;
+        self.pend_data.clear();
+        self.pend_idx.clear();
+        Ok(())
+    }
+
+    /// Starts a new slice if the active one is full.
+    fn maybe_roll(&mut self, ts: i64) -> io::Result<()> {
+        let s = self.active();
+        let size = s.data_len + self.pend_data.len() as u64;
+        let full = s.count > 0
+            && ((self.opts.max_msgs > 0 && s.count >= self.opts.max_msgs)
+                || (self.opts.max_bytes > 0 && size >= self.opts.max_bytes)
+                || (self.opts.max_age > 0 && ts.saturating_sub(s.first_ts) >= self.opts.max_age));
+        if !full {
+            return Ok(());
+        }
+        self.write_pending()?;
+        let no = self.active().no + 1;
+        let first = self.last + 1;
+        let slice = create_slice(&self.dir, no, first)?;
+        self.slices.push_back(slice);
+        self.dir_dirty = true;
+        Ok(())
+    }
+
+    /// Number of slices (tests).
+    #[cfg(test)]
+    pub(crate) fn slice_count(&self) -> usize {
+        self.slices.len()
+    }
+}
+
+impl MsgStore for FileMsgStore {
+    fn store(&mut self, mut msg: MsgProto) -> StoreResult<u64> {
+        let seq = self
+            .last
+            .checked_add(1)
+            .ok_or_else(|| StoreError::Other("sequence overflow".into()))?;
+        self.maybe_roll(msg.timestamp)
+            .map_err(|e| io_err("message slice", e))?;
+        msg.sequence = seq;
+        msg.redelivered = false;
+        msg.redelivery_count = 0;
+        let encoded = Bytes::from(msg.encode_to_vec());
+        let s = self.slices.len() - 1;
+        let offset = self.slices[s].data_len + self.pend_data.len() as u64;
+        frame_parts(
+            &mut self.pend_data,
+            &[&seq.to_le_bytes(), &msg.timestamp.to_le_bytes(), &encoded],
+        );
+        let e = IdxEntry {
+            seq,
+            offset,
+            ts: msg.timestamp,
+            len: (MSG_PREFIX as usize + encoded.len()) as u32,
+        };
+        self.pend_idx.push(e);
+        let size = e.msg_size();
+        let sl = &mut self.slices[s];
+        if sl.count == 0 {
+            sl.first_ts = msg.timestamp;
+        }
+        sl.count += 1;
+        sl.last_ts = msg.timestamp;
+        sl.live_msgs += 1;
+        sl.live_bytes += size;
+        self.msgs += 1;
+        self.bytes += size;
+        self.last = seq;
+        self.last_ts = msg.timestamp;
+        self.cache_bytes += encoded.len();
+        self.cache.push_back((seq, encoded));
+        while self.cache.len() > CACHE_MSGS || self.cache_bytes > CACHE_BYTES {
+            match self.cache.pop_front() {
+                Some((_, b)) => self.cache_bytes -= b.len(),
+                None => break,
+            }
+        }
+        if self.enforce_count_limits() {
+            self.warn_once();
+        }
+        Ok(seq)
+    }
+
+    fn lookup(&self, seq: u64) -> Option<MsgProto> {
+        MsgProto::decode(self.lookup_encoded(seq)?).ok()
+    }
+
+    fn lookup_encoded(&self, seq: u64) -> Option<Bytes> {
+        if seq < self.first || seq > self.last {
+            return None;
+        }
+        if let Some((front, _)) = self.cache.front() {
+            if seq >= *front {
+                return self
+                    .cache
+                    .get((seq - front) as usize)
+                    .map(|(_, b)| b.clone());
+            }
+        }
+        self.read_msg(seq)
+    }
+
+    fn timestamp(&self, seq: u64) -> Option<i64> {
+        if seq < self.first || seq > self.last {
+            return None;
+        }
+        self.entry(seq).filter(|e| !e.is_hole()).map(|e| e.ts)
+    }
+
+    fn first_sequence(&self) -> u64 {
+        if self.last == 0 {
+            0
+        } else {
+            self.first
+        }
+    }
+
+    fn last_sequence(&self) -> u64 {
+        self.last
+    }
+
+    fn last_timestamp(&self) -> i64 {
+        self.last_ts
+    }
+
+    fn state(&self) -> (u64, u64) {
+        (self.msgs, self.bytes)
+    }
+
+    fn sequence_for_timestamp(&self, ts: i64) -> u64 {
+        if self.first > self.last {
+            return self.last + 1;
+        }
+        let ts_of = |seq: u64| self.entry(seq).map_or(i64::MIN, |e| e.ts);
+        if ts <= ts_of(self.first) {
+            return self.first;
+        }
+        if ts == self.last_ts {
+            return self.last;
+        }
+        if ts > self.last_ts {
+            return self.last + 1;
+        }
+        let (mut lo, mut hi) = (self.first, self.last);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if ts_of(mid) < ts {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
+    fn expire(&mut self, now: i64) -> Option<i64> {
+        if self.max_age.is_zero() {
+            return None;
+        }
+        let age = i64::try_from(self.max_age.as_nanos()).unwrap_or(i64::MAX);
+        let mut dropped = false;
+        while self.first <= self.last {
+            if self.slices.len() > 1 && self.slices[0].last_ts.saturating_add(age) <= now {
+                self.remove_first_slice();
+                dropped = true;
+                continue;
+            }
+            match self.entry(self.first) {
+                Some(e) if e.ts.saturating_add(age) > now => break,
+                _ => {
+                    self.remove_first();
+                    dropped = true;
+                }
+            }
+        }
+        if dropped {
+            self.warn_once();
+        }
+        if self.first <= self.last {
+            self.entry(self.first).map(|e| e.ts.saturating_add(age))
+        } else {
+            None
+        }
+    }
+
+    fn flush(&mut self) -> BoxFuture<'_, StoreResult<()>> {
+        if let Err(e) = self.write_pending() {
+            return futures::future::ready(Err(io_err("message write", e))).boxed();
+        }
+        let mut files = Vec::new();
+        if self.state_dirty && self.first != self.state_first {
+            if let Err(e) = self.state.write_all_at(&state_bytes(self.first), 0) {
+                return futures::future::ready(Err(io_err("state write", e))).boxed();
+            }
+            self.state_first = self.first;
+            files.push(self.state.clone());
+        }
+        self.state_dirty = false;
+        for s in self.slices.iter_mut().filter(|s| s.dirty) {
+            s.dirty = false;
+            files.push(s.data.clone());
+            files.push(s.idx.clone());
+        }
+        let dirs = if std::mem::take(&mut self.dir_dirty) {
+            vec![self.dir.clone()]
+        } else {
+            Vec::new()
+        };
+        self.shared.commit(files, dirs)
+    }
+}

@@ -1,0 +1,94 @@
+//! The client's inbox, in the connection task: heartbeats, ping responses and deliveries.
+
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use prost::Message as _;
+use stan_protocol::pb;
+use tracing::warn;
+
+use super::task::Task;
+
+impl Task {
+    pub(super) async fn on_inbox(&mut self, m: async_nats::Message) {
+        let Some(rest) = m
+            .subject
+            .as_str()
+            .strip_prefix(self.ctx.inbox_base.as_str())
+            .and_then(|r| r.strip_prefix('.'))
+        else {
+            return;
+        };
+        let Some((head, tail)) = rest.split_once('.') else {
+            return;
+        };
+        match head {
+            "hb" => {
+                let current = self.hb_current.load(Ordering::Acquire).to_string();
+                if tail == current {
+                    if let Some(reply) = m.reply {
+                        let _ = self.shared.nats.publish(reply, Bytes::new()).await;
+                    }
+                }
+            }
+            "ping" => {
+                if tail == self.epoch.to_string() && self.session.is_some() {
+                    self.on_ping_response(m).await;
+                }
+            }
+            id => {
+                if let (Ok(id), Ok(gen)) = (id.parse::<u64>(), tail.parse::<u64>()) {
+                    self.on_delivery(id, gen, m.payload).await;
+                }
+            }
+        }
+    }
+
+    pub(super) async fn on_delivery(&mut self, sub_id: u64, gen: u64, payload: Bytes) {
+        let Some(sub) = self.subs.get_mut(&sub_id) else {
+            return;
+        };
+        if sub.gen != gen {
+            return;
+        }
+        let proto = match pb::MsgProto::decode(payload) {
+            Ok(p) => p,
+            Err(e) => {
+                warn!(error = %e, "dropping undecodable message");
+                return;
+            }
+        };
+        if sub.acked.contains(proto.sequence, proto.timestamp) {
+            // Acked by the application before; the server did not get that ack in time.
+            let seq = proto.sequence;
+            self.send_ack(sub_id, seq).await;
+            return;
+        }
+        sub.unacked.insert(proto.sequence);
+        if !proto.redelivered {
+            sub.last_received = proto.sequence;
+        }
+        let _ = sub.tx.send(Ok(proto));
+    }
+
+    pub(super) async fn send_ack(&mut self, sub_id: u64, seq: u64) {
+        let Some(sub) = self.subs.get_mut(&sub_id) else {
+            return;
+        };
+        match &sub.ack_inbox {
+            Some(inbox) => {
+                let ack = pb::Ack {
+                    subject: sub.spec.channel.clone(),
+                    sequence: seq,
+                };
+                let inbox = inbox.clone();
+                let _ = self
+                    .shared
+                    .nats
+                    .publish(inbox, Bytes::from(ack.encode_to_vec()))
+                    .await;
+            }
+            None => sub.queued_acks.push(seq),
+        }
+    }
+}

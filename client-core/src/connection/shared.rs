@@ -1,0 +1,89 @@
+//! State shared by a client's handles and its connection task.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::Subject;
+use tokio::sync::{broadcast, watch, Notify, Semaphore};
+
+use super::deadline::deadline_after;
+use super::pending::{PendingPub, PendingPubs};
+use super::session::{Session, SessionState};
+use crate::error::{Error, ErrorKind, Result};
+use crate::event::Event;
+use crate::lock::lock;
+
+/// State shared by the handles and the task.
+pub(crate) struct Shared {
+    pub(crate) client_id: String,
+    pub(crate) cluster_id: String,
+    pub(crate) nats: async_nats::Client,
+    pub(crate) pub_ack_inbox: Subject,
+    pub(crate) connect_wait: Duration,
+    pub(crate) pub_ack_wait: Duration,
+    pub(crate) permits: Arc<Semaphore>,
+    pub(crate) pending: Mutex<PendingPubs>,
+    pub(crate) pub_timer: Notify,
+    pub(crate) session: watch::Sender<SessionState>,
+    pub(crate) events: broadcast::Sender<Event>,
+    pub(crate) next_sub_id: AtomicU64,
+}
+
+impl Shared {
+    /// The current session, waiting up to `wait` while a resume is in progress.
+    pub(crate) async fn wait_session(&self, wait: Duration) -> Result<Arc<Session>> {
+        if let SessionState::Active(s) = &*self.session.borrow() {
+            return Ok(s.clone());
+        }
+        let mut rx = self.session.subscribe();
+        let deadline = deadline_after(wait);
+        loop {
+            match &*rx.borrow_and_update() {
+                SessionState::Active(s) => return Ok(s.clone()),
+                SessionState::Closed(kind, msg) => return Err(Error::new(*kind, msg.clone())),
+                SessionState::Resuming => {}
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => continue,
+                Ok(Err(_)) => return Err(Error::closed()),
+                Err(_) => {
+                    return Err(Error::new(
+                        ErrorKind::ConnectionLost,
+                        "stan: connection lost, session is being resumed",
+                    ))
+                }
+            }
+        }
+    }
+
+    pub(crate) fn emit(&self, ev: Event) {
+        let _ = self.events.send(ev);
+    }
+
+    /// Fail every pending publish and stop accepting publishes for the current session.
+    pub(super) fn fail_pending(&self, err: &Error) {
+        let drained: Vec<PendingPub> = {
+            let mut p = lock(&self.pending);
+            p.epoch = 0;
+            p.order.clear();
+            p.map.drain().map(|(_, v)| v).collect()
+        };
+        for entry in drained {
+            let _ = entry.tx.send(Err(err.shallow_clone()));
+        }
+    }
+
+    /// True once the client is closed for good.
+    pub(crate) fn is_closed(&self) -> bool {
+        matches!(&*self.session.borrow(), SessionState::Closed(..))
+    }
+
+    /// The error for an operation on a client that is closed: why it ended.
+    pub(crate) fn closed_error(&self) -> Error {
+        match &*self.session.borrow() {
+            SessionState::Closed(kind, msg) => Error::new(*kind, msg.clone()),
+            _ => Error::closed(),
+        }
+    }
+}
