@@ -209,8 +209,10 @@ mod tests {
         assert!(!f.compact_enabled && !f.crc);
         assert_eq!(f.fds_limit, 100);
         assert!(load_err(&["-st", "file"]).contains("needs a directory (--dir)"));
-        assert!(load_err(&["-st", "file", "--dir", "/x", "--file_compact_frag", "101"])
-            .contains("fragmentation"));
+        assert!(
+            load_err(&["-st", "file", "--dir", "/x", "--file_compact_frag", "101"])
+                .contains("fragmentation")
+        );
         assert!(load_err(&["-st", "SQL"]).contains("SQL store not supported"));
         assert!(load_err(&["-st", "disk"]).contains("unknown store type: disk"));
     }
@@ -304,7 +306,7 @@ mod tests {
             "--cluster_node_id",
             "a",
             "-secure",
-            "--file_sync=false",
+            "--file_crc_poly=3",
             "-ms",
             "8443",
             "--encrypt",

@@ -214,12 +214,42 @@ fn bad_values_are_usage_errors() {
 }
 
 #[test]
-fn file_store_is_a_clear_error() {
-    let o = run(&["-st", "FILE", "--dir", "/tmp/stan-never-created"]);
+fn file_store_needs_a_directory() {
+    let o = run(&["-st", "FILE"]);
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
-    assert!(err.contains("file store not supported yet"), "{err}");
+    assert!(
+        err.contains("the FILE store needs a directory (--dir)"),
+        "{err}"
+    );
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+}
+
+#[test]
+fn file_store_starts_and_stops_on_sigterm() {
+    let dir = temp_dir("file-store");
+    let d = dir.join("store");
+    let mut b = Running::start(&[
+        "-p",
+        "0",
+        "-st",
+        "FILE",
+        "--dir",
+        d.to_str().unwrap(),
+        "--file_sync=false",
+        "--file_slice_max_msgs",
+        "100",
+    ]);
+    b.wait_for("Server is ready");
+    assert!(
+        b.seen.iter().any(|l| l.contains("Store: FILE (")),
+        "{:#?}",
+        b.seen
+    );
+    assert!(d.join("server.dat").exists() && d.join(".lock").exists());
+    b.signal("-TERM");
+    assert_eq!(b.wait_exit(), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -307,9 +337,15 @@ fn stops_on_sigint() {
 
 #[test]
 fn ignored_flags_are_logged_as_warnings() {
-    let mut b = Running::start(&["-p", "0", "--clustered", "--file_sync=false", "-secure"]);
+    let mut b = Running::start(&[
+        "-p",
+        "0",
+        "--clustered",
+        "--file_truncate_bad_eof=false",
+        "-secure",
+    ]);
     b.wait_for("Server is ready");
-    for flag in ["--clustered", "--file_sync", "--secure"] {
+    for flag in ["--clustered", "--file_truncate_bad_eof", "--secure"] {
         assert!(
             b.seen
                 .iter()

@@ -436,7 +436,9 @@ impl Ctx<'_> {
                 "compact_interval" => s.file_compact_interval = Some(self.non_negative(key, item)?),
                 "compact_min_size" => s.file_compact_min_size = Some(self.non_negative(key, item)?),
                 "crc" | "do_crc" => s.file_crc = Some(self.boolean(key, item)?),
-                "sync" | "do_sync" | "sync_on_flush" => s.file_sync = Some(self.boolean(key, item)?),
+                "sync" | "do_sync" | "sync_on_flush" => {
+                    s.file_sync = Some(self.boolean(key, item)?)
+                }
                 "auto_sync" => s.file_auto_sync = Some(self.duration(key, item)?),
                 "slice_max_msgs" | "slice_max_count" | "slice_msgs" | "slice_count" => {
                     s.file_slice_max_msgs = Some(self.non_negative(key, item)?)

@@ -196,7 +196,8 @@ pub(crate) struct Engine {
     pub(crate) next_sub_id: u64,
     pub(crate) timers: Timers,
     pub(crate) stats: Stats,
-    pub(crate) batch_acks: Vec<(String, Bytes)>,
+    /// PubAcks of the batch: reply subject, guid, error text, channel the message went to.
+    pub(crate) batch_acks: Vec<publish::BatchAck>,
     pub(crate) batch_channels: Vec<String>,
     pub(crate) batch_seen: HashSet<String>,
 }

@@ -24,19 +24,33 @@ struct CtrlMsg {
     data: bytes::Bytes,
 }
 
+/// A PubAck waiting for the end of its batch.
+pub(crate) struct BatchAck {
+    reply: String,
+    guid: String,
+    error: String,
+    /// The channel the message was stored in (`None` if it was refused).
+    channel: Option<String>,
+}
+
 impl Engine {
     fn queue_pub_ack(
         &mut self,
         reply: Option<String>,
         guid: String,
-        result: Result<(), RequestError>,
+        result: Result<String, RequestError>,
     ) {
-        if let Some(r) = reply {
-            let ack = pb::PubAck {
-                guid,
-                error: RequestError::wire_text(&result),
+        if let Some(reply) = reply {
+            let (error, channel) = match &result {
+                Ok(ch) => (String::new(), Some(ch.clone())),
+                Err(e) => (e.to_string(), None),
             };
-            self.batch_acks.push((r, ack.encode_to_vec().into()));
+            self.batch_acks.push(BatchAck {
+                reply,
+                guid,
+                error,
+                channel,
+            });
         }
     }
 
@@ -68,7 +82,7 @@ impl Engine {
 
     /// Checks the subject and the publisher, then appends the message to its channel (created
     /// on first use), arms the channel's max_age timer and marks the channel for the batch.
-    fn store_publish(&mut self, req: pb::PubMsg) -> Result<(), RequestError> {
+    fn store_publish(&mut self, req: pb::PubMsg) -> Result<String, RequestError> {
         if !validate::is_valid_channel(&req.subject) {
             return Err(RequestError::InvalidPubRequest);
         }
@@ -111,21 +125,25 @@ impl Engine {
         }
         self.stats.in_msgs += 1;
         self.stats.in_bytes += payload_len;
-        Ok(())
+        Ok(ch.name.clone())
     }
 
     /// Ends a batch: flush touched message stores, dispatch, flush subscription stores, send
-    /// the PubAcks in order.
+    /// the PubAcks in order. A message whose store failed to flush is acknowledged with the
+    /// store's error: a successful PubAck always means "stored" (on disk, for a synced FILE
+    /// store).
     pub(crate) async fn finish_batch(&mut self) {
         if self.batch_channels.is_empty() && self.batch_acks.is_empty() {
             return;
         }
         let touched = std::mem::take(&mut self.batch_channels);
         self.batch_seen.clear();
+        let mut failed: Vec<(String, String)> = Vec::new();
         for name in &touched {
             if let Some(ch) = self.channels.get_mut(name) {
                 if let Err(e) = ch.store.msgs.flush().await {
                     tracing::error!(channel = %name, "message store flush failed: {e}");
+                    failed.push((name.clone(), e.to_string()));
                 }
             }
         }
@@ -142,8 +160,16 @@ impl Engine {
         if let Err(e) = self.store.flush().await {
             tracing::error!("store flush failed: {e}");
         }
-        for (reply, ack) in std::mem::take(&mut self.batch_acks) {
-            self.transport.publish(&reply, None, ack);
+        for mut a in std::mem::take(&mut self.batch_acks) {
+            if let Some((_, e)) = failed.iter().find(|(n, _)| a.channel.as_ref() == Some(n)) {
+                a.error = e.clone();
+            }
+            let ack = pb::PubAck {
+                guid: a.guid,
+                error: a.error,
+            };
+            self.transport
+                .publish(&a.reply, None, ack.encode_to_vec().into());
         }
     }
 

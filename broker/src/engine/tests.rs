@@ -396,3 +396,118 @@ async fn durable_resume_forgets_redelivery_count_of_a_vanished_message() {
     }
     h.shutdown().await;
 }
+
+/// A message store whose flush always fails (a full or broken disk).
+struct FailingMsgs(Box<dyn crate::store::MsgStore>);
+
+impl crate::store::MsgStore for FailingMsgs {
+    fn store(&mut self, msg: pb::MsgProto) -> StoreResult<u64> {
+        self.0.store(msg)
+    }
+    fn lookup(&self, seq: u64) -> Option<pb::MsgProto> {
+        self.0.lookup(seq)
+    }
+    fn first_sequence(&self) -> u64 {
+        self.0.first_sequence()
+    }
+    fn last_sequence(&self) -> u64 {
+        self.0.last_sequence()
+    }
+    fn last_timestamp(&self) -> i64 {
+        self.0.last_timestamp()
+    }
+    fn state(&self) -> (u64, u64) {
+        self.0.state()
+    }
+    fn sequence_for_timestamp(&self, ts: i64) -> u64 {
+        self.0.sequence_for_timestamp(ts)
+    }
+    fn expire(&mut self, now: i64) -> Option<i64> {
+        self.0.expire(now)
+    }
+    fn flush(&mut self) -> BoxFuture<'_, StoreResult<()>> {
+        ready(Err(crate::store::StoreError::Other("disk full".into()))).boxed()
+    }
+}
+
+/// A memory store whose channels cannot make messages durable.
+struct FailingStore(MemoryStore);
+
+impl Store for FailingStore {
+    fn store_type(&self) -> &'static str {
+        "FILE"
+    }
+    fn recover(&mut self) -> BoxFuture<'_, StoreResult<Option<RecoveredState>>> {
+        ready(Ok(None)).boxed()
+    }
+    fn init(&mut self, info: &ServerInfo) -> StoreResult<()> {
+        self.0.init(info)
+    }
+    fn create_channel(&mut self, name: &str) -> StoreResult<crate::store::ChannelStore> {
+        let mut ch = self.0.create_channel(name)?;
+        ch.msgs = Box::new(FailingMsgs(ch.msgs));
+        Ok(ch)
+    }
+    fn delete_channel(&mut self, name: &str) -> StoreResult<()> {
+        self.0.delete_channel(name)
+    }
+    fn add_client(&mut self, c: &ClientRecord) -> StoreResult<()> {
+        self.0.add_client(c)
+    }
+    fn delete_client(&mut self, id: &str) -> StoreResult<()> {
+        self.0.delete_client(id)
+    }
+    fn flush(&mut self) -> BoxFuture<'_, StoreResult<()>> {
+        ready(Ok(())).boxed()
+    }
+    fn close(&mut self) -> BoxFuture<'_, StoreResult<()>> {
+        ready(Ok(())).boxed()
+    }
+}
+
+#[tokio::test]
+async fn a_failed_store_flush_is_never_acknowledged_as_success() {
+    let mut cfg = BrokerConfig::for_tests();
+    cfg.hb_interval = Duration::from_secs(3600);
+    let t = Arc::new(Recorder::default());
+    let input = EngineInput::new();
+    let sink = input.sink();
+    let _h = start(
+        cfg.clone(),
+        t.clone(),
+        Box::new(FailingStore(MemoryStore::new(cfg.limits.clone()))),
+        input,
+    )
+    .await
+    .unwrap();
+    inject(
+        &sink,
+        Route::Connect,
+        "_INBOX.r1",
+        pb::ConnectRequest {
+            client_id: "c".into(),
+            heartbeat_inbox: "_INBOX.hb".into(),
+            protocol: 1,
+            conn_id: Bytes::from_static(b"conn"),
+            ..Default::default()
+        },
+    );
+    publish(&sink, "g1");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    let ack = loop {
+        let ack = t
+            .published
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(s, _)| s == "_INBOX.r3")
+            .find_map(|(_, p)| pb::PubAck::decode(p.clone()).ok());
+        if let Some(a) = ack {
+            break a;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no PubAck");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    assert_eq!(ack.guid, "g1");
+    assert_eq!(ack.error, "disk full");
+}

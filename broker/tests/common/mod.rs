@@ -16,7 +16,7 @@ use stan_protocol::pb;
 use stan_protocol::subjects::{new_ack_inbox, new_inbox, new_nuid};
 // Not every test file uses every helper.
 #[allow(unused_imports)]
-pub use stan_test_support::{free_port, start_broker, start_nats_server, NatsServer};
+pub use stan_test_support::{free_port, start_nats_server, NatsServer};
 
 /// How long a test waits for something that should happen. Shorter than
 /// `stan_test_support::WAIT` on purpose: these waits also mean "promptly" (before the
@@ -45,9 +45,61 @@ pub async fn wait_snapshot(
     .await
 }
 
-/// Starts a broker attached to `nats` with the test configuration adjusted by `f`.
+/// Starts a broker attached to `nats` with the test configuration adjusted by `f` (on the
+/// store [`use_test_store`] picks).
 pub async fn start_external_broker(nats: &NatsServer, f: impl FnOnce(&mut BrokerConfig)) -> Broker {
-    stan_test_support::start_external_broker(&nats.url, f).await
+    stan_test_support::start_external_broker(&nats.url, |cfg| {
+        use_test_store(cfg);
+        f(cfg)
+    })
+    .await
+}
+
+/// Starts an in-process broker with the test configuration adjusted by `f`, on the store
+/// [`use_test_store`] picks.
+pub async fn start_broker(f: impl FnOnce(&mut BrokerConfig)) -> Broker {
+    stan_test_support::start_broker(|cfg| {
+        use_test_store(cfg);
+        f(cfg)
+    })
+    .await
+}
+
+/// Whether this test binary runs its scenarios on the FILE store: with `STAN_TEST_STORE=file`
+/// in the environment, or when the scenario file is included by `file_store_scenarios.rs`.
+pub fn file_store_wanted() -> bool {
+    module_path!().starts_with("file_store_scenarios")
+        || std::env::var("STAN_TEST_STORE").is_ok_and(|v| v.eq_ignore_ascii_case("file"))
+}
+
+/// A fresh, empty directory for a FILE store (under cargo's per-target temporary directory).
+pub fn fresh_store_dir() -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("stan-file-store-tests");
+    // Directories of earlier runs (more than an hour old) are removed once per test binary.
+    static CLEAN: std::sync::Once = std::sync::Once::new();
+    CLEAN.call_once(|| {
+        for e in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+            let old = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > Duration::from_secs(3600));
+            if old {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    });
+    let d = root.join(new_nuid());
+    std::fs::create_dir_all(&d).expect("create store dir");
+    d
+}
+
+/// Switches `cfg` to the FILE store on a fresh directory when [`file_store_wanted`].
+pub fn use_test_store(cfg: &mut BrokerConfig) {
+    if file_store_wanted() {
+        cfg.store = stan_broker::config::StoreKind::File(fresh_store_dir());
+    }
 }
 
 /// Connects a plain NATS client.

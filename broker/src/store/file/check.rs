@@ -42,44 +42,57 @@ pub fn check(dir: &Path, repair: bool) -> Result<CheckReport, String> {
         let _ = writeln!(r.text, "{s}");
     };
     match read_server_info(dir) {
-        Ok(Some(i)) => line(&mut r, format!("server.dat: ok (cluster ID {:?})", i.cluster_id)),
+        Ok(Some(i)) => line(
+            &mut r,
+            format!("server.dat: ok (cluster ID {:?})", i.cluster_id),
+        ),
         Ok(None) => line(&mut r, "server.dat: missing (a fresh store)".into()),
         Err(e) => {
             r.errors += 1;
             line(&mut r, format!("server.dat: ERROR {e}"));
         }
     }
-    let log_check = |r: &mut CheckReport, what: &str, path: &Path, magic, accept: &dyn Fn(&[u8]) -> bool| {
-        if !path.exists() {
-            line(r, format!("{what}: missing"));
-            return;
-        }
-        match read_log(path, magic, accept) {
-            Err(e) => {
-                r.errors += 1;
-                line(r, format!("{what}: ERROR {e}"));
+    let log_check =
+        |r: &mut CheckReport, what: &str, path: &Path, magic, accept: &dyn Fn(&[u8]) -> bool| {
+            if !path.exists() {
+                line(r, format!("{what}: missing"));
+                return;
             }
-            Ok(l) => {
-                line(r, format!("{what}: {} records", l.scan.records.len()));
-                for (off, s) in &l.scan.skipped {
+            match read_log(path, magic, accept) {
+                Err(e) => {
                     r.errors += 1;
-                    line(r, format!("{what}: ERROR corrupt record at offset {off}: {s}"));
+                    line(r, format!("{what}: ERROR {e}"));
                 }
-                if let Some(t) = &l.scan.torn {
-                    r.repairs_needed += 1;
-                    let verb = if repair { "cut" } else { "would cut" };
-                    line(r, format!("{what}: {verb}: {t}"));
-                    if repair {
-                        match LogFile::open(path, magic, l.scan.good_len, 0) {
-                            Ok(_) => r.repaired += 1,
-                            Err(e) => line(r, format!("{what}: repair failed: {e}")),
+                Ok(l) => {
+                    line(r, format!("{what}: {} records", l.scan.records.len()));
+                    for (off, s) in &l.scan.skipped {
+                        r.errors += 1;
+                        line(
+                            r,
+                            format!("{what}: ERROR corrupt record at offset {off}: {s}"),
+                        );
+                    }
+                    if let Some(t) = &l.scan.torn {
+                        r.repairs_needed += 1;
+                        let verb = if repair { "cut" } else { "would cut" };
+                        line(r, format!("{what}: {verb}: {t}"));
+                        if repair {
+                            match LogFile::open(path, magic, l.scan.good_len, 0) {
+                                Ok(_) => r.repaired += 1,
+                                Err(e) => line(r, format!("{what}: repair failed: {e}")),
+                            }
                         }
                     }
                 }
             }
-        }
-    };
-    log_check(&mut r, CLIENTS_FILE, &dir.join(CLIENTS_FILE), MAGIC_CLIENTS, &accept_client);
+        };
+    log_check(
+        &mut r,
+        CLIENTS_FILE,
+        &dir.join(CLIENTS_FILE),
+        MAGIC_CLIENTS,
+        &accept_client,
+    );
     let channels = channel_dirs(dir).map_err(|e| e.to_string())?;
     for (name, cdir) in channels {
         let c = verify_channel(&name, &cdir, true).map_err(|e| e.to_string())?;
@@ -91,14 +104,14 @@ pub fn check(dir: &Path, repair: bool) -> Result<CheckReport, String> {
                 line(&mut r, format!("{label}: ERROR unusable: {f}"));
                 continue;
             }
-            msgs_total += s.entries.iter().filter(|e| !e.is_hole()).count() as u64;
+            msgs_total += s.msgs;
             line(
                 &mut r,
                 format!(
                     "{label}: sequences {}..{} ({} records)",
                     s.first_seq,
                     s.end_seq().saturating_sub(1),
-                    s.entries.len()
+                    s.count
                 ),
             );
             for e in &s.errors {
@@ -131,7 +144,10 @@ pub fn check(dir: &Path, repair: bool) -> Result<CheckReport, String> {
                 }
             }
         }
-        line(&mut r, format!("channel {name:?}: {msgs_total} messages on disk"));
+        line(
+            &mut r,
+            format!("channel {name:?}: {msgs_total} messages on disk"),
+        );
         log_check(
             &mut r,
             &format!("channel {name:?} {SUBS_FILE}"),

@@ -276,7 +276,10 @@ fn client_body(c: &ClientRecord) -> Vec<u8> {
 
 /// Whether a body looks like a clients-log record.
 pub(crate) fn accept_client(body: &[u8]) -> bool {
-    matches!(body.first(), Some(&client_op::ADD) | Some(&client_op::DELETE)) && body.len() > 1
+    matches!(
+        body.first(),
+        Some(&client_op::ADD) | Some(&client_op::DELETE)
+    ) && body.len() > 1
 }
 
 /// Replays a clients log.
@@ -632,7 +635,10 @@ impl FileStore {
 
 fn report_log(what: &str, path: &Path, r: &log::LogRead) {
     for (off, s) in &r.scan.skipped {
-        tracing::error!("{what} {}: corrupt record at offset {off}: {s}", path.display());
+        tracing::error!(
+            "{what} {}: corrupt record at offset {off}: {s}",
+            path.display()
+        );
     }
     if let Some(t) = &r.scan.torn {
         tracing::warn!("{what} {}: {t}", path.display());

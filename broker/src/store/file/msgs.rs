@@ -81,8 +81,19 @@ pub(crate) struct SliceCheck {
     pub(crate) no: u64,
     /// First sequence (from the data header).
     pub(crate) first_seq: u64,
-    /// Every entry after repair (verified index prefix, then rebuilt from data).
+    /// Entries after repair (verified index prefix, then rebuilt from data).
+    pub(crate) count: u64,
+    /// The entries to write to the index file (from entry `idx_keep` on); the rest are only
+    /// summarised below, so recovery holds one slice's index at a time.
     pub(crate) entries: Vec<IdxEntry>,
+    /// Timestamp of the first and last entries (0 if none).
+    pub(crate) first_ts: i64,
+    /// Timestamp of the last entry.
+    pub(crate) last_ts: i64,
+    /// Readable messages (entries that are not holes) and their size.
+    pub(crate) msgs: u64,
+    /// Size of the readable messages (encoded, as counted by the byte limit).
+    pub(crate) bytes: u64,
     /// Entries of the index file that are kept as they are.
     pub(crate) idx_keep: u64,
     /// The index file must be written anew (missing or bad header).
@@ -106,13 +117,13 @@ impl SliceCheck {
     pub(crate) fn needs_repair(&self) -> bool {
         self.idx_recreate
             || self.data_good_len != self.data_file_len
-            || self.idx_keep != self.entries.len() as u64
-            || self.idx_file_len != HEADER_LEN + self.entries.len() as u64 * IDX_ENTRY_LEN
+            || self.idx_keep != self.count
+            || self.idx_file_len != HEADER_LEN + self.count * IDX_ENTRY_LEN
     }
 
     /// One past the last sequence.
     pub(crate) fn end_seq(&self) -> u64 {
-        self.first_seq + self.entries.len() as u64
+        self.first_seq + self.count
     }
 }
 
@@ -254,7 +265,8 @@ pub(crate) fn verify_slice(dir: &Path, no: u64, full: bool) -> SliceCheck {
     let buf = if start < c.data_file_len {
         let mut b = vec![0u8; (c.data_file_len - start) as usize];
         if let Err(e) = data.read_exact_at(&mut b, start) {
-            c.errors.push(format!("data unreadable after offset {start}: {e}"));
+            c.errors
+                .push(format!("data unreadable after offset {start}: {e}"));
             b.clear();
         }
         b
@@ -315,7 +327,14 @@ pub(crate) fn verify_slice(dir: &Path, no: u64, full: bool) -> SliceCheck {
         scan.good_len
     };
     c.idx_keep = if c.idx_recreate { 0 } else { prefix };
-    c.entries = entries;
+    c.count = entries.len() as u64;
+    c.first_ts = entries.first().map_or(0, |e| e.ts);
+    c.last_ts = entries.last().map_or(0, |e| e.ts);
+    for e in entries.iter().filter(|e| !e.is_hole()) {
+        c.msgs += 1;
+        c.bytes += e.msg_size();
+    }
+    c.entries = entries.split_off(c.idx_keep as usize);
     c
 }
 
@@ -327,8 +346,8 @@ pub(crate) fn repair_slice(dir: &Path, c: &SliceCheck) -> io::Result<()> {
         f.set_len(c.data_good_len)?;
         f.sync_all()?;
     }
-    let want_len = HEADER_LEN + c.entries.len() as u64 * IDX_ENTRY_LEN;
-    if c.idx_recreate || c.idx_keep != c.entries.len() as u64 || c.idx_file_len != want_len {
+    let want_len = HEADER_LEN + c.count * IDX_ENTRY_LEN;
+    if c.idx_recreate || c.idx_keep != c.count || c.idx_file_len != want_len {
         let idx = OpenOptions::new()
             .read(true)
             .write(true)
@@ -343,7 +362,7 @@ pub(crate) fn repair_slice(dir: &Path, c: &SliceCheck) -> io::Result<()> {
         } else {
             HEADER_LEN + keep * IDX_ENTRY_LEN
         };
-        for e in &c.entries[keep as usize..] {
+        for e in &c.entries {
             e.encode(&mut out);
         }
         idx.set_len(from)?;
@@ -556,20 +575,33 @@ impl FileMsgStore {
             let mut sl = Slice {
                 no: c.no,
                 first_seq: c.first_seq,
-                count: c.entries.len() as u64,
+                count: c.count,
                 data: Arc::new(open_rw(&dp)?),
                 idx: Arc::new(open_rw(&ip)?),
                 data_len: c.data_good_len.max(HEADER_LEN),
-                idx_written: c.entries.len() as u64,
-                first_ts: c.entries.first().map_or(0, |e| e.ts),
-                last_ts: c.entries.last().map_or(0, |e| e.ts),
-                live_msgs: 0,
-                live_bytes: 0,
+                idx_written: c.count,
+                first_ts: c.first_ts,
+                last_ts: c.last_ts,
+                live_msgs: c.msgs,
+                live_bytes: c.bytes,
                 dirty: false,
             };
-            for e in c.entries.iter().filter(|e| e.seq >= s.first && !e.is_hole()) {
-                sl.live_msgs += 1;
-                sl.live_bytes += e.msg_size();
+            if s.first >= c.end_seq() {
+                (sl.live_msgs, sl.live_bytes) = (0, 0);
+            } else if s.first > c.first_seq {
+                // Messages of this slice dropped by limits before the restart.
+                let n = s.first - c.first_seq;
+                let mut raw = vec![0u8; (n * IDX_ENTRY_LEN) as usize];
+                sl.idx.read_exact_at(&mut raw, HEADER_LEN)?;
+                for e in raw
+                    .chunks(IDX_ENTRY_LEN as usize)
+                    .filter_map(IdxEntry::decode)
+                {
+                    if !e.is_hole() {
+                        sl.live_msgs = sl.live_msgs.saturating_sub(1);
+                        sl.live_bytes = sl.live_bytes.saturating_sub(e.msg_size());
+                    }
+                }
             }
             s.msgs += sl.live_msgs;
             s.bytes += sl.live_bytes;
@@ -726,7 +758,8 @@ impl FileMsgStore {
     }
 
     fn over_limits(&self, msgs: u64, bytes: u64) -> bool {
-        (self.max_msgs > 0 && msgs > self.max_msgs) || (self.max_bytes > 0 && bytes > self.max_bytes)
+        (self.max_msgs > 0 && msgs > self.max_msgs)
+            || (self.max_bytes > 0 && bytes > self.max_bytes)
     }
 
     /// Drops the oldest messages until within max_msgs / max_bytes (keeping the newest).
@@ -736,8 +769,13 @@ impl FileMsgStore {
             dropped = true;
             if self.slices.len() > 1 {
                 let s = &self.slices[0];
-                let (m, b) = (self.msgs - s.live_msgs.min(self.msgs), self.bytes.saturating_sub(s.live_bytes));
-                if (self.max_msgs > 0 && m >= self.max_msgs) || (self.max_bytes > 0 && b >= self.max_bytes) {
+                let (m, b) = (
+                    self.msgs - s.live_msgs.min(self.msgs),
+                    self.bytes.saturating_sub(s.live_bytes),
+                );
+                if (self.max_msgs > 0 && m >= self.max_msgs)
+                    || (self.max_bytes > 0 && b >= self.max_bytes)
+                {
                     self.remove_first_slice();
                     continue;
                 }
@@ -788,12 +826,6 @@ impl FileMsgStore {
         self.slices.push_back(slice);
         self.dir_dirty = true;
         Ok(())
-    }
-
-    /// Number of slices (tests).
-    #[cfg(test)]
-    pub(crate) fn slice_count(&self) -> usize {
-        self.slices.len()
     }
 }
 

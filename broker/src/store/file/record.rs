@@ -52,9 +52,13 @@ pub(crate) fn parse_header(buf: &[u8], magic: &[u8; 4]) -> Result<u64, String> {
     }
     let v = u32::from_le_bytes(buf[4..8].try_into().unwrap_or_default());
     if v != VERSION {
-        return Err(format!("unsupported format version {v} (expected {VERSION})"));
+        return Err(format!(
+            "unsupported format version {v} (expected {VERSION})"
+        ));
     }
-    Ok(u64::from_le_bytes(buf[8..16].try_into().unwrap_or_default()))
+    Ok(u64::from_le_bytes(
+        buf[8..16].try_into().unwrap_or_default(),
+    ))
 }
 
 /// Reads and checks the header of an open file.
@@ -148,7 +152,8 @@ pub(crate) fn scan_log(buf: &[u8], base: u64, accept: &dyn Fn(&[u8]) -> bool) ->
         match parse_frame(&buf[pos..]) {
             Frame::Good(body, total) if accept(body) => {
                 let start = pos + FRAME_LEN as usize;
-                out.records.push((base + pos as u64, start..start + body.len()));
+                out.records
+                    .push((base + pos as u64, start..start + body.len()));
                 pos += total as usize;
             }
             other => {
