@@ -13,45 +13,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 ROUNDS=${ROUNDS:-3}
 MSGS=${MSGS:-100000}
 SIZE=${SIZE:-128}
-gobin=${STAN_BENCH_GOBIN:-/tmp/stan-bench-gobin}
-
-echo "building: stan-broker (release), official server, stan-bench" >&2
-(cd "$root" && cargo build -q --release -p stan-broker)
-(cd "$root/integration/official-server" && go build -o bin/official-server .)
-GOBIN=$gobin go install github.com/nats-io/stan.go/examples/stan-bench@v0.10.4
-
-pid=""
-trap '[ -n "$pid" ] && kill -TERM $pid 2>/dev/null; wait 2>/dev/null || true' EXIT
-
-# start_server ours|official -> sets pid and url
-start_server() {
-  local log; log=$(mktemp /tmp/stan-bench-server.XXXXXX.log)
-  if [ "$1" = ours ]; then
-    "$root/target/release/stan-broker" -p 0 -mc 0 -mm 0 -mb 0 >"$log" 2>&1 &
-  else
-    "$root/integration/official-server/bin/official-server" -p 0 -mc 0 >"$log" 2>&1 &
-  fi
-  pid=$!
-  url=""
-  for _ in $(seq 300); do
-    url=$(grep -o 'nats://127.0.0.1:[0-9]*' "$log" | head -n1 || true)
-    if [ -n "$url" ] && { [ "$1" = official ] || grep -q "^STAN_BROKER_READY " "$log"; }; then return 0; fi
-    kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; return 1; }
-    sleep 0.1
-  done
-  echo "server $1 did not start" >&2; return 1
-}
-
-stop_server() { kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; pid=""; }
-
-# run_bench ARGS... -> prints aggregate msgs/sec of the run (publishers for pub-only runs,
-# the "NATS Streaming Pub/Sub stats" aggregate otherwise)
-run_bench() {
-  "$gobin/stan-bench" -s "$url" -n "$MSGS" -ms "$SIZE" "$@" bench.ch 2>&1 |
-    awk '/Pub\/Sub stats|Pub stats/ && !done { for (i = 1; i <= NF; i++) if ($i == "msgs/sec") { v = $(i-1) } ; gsub(",", "", v); print v; done = 1 }'
-}
-
-median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+# shellcheck source=bench/common.sh
+. "$root/bench/common.sh"
+build_all
 
 scenarios=(
   "1 publisher|-np 1 -ns 0"

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.broker import Broker, probe_file_store
+from harness.broker import Broker
 from harness.common import INTEGRATION_DIR, LANGS, ROOT, StepError
 from harness.context import Ctx
 from harness.report import Report
@@ -69,11 +69,10 @@ def start_runners(log_dir: Path) -> dict[str, Runner]:
 class Suite:
     """Plays the catalogue through a context and records into a report."""
 
-    def __init__(self, ctx: Ctx, report: Report, broker_bin: str) -> None:
+    def __init__(self, ctx: Ctx, report: Report) -> None:
         """A suite over a started broker and runners (``ctx``)."""
         self.ctx = ctx
         self.report = report
-        self.broker_bin = broker_bin
 
     def run_one(self, sid: str, col: str, fn: Callable[[], None]) -> None:
         """Run one scenario column; any exception fails it. Cleans up after it."""
@@ -95,9 +94,7 @@ class Suite:
             sid, kind = sc["id"], sc["kind"]
             if only and sid not in only:
                 continue
-            if sc.get("status") == "pending-file-store":
-                self.pending_file_store(sid)
-            elif kind == "per-language":
+            if kind == "per-language":
                 self.columns(sid, PER_LANGUAGE.get(sid), [(lang, (lang,)) for lang in langs])
             elif kind == "pairs":
                 pairs = [(f"{p}->{c}", (p, c)) for p in langs for c in langs]
@@ -140,17 +137,6 @@ class Suite:
         finally:
             self.ctx.cleanup()
 
-    def pending_file_store(self, sid: str) -> None:
-        """Pending until the broker has a file store, then failed until implemented."""
-        why = probe_file_store(self.broker_bin)
-        if why:
-            self.report.add_pending(f"{sid} (pending-file-store: the broker answers {why!r})")
-        else:
-            for lang in self.ctx.langs:
-                self.report.record(
-                    sid, lang, False, "the broker has a file store now: implement this scenario"
-                )
-
 
 def main() -> int:
     """Run the suite; the exit status is 0 only when every result passed."""
@@ -170,9 +156,7 @@ def main() -> int:
     print(f"broker: {broker.url}", flush=True)
     runners = start_runners(log_dir)
     try:
-        Suite(Ctx(broker, runners, log_dir, langs), report, args.broker).run_catalogue(
-            catalogue, only
-        )
+        Suite(Ctx(broker, runners, log_dir, langs), report).run_catalogue(catalogue, only)
     finally:
         for r in runners.values():
             r.exit()

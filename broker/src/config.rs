@@ -78,8 +78,9 @@ pub enum StoreKind {
 pub struct FileStoreOptions {
     /// Sync (fsync) every flush, so a PubAck means "on disk" (`--file_sync`, default true).
     pub sync: bool,
-    /// With `sync` off: how often written files are synced (`--file_auto_sync`, default 1m;
-    /// zero = never).
+    /// How often files written but not synced are synced (`--file_auto_sync`, default 1m;
+    /// zero = never): every written file with `sync` off, the index files of the active slices
+    /// with `sync` on (index files are not synced at flush: recovery rebuilds them from the data).
     pub auto_sync: Duration,
     /// Messages per slice (`--file_slice_max_msgs`, 0 = unlimited).
     pub slice_max_msgs: u64,

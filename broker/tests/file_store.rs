@@ -622,3 +622,183 @@ async fn throughput() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channels_survive_a_lost_server_file() {
+    let dir = fresh_store_dir();
+    let b = stan_test_support::start_broker(|c| file_cfg(&dir, c)).await;
+    let mut c = Conn::connect(&b.client_url(), "file-test", "c1").await;
+    for i in 1..=3u8 {
+        c.publish("kept", &[i]).await;
+    }
+    b.shutdown().await;
+    drop(c);
+    std::fs::remove_file(dir.join("server.dat")).unwrap();
+
+    let b = stan_test_support::start_broker(|c| file_cfg(&dir, c)).await;
+    let snap = b.snapshot().await;
+    let ch = &snap.channels[0];
+    assert_eq!((ch.name.as_str(), ch.msgs, ch.last_seq), ("kept", 3, 3));
+    assert!(dir.join("server.dat").exists(), "server info written anew");
+    let c = Conn::connect(&b.client_url(), "file-test", "c2").await;
+    let mut s = c.subscribe(durable(&c, "kept", "d")).await.unwrap();
+    assert_eq!(s.next_seqs(3).await, vec![1, 2, 3]);
+    b.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Publish→deliver latency on channel "lat" (one message at a time, every millisecond) until
+/// `n` samples are taken or `stop` is set.
+async fn latency_samples(
+    c: &mut Conn,
+    sub: &mut TestSub,
+    n: usize,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Vec<Duration> {
+    let mut v = Vec::with_capacity(n.min(100_000));
+    while v.len() < n && !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let t = Instant::now();
+        c.publish_async("lat", b"x").await;
+        let m = sub.next().await;
+        v.push(t.elapsed());
+        let a = c.next_pub_ack().await;
+        assert!(a.error.is_empty(), "{}", a.error);
+        let ack = pb::Ack {
+            subject: "lat".into(),
+            sequence: m.sequence,
+        };
+        c.nc.publish(sub.ack_inbox.clone(), ack.encode_to_vec().into())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    v
+}
+
+fn percentiles(label: &str, mut v: Vec<Duration>) {
+    v.sort();
+    let at = |q: f64| v[((v.len() as f64 * q) as usize).min(v.len() - 1)];
+    eprintln!(
+        "{label:28} n={:5} p50={:>8.3?} p99={:>8.3?} max={:>8.3?}",
+        v.len(),
+        at(0.5),
+        at(0.99),
+        v[v.len() - 1]
+    );
+}
+
+/// Whether a cold replay (a new subscriber reading a 200k-message channel from sequence 1,
+/// max in flight 1024, acking every message) stalls other channels: publish→deliver latency of
+/// another channel without and during the replay.
+/// `cargo test --release -p stan-broker --test file_store -- --ignored --nocapture cold_replay`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a test"]
+async fn cold_replay_latency() {
+    const N: u64 = 200_000;
+    let dir = fresh_store_dir();
+    let b = stan_test_support::start_broker(|c| {
+        file_cfg(&dir, c);
+        c.file.sync = false;
+        c.limits.global.max_msgs = Some(0);
+        c.limits.global.max_bytes = Some(0);
+    })
+    .await;
+    let url = b.client_url();
+    let mut filler = Conn::connect(&url, "file-test", "filler").await;
+    let data = [b'x'; 128];
+    let (mut sent, mut out) = (0u64, 0u64);
+    while sent < N || out > 0 {
+        while sent < N && out < 256 {
+            filler.publish_async("big", &data).await;
+            sent += 1;
+            out += 1;
+        }
+        assert!(filler.next_pub_ack().await.error.is_empty());
+        out -= 1;
+    }
+    let mut c = Conn::connect(&url, "file-test", "lat").await;
+    let mut lat = c.subscribe(c.sub_req("lat")).await.unwrap();
+    let never = std::sync::atomic::AtomicBool::new(false);
+    let idle = latency_samples(&mut c, &mut lat, 1000, &never).await;
+    percentiles("idle", idle);
+
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let replayer = Conn::connect(&url, "file-test", "replayer").await;
+    let mut req = replayer.sub_req("big");
+    req.start_position = pb::StartPosition::First as i32;
+    let mut r = replayer.subscribe(req).await.unwrap();
+    let done = stop.clone();
+    let replay = tokio::spawn(async move {
+        let start = Instant::now();
+        for want in 1..=N {
+            let m = r.next().await;
+            assert_eq!(m.sequence, want);
+            let ack = pb::Ack {
+                subject: "big".into(),
+                sequence: m.sequence,
+            };
+            replayer
+                .nc
+                .publish(r.ack_inbox.clone(), ack.encode_to_vec().into())
+                .await
+                .unwrap();
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        start.elapsed()
+    });
+    let during = latency_samples(&mut c, &mut lat, usize::MAX, &stop).await;
+    let took = replay.await.unwrap();
+    percentiles("during a cold replay", during);
+    eprintln!(
+        "replay of {N} messages: {took:.2?} ({:.0} msgs/s)",
+        N as f64 / took.as_secs_f64()
+    );
+    b.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Redelivery counts survive a restart (official servers reset them): a plain subscription and
+/// a queue member receive message 1 without acking it, it is redelivered twice, the broker
+/// restarts on the same directory, and the next redelivery carries count 3. The broker is
+/// attached to an external `nats-server` (skipped when none is installed), so the client's
+/// connection and delivery inboxes outlive the restart, as with a real client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redelivery_count_survives_a_restart() {
+    let Some(n) = start_nats_server().await else {
+        return;
+    };
+    let dir = fresh_store_dir();
+    let b = start_external_broker(&n, |c| file_cfg(&dir, c)).await;
+    let mut c = Conn::connect(&b.client_url(), "file-test", "rc").await;
+    let mut req = c.sub_req("ch");
+    req.ack_wait_in_secs = -1000;
+    let mut s = c.subscribe(req.clone()).await.unwrap();
+    req.inbox = new_inbox();
+    req.q_group = "grp".into();
+    let mut q = c.subscribe(req).await.unwrap();
+    c.publish("ch", b"x").await;
+    for want in 0..=2 {
+        for sub in [&mut s, &mut q] {
+            let m = sub.next().await;
+            assert_eq!(
+                (m.sequence, m.redelivered, m.redelivery_count),
+                (1, want > 0, want)
+            );
+        }
+    }
+    b.shutdown().await;
+
+    let b = start_external_broker(&n, |c| file_cfg(&dir, c)).await;
+    for sub in [&mut s, &mut q] {
+        let m = sub.next().await;
+        assert_eq!(
+            (m.sequence, m.redelivered, m.redelivery_count),
+            (1, true, 3)
+        );
+        sub.ack(1).await;
+    }
+    s.expect_nothing(Duration::from_millis(1300)).await;
+    q.expect_nothing(Duration::from_millis(50)).await;
+    b.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

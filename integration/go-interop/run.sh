@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# Runs the Go interoperability suite (official stan.go / nats.go clients) three times:
+# Runs the Go interoperability suite (official stan.go / nats.go clients) four times:
 #   embedded  - stan-broker with its embedded core-NATS server
+#   file      - the same with the file store (-st FILE --dir <fresh directory>); the suite gets
+#               STAN_RESTART_CMD (restart-server.sh), so TestRestartDurableResume kill -9s the
+#               broker and restarts it on the same directory and port
 #   external  - stan-broker attached to Debian's nats-server (-ns)
 #   official  - the published nats-streaming-server (../official-server), the reference
+# and, on request only (RUNS=official-file), the official server with its file store, the
+# reference of the file run (TestRestartDurableResume included).
 #
 # Environment:
 #   STAN_BROKER_BIN      stan-broker binary to use (skips the cargo build)
 #   STAN_BROKER_PROFILE  cargo profile when building (default: dev, i.e. target/debug)
-#   RUNS                 runs to perform, space separated (default: "embedded external official")
+#   RUNS                 runs to perform, space separated
+#                        (default: "embedded file external official"; also: official-file)
 #   STAN_CLUSTER_ID      cluster ID (default: test-cluster)
 #   GO_TEST_ARGS         extra arguments for go test (e.g. "-run TestQueue")
 #   READY_TIMEOUT        seconds to wait for each server (default: 30)
@@ -19,7 +25,7 @@ set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-runs=${RUNS:-"embedded external official"}
+runs=${RUNS:-"embedded file external official"}
 cluster=${STAN_CLUSTER_ID:-test-cluster}
 ready_timeout=${READY_TIMEOUT:-30}
 # Short server heartbeats so that the heartbeat-expiry test runs; STAN_HB_DETECT tells the
@@ -32,6 +38,8 @@ limit_flags=(-mc 1000)
 
 logdir=$(mktemp -d /tmp/go-interop.XXXXXX)
 pids=()
+# Files holding the PID of a server that restart-server.sh restarted (not our child).
+pidfiles=()
 gotest_pid=
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -50,7 +58,11 @@ stop_pid() {
 }
 
 stop_all() {
-	local i
+	local i f
+	for f in "${pidfiles[@]}"; do
+		[[ -s $f ]] && stop_pid "$(cat "$f")"
+	done
+	pidfiles=()
 	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
 		stop_pid "${pids[$i]}"
 	done
@@ -132,14 +144,16 @@ ensure_nats_server() {
 	nats_server_bin=$(command -v nats-server || echo /usr/sbin/nats-server)
 }
 
-# run_suite NAME URL: runs the Go suite against URL in the background (so a signal stops the
-# script at once); its output goes to $logdir/NAME.test.log and is shown live.
+# run_suite NAME URL [RESTART_CMD]: runs the Go suite against URL in the background (so a
+# signal stops the script at once); its output goes to $logdir/NAME.test.log and is shown live.
+# RESTART_CMD (a shell command that restarts the server with its store, on the same port) is
+# given to the suite as STAN_RESTART_CMD; without it the restart test is skipped.
 run_suite() {
-	local name=$1 url=$2 out=$logdir/$1.test.log rc
+	local name=$1 url=$2 restart_cmd=${3:-} out=$logdir/$1.test.log rc
 	log "[$name] go test against $url (cluster $cluster)"
 	# shellcheck disable=SC2086 # GO_TEST_ARGS is a list of words
 	(cd "$here" && STAN_URL=$url STAN_CLUSTER_ID=$cluster STAN_HB_DETECT=$hb_detect \
-		exec go test -count=1 -v ${GO_TEST_ARGS:-} ./...) >"$out" 2>&1 &
+		STAN_RESTART_CMD=$restart_cmd exec go test -count=1 -v ${GO_TEST_ARGS:-} ./...) >"$out" 2>&1 &
 	gotest_pid=$!
 	tail -s 0.2 -n +1 -f --pid="$gotest_pid" "$out" &
 	local tail_pid=$!
@@ -174,6 +188,34 @@ run_embedded() {
 	run_suite embedded "nats://127.0.0.1:$port"
 }
 
+# start_restartable NAME READY_PATTERN CMD...: like start, and writes what restart-server.sh
+# needs into $logdir/NAME/ (cmd, ready pattern, pid); the restart command is left in
+# $restart_cmd.
+start_restartable() {
+	local name=$1 pattern=$2
+	shift 2
+	local state=$logdir/$name
+	mkdir -p "$state"
+	printf '%s\n' "$@" >"$state/cmd"
+	printf '%s\n' "$pattern" >"$state/ready"
+	start "$name" "$@"
+	# Its kill -9 by restart-server.sh is expected: no "Killed" job notice from bash.
+	disown "$started_pid"
+	echo "$started_pid" >"$state/pid"
+	pidfiles+=("$state/pid")
+	restart_cmd="$(printf '%q' "$here/restart-server.sh") $(printf '%q' "$state")"
+}
+
+run_file() {
+	local port store=$logdir/file-store
+	port=$(free_port) || return 1
+	mkdir -p "$store"
+	start_restartable broker-file "$broker_ready" "$broker_bin" -a 127.0.0.1 -p "$port" -cid "$cluster" \
+		"${hb_flags[@]}" "${limit_flags[@]}" -st FILE --dir "$store"
+	wait_ready "$started_pid" "$logdir/broker-file.log" "$port" "$broker_ready" || return 1
+	run_suite file "nats://127.0.0.1:$port" "$restart_cmd"
+}
+
 run_external() {
 	local port
 	port=$(free_port) || return 1
@@ -183,6 +225,16 @@ run_external() {
 	start broker-external "$broker_bin" -ns "$url" -cid "$cluster" "${hb_flags[@]}" "${limit_flags[@]}"
 	wait_ready "$started_pid" "$logdir/broker-external.log" "" "$broker_ready" || return 1
 	run_suite external "$url"
+}
+
+run_official_file() {
+	local port store=$logdir/official-file-store
+	port=$(free_port) || return 1
+	mkdir -p "$store"
+	start_restartable official-file '^READY ' "$official_bin" -a 127.0.0.1 -p "$port" -cid "$cluster" \
+		"${hb_flags[@]}" "${limit_flags[@]}" -st FILE -dir "$store"
+	wait_ready "$started_pid" "$logdir/official-file.log" "$port" '^READY ' || return 1
+	run_suite official-file "nats://127.0.0.1:$port" "$restart_cmd"
 }
 
 run_official() {
@@ -197,7 +249,7 @@ declare -A result
 status=0
 for run in $runs; do
 	case $run in
-	embedded | external)
+	embedded | file | external)
 		if [[ -z ${broker_bin:-} ]] && ! build_broker; then
 			result[$run]="NOT RUN (no stan-broker binary)"
 			status=1
@@ -209,20 +261,20 @@ for run in $runs; do
 			continue
 		fi
 		;;
-	official)
-		if ! build_official; then
+	official | official-file)
+		if [[ -z ${official_bin:-} ]] && ! build_official; then
 			result[$run]="NOT RUN (official-server build failed)"
 			status=1
 			continue
 		fi
 		;;
 	*)
-		log "unknown run '$run' (expected embedded, external, official)"
+		log "unknown run '$run' (expected embedded, file, external, official, official-file)"
 		status=1
 		continue
 		;;
 	esac
-	if "run_$run"; then
+	if "run_${run//-/_}"; then
 		result[$run]=PASS
 	else
 		result[$run]=FAIL

@@ -12,7 +12,6 @@ import json
 import queue
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -88,19 +87,27 @@ def wait_ready(
 
 
 class Broker:
-    """``stan-broker`` on a loopback port; :meth:`restart` keeps the port."""
+    """``stan-broker`` on a loopback port; :meth:`restart` keeps the port (and the arguments).
 
-    def __init__(self, binary: str, log_dir: Path) -> None:
+    ``name`` prefixes its log files (``<name>-N.log``, one per start); ``args`` are extra
+    command-line arguments given at every start (e.g. ``-st FILE --dir PATH``).
+    """
+
+    def __init__(
+        self, binary: str, log_dir: Path, name: str = "broker", args: list[str] | None = None
+    ) -> None:
         """Prepare (not start) a broker from ``binary`` logging into ``log_dir``."""
         self.binary = binary
         self.log_dir = log_dir
+        self.name = name
+        self.args = list(args or [])
         self.port = 0
         self.url = ""
         self.ports: ReadyPorts | None = None
         self.proc: subprocess.Popen[str] | None = None
         self.starts = 0
 
-    def start(self, extra: list[str] | None = None) -> None:
+    def start(self) -> None:
         """Start the broker and wait for its ready line (on :attr:`port`, 0 the first time).
 
         Retries while the port of the previous process is still being released.
@@ -108,11 +115,11 @@ class Broker:
         last_error = ""
         for _ in range(50):
             self.starts += 1
-            log_path = self.log_dir / f"broker-{self.starts}.log"
+            log_path = self.log_dir / f"{self.name}-{self.starts}.log"
             args = [self.binary, "-p", str(self.port), "-a", "127.0.0.1", "-cid", CLUSTER]
             with open(log_path, "w") as log:
                 proc = subprocess.Popen(
-                    args + (extra or []),
+                    args + self.args,
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=log,
@@ -142,35 +149,29 @@ class Broker:
                 self.proc.wait()
             self.proc = None
 
-    def restart(self) -> None:
-        """Stop the broker and start a new one on the same port."""
-        self.stop()
+    def kill(self) -> None:
+        """``kill -9`` the broker: no shutdown, no flush, as in a crash."""
+        if self.proc is not None:
+            self.proc.kill()  # SIGKILL
+            self.proc.wait()
+            self.proc = None
+
+    def restart(self, crash: bool = False) -> None:
+        """Stop the broker (``kill -9`` when ``crash``) and start a new one on the same port."""
+        if crash:
+            self.kill()
+        else:
+            self.stop()
         self.start()
 
 
-def probe_file_store(binary: str) -> str:
-    """``''`` when the broker starts with a file store (``-st FILE``), else why not."""
-    with tempfile.TemporaryDirectory() as d:
-        store = Path(d) / "store"
-        store.mkdir()
-        with open(Path(d) / "stderr.log", "w+") as err:
-            proc = subprocess.Popen(
-                [binary, "-p", "0", "-a", "127.0.0.1", "-st", "FILE", "--dir", str(store)],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=err,
-                text=True,
-            )
-            ready = wait_ready(proc)
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-            if ready is not None:
-                return ""
-            err.seek(0)
-            first = next((line.strip() for line in err if line.strip()), "")
-            return first or f"exit status {proc.returncode}"
+def file_store_broker(binary: str, log_dir: Path, name: str) -> Broker:
+    """A started broker with the file store in a fresh directory ``<log_dir>/<name>-store``.
+
+    The directory stays with the logs (``stan-broker check --dir`` can examine it afterwards).
+    """
+    store = log_dir / f"{name}-store"
+    store.mkdir()
+    broker = Broker(binary, log_dir, name, ["-st", "FILE", "--dir", str(store)])
+    broker.start()
+    return broker

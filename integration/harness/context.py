@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .broker import Broker
+from .broker import Broker, file_store_broker
 from .common import CLUSTER, SHORT, StepError, b64, unb64
 from .runner import Runner, runner_argv
 
@@ -61,8 +61,8 @@ class Sub:
 class Ctx:
     """The state of a run: the broker, the long-lived runners, and what a scenario opened.
 
-    :meth:`cleanup` (after every scenario) closes the connections and stops the runners that
-    the scenario opened or spawned.
+    :meth:`cleanup` (after every scenario) closes the connections and stops the runners and
+    brokers that the scenario opened, spawned or started.
     """
 
     broker: Broker
@@ -72,6 +72,7 @@ class Ctx:
     counter: int = 0
     conns: list[Conn] = field(default_factory=list)
     spawned: list[Runner] = field(default_factory=list)
+    brokers: list[Broker] = field(default_factory=list)
 
     def uid(self, prefix: str) -> str:
         """A name unique in this run."""
@@ -94,11 +95,26 @@ class Ctx:
         r.call("hello", timeout=120)
         return r
 
-    def connect(self, r: Runner, client_id: str | None = None, **kw: Any) -> Conn:
-        """Connect runner ``r`` to the broker (client ID derived from the language)."""
+    def file_broker(self, prefix: str) -> Broker:
+        """A broker of this scenario alone, with the file store in a fresh directory.
+
+        It runs beside the shared broker, on its own port; :meth:`cleanup` stops it.
+        """
+        b = file_store_broker(self.broker.binary, self.log_dir, self.uid(prefix))
+        self.brokers.append(b)
+        return b
+
+    def connect(
+        self, r: Runner, client_id: str | None = None, broker: Broker | None = None, **kw: Any
+    ) -> Conn:
+        """Connect runner ``r`` to ``broker``, by default the shared one.
+
+        The client ID is derived from the language unless ``client_id`` is given.
+        """
         name = self.uid("c")
         cid = client_id or f"{SHORT[r.lang]}-{name}"
-        r.call("connect", conn=name, cluster=CLUSTER, client_id=cid, url=self.broker.url, **kw)
+        url = (broker or self.broker).url
+        r.call("connect", conn=name, cluster=CLUSTER, client_id=cid, url=url, **kw)
         c = Conn(r, name)
         self.conns.append(c)
         return c
@@ -164,6 +180,9 @@ class Ctx:
         for r in self.spawned:
             r.exit()
         self.spawned.clear()
+        for b in self.brokers:
+            b.stop()
+        self.brokers.clear()
 
 
 def check(cond: bool, what: str) -> None:

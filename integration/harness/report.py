@@ -25,7 +25,6 @@ class Report:
         """An empty report over the languages ``langs``."""
         self.langs = langs
         self.results: dict[tuple[str, str], Result] = {}
-        self.pending: list[str] = []
         self.started = time.monotonic()
 
     def record(self, sid: str, col: str, ok: bool, detail: str = "") -> None:
@@ -34,10 +33,6 @@ class Report:
         mark = "ok" if ok else f"FAIL: {detail}"
         print(f"  {sid:<24} {col:<16} {mark}", flush=True)
 
-    def add_pending(self, what: str) -> None:
-        """Note a scenario that is not run and not counted."""
-        self.pending.append(what)
-
     def finish(self, catalogue: list[dict[str, Any]], only: set[str], log_dir: Path) -> int:
         """Print the matrices, the failures and the summary line; returns the exit status."""
         langs, results = self.langs, self.results
@@ -45,9 +40,7 @@ class Report:
         per_lang_ids = [
             sc["id"]
             for sc in catalogue
-            if sc["kind"] in ("per-language", "restart")
-            and sc.get("status") is None
-            and (not only or sc["id"] in only)
+            if sc["kind"] in ("per-language", "restart") and (not only or sc["id"] in only)
         ]
         if per_lang_ids:
             print(f"{'scenario':<24}" + "".join(f"{lang:<8}" for lang in langs))
@@ -71,8 +64,6 @@ class Report:
             print("\nfailures:")
             for (sid, col), detail in failures:
                 print(f"  {sid} [{col}]: {detail}")
-        for p in self.pending:
-            print(f"pending (not run, not counted): {p}")
         print(f"runtime: {time.monotonic() - self.started:.0f}s; logs: {log_dir}")
         passed = sum(1 for v in results.values() if v[0])
         print(f"{passed} passed, {len(results) - passed} failed")

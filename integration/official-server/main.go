@@ -1,7 +1,9 @@
 // Command official-server runs the published NATS Streaming server (nats-streaming-server
-// v0.25.x, with its embedded core-NATS server) as a reference peer for interoperability tests.
+// v0.25.x, with its embedded core-NATS server) as a reference peer for interoperability tests
+// and for the side-by-side benchmarks in bench/ (bench/stan-bench.sh, bench/file-store.sh).
 //
-// It prints exactly one line "READY <client URL>" on stdout once the server accepts clients,
+// It prints exactly one line "READY <client URL>" on stdout once the server accepts clients
+// (with -st FILE, after recovering the store),
 // and shuts down cleanly on SIGINT or SIGTERM (exit status 0).
 package main
 
@@ -38,6 +40,9 @@ func run() error {
 		dir            = flag.String("dir", "", "directory of the FILE store")
 		maxChannels    = flag.Int("mc", stores.DefaultStoreLimits.MaxChannels, "maximum number of channels (0 = unlimited)")
 		maxSubs        = flag.Int("msu", stores.DefaultStoreLimits.MaxSubscriptions, "maximum subscriptions per channel (0 = unlimited)")
+		maxMsgs        = flag.Int("mm", stores.DefaultStoreLimits.MaxMsgs, "maximum messages per channel (0 = unlimited)")
+		maxBytes       = flag.Int64("mb", stores.DefaultStoreLimits.MaxBytes, "maximum bytes per channel (0 = unlimited)")
+		fileSync       = flag.Bool("file_sync", true, "FILE store: sync the files on each flush (FileStoreOptions.DoSync)")
 		replaceDurable = flag.Bool("replace_durable", false, "replace an active durable instead of rejecting the duplicate")
 		logging        = flag.Bool("SDV", false, "enable streaming debug and trace logging on stderr")
 	)
@@ -60,6 +65,9 @@ func run() error {
 	sOpts.ReplaceDurable = *replaceDurable
 	sOpts.MaxChannels = *maxChannels
 	sOpts.MaxSubscriptions = *maxSubs
+	sOpts.MaxMsgs = *maxMsgs
+	sOpts.MaxBytes = *maxBytes
+	sOpts.FileStoreOpts.DoSync = *fileSync
 	sOpts.HandleSignals = false
 	if *logging {
 		sOpts.EnableLogging = true

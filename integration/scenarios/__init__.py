@@ -25,7 +25,7 @@ from .delivery import (
     sc_queue_group,
 )
 from .durable import sc_durable_resume, sc_durable_resume_cross
-from .restart import sc_auto_resume_restart
+from .restart import sc_at_least_once_kill9, sc_auto_resume_restart
 from .start import (
     sc_start_first,
     sc_start_last_received,
@@ -52,6 +52,7 @@ PER_LANGUAGE: dict[str, Callable[[Ctx, str], None]] = {
     "max-in-flight": sc_max_in_flight,
     "unsubscribe-vs-close": sc_unsubscribe_vs_close,
     "payload-fidelity": sc_payload_fidelity,
+    "at-least-once-kill9": sc_at_least_once_kill9,
 }
 
 PAIRS: dict[str, Callable[[Ctx, str, str], None]] = {

@@ -128,7 +128,7 @@ pub const FLAGS: &[Flag] = &[
     flag("io_batch_size", &[], Int, Streaming, "Max number of requests processed in one batch (default 1024)"),
     // FILE store.
     flag("file_sync", &[], Bool, FileStore, "Sync every write before acknowledging (default: true)"),
-    flag("file_auto_sync", &[], Duration, FileStore, "With file_sync=false, sync this often (default 1m, 0 = never)"),
+    flag("file_auto_sync", &[], Duration, FileStore, "Sync unsynced files this often: all written ones with file_sync=false, index files otherwise (default 1m, 0 = never)"),
     flag("file_slice_max_msgs", &[], Int, FileStore, "Max messages per file slice (0 for unlimited)"),
     flag("file_slice_max_bytes", &[], Size, FileStore, "Max size of a file slice (default 64MB, 0 for unlimited)"),
     flag("file_slice_max_age", &[], Duration, FileStore, "Max age of a file slice's first message (0 for unlimited)"),

@@ -32,8 +32,8 @@ fn probe(
 }
 
 impl Engine {
-    fn connect_error(&self, reply: &str, error: &RequestError) {
-        self.reply(
+    fn connect_error(&mut self, reply: &str, error: &RequestError) {
+        self.hold_reply(
             Some(reply),
             &pb::ConnectResponse {
                 error: error.to_string(),
@@ -145,7 +145,7 @@ impl Engine {
             resp.ping_max_out = req.ping_max_out;
         }
         tracing::debug!(client = %req.client_id, "client connected");
-        self.reply(Some(reply), &resp);
+        self.hold_reply(Some(reply), &resp);
         Ok(())
     }
 
@@ -195,7 +195,7 @@ impl Engine {
     /// Connection close request.
     pub(crate) fn handle_close(&mut self, m: Inbound) {
         let result = self.process_close(m.payload);
-        self.reply(
+        self.hold_reply(
             m.reply.as_deref(),
             &pb::CloseResponse {
                 error: RequestError::wire_text(&result),

@@ -24,9 +24,9 @@ struct Outbox<'a> {
 
 impl Outbox<'_> {
     /// Publishes one stored message (wire form) to a subscription's inbox. A first delivery
-    /// is recorded as pending (expiring at `now + ackWait`); a redelivery carries its count
-    /// and leaves the pending entry to the caller. The subscription's ack timer is armed if
-    /// needed.
+    /// is recorded as pending (expiring at `now + ackWait`); a redelivery carries its count,
+    /// which is recorded in the store (so that it survives a restart), and leaves the pending
+    /// entry to the caller. The subscription's ack timer is armed if needed.
     fn send(
         &mut self,
         subs_store: &mut dyn SubStore,
@@ -44,10 +44,17 @@ impl Outbox<'_> {
         self.stats.out_bytes += payload.len() as u64;
         self.transport.publish(&sub.inbox, None, payload);
         let expiry = later(now, sub.ack_wait);
-        if redelivery.is_none() {
-            sub.pending.insert(seq, expiry);
-            if let Err(e) = subs_store.add_seq_pending(sub.id, seq) {
-                tracing::error!("unable to record pending message: {e}");
+        match redelivery {
+            None => {
+                sub.pending.insert(seq, expiry);
+                if let Err(e) = subs_store.add_seq_pending(sub.id, seq) {
+                    tracing::error!("unable to record pending message: {e}");
+                }
+            }
+            Some(count) => {
+                if let Err(e) = subs_store.record_redelivery(sub.id, seq, count) {
+                    tracing::error!("unable to record redelivery count: {e}");
+                }
             }
         }
         let at = sub.pending.get(&seq).copied().unwrap_or(expiry);
@@ -390,7 +397,8 @@ impl Engine {
 
     /// Installs what a persistent store recovered (§3.14): clients with fresh heartbeat
     /// timers, channels, subscriptions (non-durable ones resume on their old inbox, offline
-    /// durables stay offline) and pending messages due at `timestamp + ackWait`.
+    /// durables stay offline) and pending messages due at `timestamp + ackWait`, with their
+    /// stored redelivery counts (on the subscription, or on its queue group).
     pub(crate) fn apply_recovered(&mut self, r: RecoveredState) {
         for c in &r.clients {
             self.add_client_state(c);
@@ -431,6 +439,8 @@ impl Engine {
                 let Some(ch) = self.channels.get_mut(&name) else {
                     continue;
                 };
+                // Redelivery counts recorded by the store: the next redelivery continues them.
+                let mut counts: HashMap<u64, u32> = rs.redeliveries.into_iter().collect();
                 let mut pending = std::collections::BTreeMap::new();
                 for seq in rs.pending {
                     let ts = ch.store.msgs.timestamp(seq).unwrap_or(0);
@@ -462,7 +472,11 @@ impl Engine {
                     ack_wait,
                     last_sent: rec.last_sent,
                     pending,
-                    redeliveries: HashMap::new(),
+                    redeliveries: if rec.q_group.is_empty() {
+                        std::mem::take(&mut counts)
+                    } else {
+                        HashMap::new()
+                    },
                     offline,
                     ack_sub,
                 };
@@ -483,6 +497,11 @@ impl Engine {
                         .entry(rec.q_group.clone())
                         .or_insert_with(|| QueueGroup::new(0, rec.is_durable));
                     g.last_sent = g.last_sent.max(rec.last_sent);
+                    // Queue groups count redeliveries per group, shared by the members.
+                    for (seq, c) in counts {
+                        let e = g.redeliveries.entry(seq).or_insert(0);
+                        *e = (*e).max(c);
+                    }
                     if offline {
                         g.offline = Some(id);
                     } else {

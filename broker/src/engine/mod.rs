@@ -200,6 +200,11 @@ pub(crate) struct Engine {
     pub(crate) batch_acks: Vec<publish::BatchAck>,
     pub(crate) batch_channels: Vec<String>,
     pub(crate) batch_seen: HashSet<String>,
+    /// Responses that promise stored state (connect, subscribe, unsubscribe, close), held
+    /// until the next store flush: reply subject, encoded response.
+    pub(crate) held_replies: Vec<(String, Bytes)>,
+    /// Subscriptions whose delivery starts once their held response went out: ID, resumed.
+    pub(crate) held_starts: Vec<(u64, bool)>,
 }
 
 /// Current time in Unix nanoseconds.
@@ -221,18 +226,20 @@ pub async fn start(
 ) -> Result<EngineHandle, StartError> {
     let mut subjects = ServerSubjects::new(&cfg.cluster_id, &cfg.discover_prefix);
     let recovered = store.recover().await.map_err(StartError::Recover)?;
-    if let Some(r) = &recovered {
-        if r.server_info.cluster_id != cfg.cluster_id {
+    let stored_info = recovered.as_ref().and_then(|r| r.server_info.as_ref());
+    if let Some(info) = stored_info {
+        if info.cluster_id != cfg.cluster_id {
             return Err(StartError::ClusterIdMismatch {
                 configured: cfg.cluster_id.clone(),
-                recovered: r.server_info.cluster_id.clone(),
+                recovered: info.cluster_id.clone(),
             });
         }
-        subjects = r.server_info.subjects.clone();
+        subjects = info.subjects.clone();
     }
+    let needs_init = stored_info.is_none();
     check_standalone(&*transport, &cfg.cluster_id, &subjects.discover).await?;
     let server_id = stan_protocol::subjects::new_nuid();
-    if recovered.is_none() {
+    if needs_init {
         store
             .init(&ServerInfo {
                 cluster_id: cfg.cluster_id.clone(),
@@ -264,6 +271,8 @@ pub async fn start(
         batch_acks: Vec::new(),
         batch_channels: Vec::new(),
         batch_seen: HashSet::new(),
+        held_replies: Vec::new(),
+        held_starts: Vec::new(),
     };
     if let Some(r) = recovered {
         engine.apply_recovered(r);
@@ -390,6 +399,7 @@ impl Engine {
                         }
                     }
                     self.finish_batch().await;
+                    self.release_replies().await;
                     self.fire_timers();
                     self.flush_store().await;
                 }
@@ -398,6 +408,36 @@ impl Engine {
                     self.flush_store().await;
                 }
             }
+        }
+    }
+
+    /// Sends the held responses of the pass (then starts the held deliveries) after one store
+    /// flush, so a response that promises state (a client record, a durable, a subscription
+    /// gone offline) is sent only once that state is on disk (synced with `--file_sync`). One
+    /// flush covers every request of the pass; with nothing held this is free. A failed flush
+    /// is logged and the responses go out anyway: the state is live in memory, as it would be
+    /// after any other store write failure.
+    pub(crate) async fn release_replies(&mut self) {
+        if self.held_replies.is_empty() && self.held_starts.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.flush().await {
+            tracing::error!("store flush before responses failed: {e}");
+        }
+        for (subject, payload) in std::mem::take(&mut self.held_replies) {
+            self.transport.publish(&subject, None, payload);
+        }
+        for (id, resumed) in std::mem::take(&mut self.held_starts) {
+            self.start_delivery(id, resumed);
+        }
+    }
+
+    /// Holds an encoded protobuf response (if there is a reply subject) until
+    /// [`Engine::release_replies`].
+    pub(crate) fn hold_reply<M: Message>(&mut self, reply: Option<&str>, msg: &M) {
+        if let Some(r) = reply {
+            self.held_replies
+                .push((r.to_string(), msg.encode_to_vec().into()));
         }
     }
 
@@ -416,6 +456,7 @@ impl Engine {
             self.process(ev).await;
         }
         self.finish_batch().await;
+        self.release_replies().await;
         for sub in self.subs.values_mut() {
             sub.ack_sub = None;
         }

@@ -147,6 +147,9 @@ impl Engine {
                 }
             }
         }
+        // Responses held by earlier requests go first: their subscriptions are announced
+        // before the batch's messages are dispatched to them.
+        self.release_replies().await;
         for name in &touched {
             self.dispatch_channel(name);
         }

@@ -81,8 +81,10 @@ impl ValidRequest {
 }
 
 impl Engine {
-    fn sub_response(&self, reply: &str, ack_inbox: String, error: String) {
-        self.reply(Some(reply), &pb::SubscriptionResponse { ack_inbox, error });
+    /// Holds the response until the subscription's record is flushed (see
+    /// [`Engine::release_replies`]).
+    fn sub_response(&mut self, reply: &str, ack_inbox: String, error: String) {
+        self.hold_reply(Some(reply), &pb::SubscriptionResponse { ack_inbox, error });
     }
 
     /// Subscription request.
@@ -99,7 +101,8 @@ impl Engine {
                     .map(|s| s.ack_inbox.clone())
                     .unwrap_or_default();
                 self.sub_response(&reply, ack_inbox, String::new());
-                self.start_delivery(id, resumed);
+                // Deliveries follow the response, which waits for the flush.
+                self.held_starts.push((id, resumed));
             }
             Err(e) => self.sub_response(&reply, String::new(), e.to_string()),
         }
@@ -323,7 +326,7 @@ impl Engine {
 
     /// After the SubscriptionResponse: resend pending messages of a resumed subscription,
     /// then start the normal flow.
-    fn start_delivery(&mut self, id: u64, resumed: bool) {
+    pub(crate) fn start_delivery(&mut self, id: u64, resumed: bool) {
         if resumed {
             self.redeliver_all_pending(id);
         }
@@ -341,7 +344,7 @@ impl Engine {
     /// Unsubscribe (`close == false`) or subscription close (`close == true`).
     pub(crate) fn handle_unsubscribe(&mut self, m: Inbound, close: bool) {
         let result = self.process_unsubscribe(&m.payload, close);
-        self.reply(
+        self.hold_reply(
             m.reply.as_deref(),
             &pb::SubscriptionResponse {
                 ack_inbox: String::new(),
@@ -433,6 +436,10 @@ impl Engine {
                     if let Some(t) = self.subs.get_mut(&target) {
                         t.pending.insert(*seq, now);
                         let _ = ch.store.subs.add_seq_pending(target, *seq);
+                        // The stored count went with the leaving member's records.
+                        if let Some(c) = g.redeliveries.get(seq) {
+                            let _ = ch.store.subs.record_redelivery(target, *seq, *c);
+                        }
                         self.timers.set_if_earlier(TimerKey::Ack(target), now);
                     }
                 }

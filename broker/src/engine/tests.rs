@@ -122,11 +122,11 @@ fn recovered(cluster: &str) -> Recovering {
     Recovering {
         inner: MemoryStore::new(cfg.limits),
         state: Some(RecoveredState {
-            server_info: ServerInfo {
+            server_info: Some(ServerInfo {
                 cluster_id: cluster.into(),
                 node_id: String::new(),
                 subjects: ServerSubjects::new(cluster, "_STAN.discover"),
-            },
+            }),
             clients: vec![ClientRecord {
                 id: "c1".into(),
                 hb_inbox: "_INBOX.hb".into(),
@@ -142,10 +142,12 @@ fn recovered(cluster: &str) -> Recovering {
                     RecoveredSub {
                         record: sub(7, "c1", "_INBOX.live", "", false),
                         pending: vec![2],
+                        ..Default::default()
                     },
                     RecoveredSub {
                         record: sub(9, "gone", "_INBOX.off", "dur", true),
                         pending: vec![1],
+                        ..Default::default()
                     },
                 ],
             }],
@@ -510,4 +512,186 @@ async fn a_failed_store_flush_is_never_acknowledged_as_success() {
     };
     assert_eq!(ack.guid, "g1");
     assert_eq!(ack.error, "disk full");
+}
+
+/// A FILE store whose flushes start late, so what is on disk when a response goes out is
+/// exactly what a crash (`kill -9`) at that moment would leave.
+struct SlowFlush {
+    inner: crate::store::FileStore,
+    delay: Duration,
+}
+
+impl Store for SlowFlush {
+    fn store_type(&self) -> &'static str {
+        "FILE"
+    }
+    fn recover(&mut self) -> BoxFuture<'_, StoreResult<Option<RecoveredState>>> {
+        self.inner.recover()
+    }
+    fn init(&mut self, info: &ServerInfo) -> StoreResult<()> {
+        self.inner.init(info)
+    }
+    fn create_channel(&mut self, name: &str) -> StoreResult<crate::store::ChannelStore> {
+        self.inner.create_channel(name)
+    }
+    fn delete_channel(&mut self, name: &str) -> StoreResult<()> {
+        self.inner.delete_channel(name)
+    }
+    fn add_client(&mut self, c: &ClientRecord) -> StoreResult<()> {
+        self.inner.add_client(c)
+    }
+    fn delete_client(&mut self, id: &str) -> StoreResult<()> {
+        self.inner.delete_client(id)
+    }
+    fn flush(&mut self) -> BoxFuture<'_, StoreResult<()>> {
+        let delay = self.delay;
+        async move {
+            tokio::time::sleep(delay).await;
+            self.inner.flush().await
+        }
+        .boxed()
+    }
+    fn close(&mut self) -> BoxFuture<'_, StoreResult<()>> {
+        self.inner.close()
+    }
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Waits for the first message published on `subject` and copies the store directory at once:
+/// the crash image of that moment.
+async fn image_at_response(t: &Recorder, subject: &str, dir: &std::path::Path) -> Bytes {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let got = t
+            .published
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(s, _)| s == subject)
+            .map(|(_, p)| p.clone());
+        if let Some(p) = got {
+            copy_dir(dir, &dir.with_extension("image"));
+            return p;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no response");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Recovers a copy of a store directory (and removes the copy).
+async fn recover_image(dir: &std::path::Path) -> RecoveredState {
+    let image = dir.with_extension("image");
+    let cfg = BrokerConfig::for_tests();
+    let mut fs = crate::store::FileStore::new(&image, cfg.limits, Default::default());
+    let r = fs.recover().await.unwrap().expect("a recovered store");
+    drop(fs);
+    let _ = std::fs::remove_dir_all(&image);
+    r
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responses_are_sent_after_the_records_they_promise_are_flushed() {
+    let dir = std::env::temp_dir().join(format!(
+        "stan-engine-held-{}",
+        stan_protocol::subjects::new_nuid()
+    ));
+    let mut cfg = BrokerConfig::for_tests();
+    cfg.hb_interval = Duration::from_secs(3600);
+    let t = Arc::new(Recorder::default());
+    let input = EngineInput::new();
+    let sink = input.sink();
+    let store = SlowFlush {
+        inner: crate::store::FileStore::new(&dir, cfg.limits.clone(), Default::default()),
+        delay: Duration::from_millis(150),
+    };
+    let h = start(cfg, t.clone(), Box::new(store), input).await.unwrap();
+    inject(
+        &sink,
+        Route::Connect,
+        "_INBOX.r1",
+        pb::ConnectRequest {
+            client_id: "c".into(),
+            heartbeat_inbox: "_INBOX.hb".into(),
+            protocol: 1,
+            conn_id: Bytes::from_static(b"conn"),
+            ..Default::default()
+        },
+    );
+    let resp = image_at_response(&t, "_INBOX.r1", &dir).await;
+    assert_eq!(pb::ConnectResponse::decode(resp).unwrap().error, "");
+    let r = recover_image(&dir).await;
+    assert_eq!(
+        r.clients.len(),
+        1,
+        "connect answered before the client was stored"
+    );
+
+    publish(&sink, "g1");
+    inject(
+        &sink,
+        Route::Subscribe,
+        "_INBOX.r2",
+        pb::SubscriptionRequest {
+            client_id: "c".into(),
+            subject: "ch".into(),
+            inbox: "_INBOX.d".into(),
+            durable_name: "dur".into(),
+            max_in_flight: 10,
+            ack_wait_in_secs: 30,
+            start_position: pb::StartPosition::First as i32,
+            ..Default::default()
+        },
+    );
+    let resp = image_at_response(&t, "_INBOX.r2", &dir).await;
+    let ack_inbox = pb::SubscriptionResponse::decode(resp).unwrap().ack_inbox;
+    assert!(!ack_inbox.is_empty());
+    // The delivery follows the response.
+    wait_seq1(&t, "_INBOX.d", false).await;
+    let first = t
+        .published
+        .lock()
+        .unwrap()
+        .iter()
+        .position(|(s, _)| s == "_INBOX.r2" || s == "_INBOX.d")
+        .unwrap();
+    assert_eq!(t.published.lock().unwrap()[first].0, "_INBOX.r2");
+    let r = recover_image(&dir).await;
+    let ch = r.channels.iter().find(|c| c.name == "ch").expect("channel");
+    assert!(
+        ch.subs.iter().any(|s| s.record.durable_name == "dur"),
+        "durable answered before its record was stored"
+    );
+
+    // Closing the client takes the durable offline: answered once that is stored.
+    inject(
+        &sink,
+        Route::Close,
+        "_INBOX.r4",
+        pb::CloseRequest {
+            client_id: "c".into(),
+        },
+    );
+    let resp = image_at_response(&t, "_INBOX.r4", &dir).await;
+    assert_eq!(pb::CloseResponse::decode(resp).unwrap().error, "");
+    let r = recover_image(&dir).await;
+    assert!(r.clients.is_empty(), "close answered before it was stored");
+    let ch = r.channels.iter().find(|c| c.name == "ch").expect("channel");
+    assert!(ch
+        .subs
+        .iter()
+        .any(|s| s.record.durable_name == "dur" && s.record.is_closed));
+    h.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }

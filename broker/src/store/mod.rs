@@ -99,12 +99,15 @@ pub struct SubRecord {
 }
 
 /// A recovered subscription with its pending sequences.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct RecoveredSub {
     /// The record.
     pub record: SubRecord,
     /// Sequences delivered and not acknowledged.
     pub pending: Vec<u64>,
+    /// Redelivery counts of pending sequences redelivered at least once, by sequence
+    /// (recorded with [`SubStore::record_redelivery`]; empty for stores that keep none).
+    pub redeliveries: Vec<(u64, u32)>,
 }
 
 /// A recovered channel.
@@ -119,8 +122,9 @@ pub struct RecoveredChannel {
 
 /// Everything a persistent store found at startup.
 pub struct RecoveredState {
-    /// Stored server info.
-    pub server_info: ServerInfo,
+    /// Stored server info. `None`: channels were found without server info (it was lost);
+    /// they are recovered and the engine records fresh server info with [`Store::init`].
+    pub server_info: Option<ServerInfo>,
     /// Registered clients.
     pub clients: Vec<ClientRecord>,
     /// Channels with their messages and subscriptions.
@@ -143,7 +147,8 @@ pub trait Store: Send {
     fn store_type(&self) -> &'static str;
     /// State found at startup (`None`: a fresh store). Called once, before [`Store::init`].
     fn recover(&mut self) -> BoxFuture<'_, StoreResult<Option<RecoveredState>>>;
-    /// Records the server info (first start, or after a recovery that found none).
+    /// Records the server info (first start, or after a recovery that found none, see
+    /// [`RecoveredState::server_info`]).
     fn init(&mut self, info: &ServerInfo) -> StoreResult<()>;
     /// Creates a channel (limits come from the store's configuration); fails with
     /// [`StoreError::TooManyChannels`] when `max_channels` is reached.
@@ -210,8 +215,16 @@ pub trait SubStore: Send {
     fn delete_sub(&mut self, id: u64) -> StoreResult<()>;
     /// Records a delivered sequence (also advances the stored `last_sent`).
     fn add_seq_pending(&mut self, id: u64, seq: u64) -> StoreResult<()>;
-    /// Records an acknowledgement.
+    /// Records an acknowledgement (a recorded redelivery count of the sequence goes with it).
     fn ack_seq_pending(&mut self, id: u64, seq: u64) -> StoreResult<()>;
+    /// Records that pending sequence `seq` of subscription `id` was redelivered, `count` times
+    /// so far, so that the count survives a restart ([`RecoveredSub::redeliveries`]). Ignored
+    /// for a sequence that is not pending. The default does nothing: a store that is not
+    /// persistent has nothing to recover (the engine keeps the counts while it runs).
+    fn record_redelivery(&mut self, id: u64, seq: u64, count: u32) -> StoreResult<()> {
+        let _ = (id, seq, count);
+        Ok(())
+    }
     /// Number of stored subscription records.
     fn count(&self) -> usize;
     /// Makes the records durable.

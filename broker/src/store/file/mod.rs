@@ -12,8 +12,10 @@
 //!
 //! Every file starts with a 16-byte header (magic, format version, a value); every record is
 //! framed with its length and a CRC-32. Appends are buffered until the engine flushes; a flush
-//! writes and (with `sync`, the default) fdatasyncs each touched file once, so a PubAck sent
-//! after the flush means the message is on disk.
+//! writes each touched file once and (with `sync`, the default) fdatasyncs the data files and
+//! logs it wrote, so a PubAck sent after the flush means the message is on disk. Index files
+//! are written but not synced at flush: they are hints, checked against the data and rebuilt
+//! from it at recovery (`msgs::verify_slice`).
 
 pub mod check;
 mod log;
@@ -84,11 +86,16 @@ pub(crate) struct CompactOptions {
 }
 
 /// State shared by the store and its channel stores: the sync policy, the subscription logs
-/// with buffered records, and (with sync off) the files written but not yet synced.
+/// with buffered records, and the files written but not yet synced (with sync off, every
+/// written file; with sync on, the index files of active slices, which are hints rebuilt from
+/// the data at recovery and so are not synced at each flush).
 pub(crate) struct Shared {
     sync: bool,
     pub(crate) dirty_subs: Mutex<Vec<Arc<Mutex<subs::SubLog>>>>,
-    unsynced: Mutex<Vec<Arc<File>>>,
+    /// Keyed by the `Arc`'s address (unique while the map holds it): each file once.
+    unsynced: Mutex<HashMap<usize, Arc<File>>>,
+    /// Open slice files under `--file_fds_limit`.
+    pub(crate) fds: Mutex<msgs::FdCache>,
 }
 
 /// Runs blocking file work off the async threads when a runtime is there.
@@ -109,20 +116,36 @@ fn run_blocking(
 
 impl Shared {
     /// Makes written files durable: synced now (sync on), or by the next auto-sync.
+    /// Makes a flush durable: with sync on, `files` are fdatasynced now and `lazy` files (index
+    /// files: hints, rebuilt from the data at recovery) are left to the auto-sync, the close
+    /// and the OS; with sync off both are left to them. `dirs` are synced in either case.
     pub(crate) fn commit(
         &self,
         files: Vec<Arc<File>>,
+        lazy: Vec<Arc<File>>,
         dirs: Vec<PathBuf>,
     ) -> BoxFuture<'static, StoreResult<()>> {
+        if !lazy.is_empty() {
+            Self::defer(&mut lock(&self.unsynced), lazy);
+        }
         if files.is_empty() && dirs.is_empty() {
             return ready(Ok(())).boxed();
         }
         if !self.sync {
-            lock(&self.unsynced).extend(files);
+            Self::defer(&mut lock(&self.unsynced), files);
             if dirs.is_empty() {
                 return ready(Ok(())).boxed();
             }
             return run_blocking(move || dirs.iter().try_for_each(|d| sync_dir(d)));
+        }
+        {
+            // Synced now: no longer deferred (an index whose slice was rolled over).
+            let mut unsynced = lock(&self.unsynced);
+            if !unsynced.is_empty() {
+                for f in &files {
+                    unsynced.remove(&(Arc::as_ptr(f) as usize));
+                }
+            }
         }
         run_blocking(move || {
             for f in &files {
@@ -135,13 +158,19 @@ impl Shared {
         })
     }
 
-    /// Syncs every file written since the last auto-sync.
+    fn defer(unsynced: &mut HashMap<usize, Arc<File>>, files: Vec<Arc<File>>) {
+        for f in files {
+            unsynced.insert(Arc::as_ptr(&f) as usize, f);
+        }
+    }
+
+    /// Syncs every file written but not synced since the last auto-sync.
     fn sync_pending(&self) -> BoxFuture<'static, StoreResult<()>> {
         let files = std::mem::take(&mut *lock(&self.unsynced));
         if files.is_empty() {
             return ready(Ok(())).boxed();
         }
-        run_blocking(move || files.iter().try_for_each(|f| f.sync_data()))
+        run_blocking(move || files.values().try_for_each(|f| f.sync_data()))
     }
 }
 
@@ -406,7 +435,8 @@ impl FileStore {
             shared: Arc::new(Shared {
                 sync: opts.sync,
                 dirty_subs: Mutex::new(Vec::new()),
-                unsynced: Mutex::new(Vec::new()),
+                unsynced: Mutex::new(HashMap::new()),
+                fds: Mutex::new(msgs::FdCache::new(opts.fds_limit)),
             }),
             opts,
             lock: None,
@@ -439,8 +469,10 @@ impl FileStore {
         self.dir.join(CHANNELS_DIR).join(encode_name(name))
     }
 
+    /// Syncs the files written but not synced every `auto_sync`: with sync off everything
+    /// written, with sync on the index files of the active slices.
     fn start_auto_sync(&mut self) {
-        if self.opts.sync || self.opts.auto_sync.is_zero() {
+        if self.opts.auto_sync.is_zero() {
             return;
         }
         let Ok(h) = tokio::runtime::Handle::try_current() else {
@@ -477,15 +509,20 @@ impl FileStore {
                 }
             }
         }
-        let Some(info) = info else {
-            if !channel_list.is_empty() {
-                tracing::warn!(
-                    "file store {}: channel directories without server info are ignored",
-                    self.dir.display()
-                );
+        if info.is_none() {
+            if channel_list.is_empty() {
+                return Ok(None);
             }
-            return Ok(None);
-        };
+            // As the official server: the server info is written anew, the channels (and
+            // clients) are recovered.
+            tracing::warn!(
+                "file store {}: {} is missing but {} channel(s) exist: recovering them, server \
+                 info will be written anew",
+                self.dir.display(),
+                SERVER_FILE,
+                channel_list.len()
+            );
+        }
         // 1. Verify (nothing written yet).
         let clients_path = self.dir.join(CLIENTS_FILE);
         let clients_read = if clients_path.exists() {
@@ -753,7 +790,7 @@ impl Store for FileStore {
 
     fn flush(&mut self) -> BoxFuture<'_, StoreResult<()>> {
         match self.flush_files() {
-            Ok(files) => self.shared.commit(files, Vec::new()),
+            Ok(files) => self.shared.commit(files, Vec::new(), Vec::new()),
             Err(e) => ready(Err(e)).boxed(),
         }
     }

@@ -1,7 +1,8 @@
 //! The messages of one channel: slices of (data, index) files, a cache of recent messages and
 //! positional reads for the rest.
 
-use std::collections::VecDeque;
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -20,7 +21,7 @@ use super::record::{
     IdxEntry, FRAME_LEN, HEADER_LEN, HOLE, IDX_ENTRY_LEN, MAGIC_DATA, MAGIC_INDEX, MAGIC_STATE,
     MSG_PREFIX,
 };
-use super::{io_err, Shared};
+use super::{io_err, lock, Shared};
 use crate::config::ChannelLimits;
 use crate::store::{MsgStore, StoreError, StoreResult};
 
@@ -30,6 +31,10 @@ const TAIL_CHECK: usize = 8;
 const CACHE_BYTES: usize = 4 << 20;
 /// Most recent messages kept in memory per channel.
 const CACHE_MSGS: usize = 8192;
+/// Most bytes of message records one cold read fetches (in one positional read).
+const READ_AHEAD_BYTES: u64 = 256 << 10;
+/// Most records one cold read fetches.
+const READ_AHEAD_MSGS: u64 = 1024;
 /// Name of a channel's state file (logical first sequence).
 pub(crate) const STATE_FILE: &str = "state.dat";
 /// Length of the state file: header and a CRC of it.
@@ -393,14 +398,111 @@ fn state_bytes(first: u64) -> Vec<u8> {
     b
 }
 
+/// The two open files of a slice.
+#[derive(Clone)]
+pub(crate) struct SliceFiles {
+    data: Arc<File>,
+    idx: Arc<File>,
+}
+
+impl SliceFiles {
+    fn open(dir: &Path, no: u64) -> io::Result<SliceFiles> {
+        let (dp, ip) = slice_paths(dir, no);
+        Ok(SliceFiles {
+            data: Arc::new(open_rw(&dp)?),
+            idx: Arc::new(open_rw(&ip)?),
+        })
+    }
+}
+
+/// The slice files of the whole store under `--file_fds_limit` (a soft limit, as in the
+/// official server). Active slices, and slices written since the last flush, keep their files
+/// ("pinned"); the files of other slices live here, opened on demand and closed least recently
+/// used first while the store's open slice files exceed the limit.
+pub(crate) struct FdCache {
+    /// Most open slice files (0: unlimited, every slice keeps its files).
+    limit: usize,
+    /// Files held by pinned slices.
+    pinned: usize,
+    tick: u64,
+    /// (message store, slice number) → files, last use.
+    open: HashMap<(u64, u64), (SliceFiles, u64)>,
+    next_store: u64,
+}
+
+impl FdCache {
+    /// A cache for `limit` open slice files (0: unlimited).
+    pub(crate) fn new(limit: u64) -> FdCache {
+        FdCache {
+            limit: usize::try_from(limit).unwrap_or(usize::MAX),
+            pinned: 0,
+            tick: 0,
+            open: HashMap::new(),
+            next_store: 0,
+        }
+    }
+
+    fn get(&mut self, key: (u64, u64)) -> Option<SliceFiles> {
+        self.tick += 1;
+        let tick = self.tick;
+        self.open.get_mut(&key).map(|(f, t)| {
+            *t = tick;
+            f.clone()
+        })
+    }
+
+    /// Adds the files of a slice, then closes the least recently used others while over the
+    /// limit (the slice just added stays open).
+    fn insert(&mut self, key: (u64, u64), files: SliceFiles) {
+        self.tick += 1;
+        self.open.insert(key, (files, self.tick));
+        while self.pinned + 2 * self.open.len() > self.limit && self.open.len() > 1 {
+            let oldest = self
+                .open
+                .iter()
+                .filter(|(k, _)| **k != key)
+                .min_by_key(|(_, (_, t))| *t)
+                .map(|(k, _)| *k);
+            match oldest {
+                Some(k) => {
+                    self.open.remove(&k);
+                }
+                None => break,
+            }
+        }
+    }
+
+    /// Number of slice files open (pinned and cached).
+    #[cfg(test)]
+    pub(crate) fn open_files(&self) -> usize {
+        self.pinned + 2 * self.open.len()
+    }
+}
+
+/// Records read ahead by the last cold read: sequences `first..first + msgs.len()` (`None`:
+/// a record found corrupt, served as missing).
+#[derive(Default)]
+struct ReadAhead {
+    first: u64,
+    msgs: Vec<Option<Bytes>>,
+}
+
+impl ReadAhead {
+    fn get(&self, seq: u64) -> Option<Option<Bytes>> {
+        let i = usize::try_from(seq.checked_sub(self.first)?).ok()?;
+        self.msgs.get(i).cloned()
+    }
+}
+
 /// One slice in use.
 struct Slice {
     no: u64,
     first_seq: u64,
     /// Entries, including buffered ones of the active slice.
     count: u64,
-    data: Arc<File>,
-    idx: Arc<File>,
+    /// The slice's files while pinned (always without a fds limit); `None`: in the
+    /// [`FdCache`] or closed.
+    files: Option<SliceFiles>,
     data_len: u64,
     idx_written: u64,
     first_ts: i64,
@@ -421,7 +523,7 @@ fn open_rw(p: &Path) -> io::Result<File> {
 }
 
 /// Creates the (empty) files of slice `no` starting at `first_seq`.
-fn create_slice(dir: &Path, no: u64, first_seq: u64) -> io::Result<Slice> {
+fn create_slice(dir: &Path, no: u64, first_seq: u64, shared: &Shared) -> io::Result<Slice> {
     let (dp, ip) = slice_paths(dir, no);
     let mk = |p: &Path, magic| -> io::Result<File> {
         let f = OpenOptions::new()
@@ -435,12 +537,15 @@ fn create_slice(dir: &Path, no: u64, first_seq: u64) -> io::Result<Slice> {
     };
     let data = mk(&dp, MAGIC_DATA)?;
     let idx = mk(&ip, MAGIC_INDEX)?;
+    lock(&shared.fds).pinned += 2;
     Ok(Slice {
         no,
         first_seq,
         count: 0,
-        data: Arc::new(data),
-        idx: Arc::new(idx),
+        files: Some(SliceFiles {
+            data: Arc::new(data),
+            idx: Arc::new(idx),
+        }),
         data_len: HEADER_LEN,
         idx_written: 0,
         first_ts: 0,
@@ -464,6 +569,8 @@ fn remove_slice_files(dir: &Path, no: u64) {
 
 /// The messages of one channel, on disk.
 pub struct FileMsgStore {
+    /// Key of this store's slices in the [`FdCache`].
+    id: u64,
     name: String,
     dir: PathBuf,
     slices: VecDeque<Slice>,
@@ -477,6 +584,9 @@ pub struct FileMsgStore {
     pend_idx: Vec<IdxEntry>,
     cache: VecDeque<(u64, Bytes)>,
     cache_bytes: usize,
+    /// The run of records the last cold read fetched (cold reads are sequential when a
+    /// subscriber replays a channel: the next ones are served from here).
+    ahead: RefCell<ReadAhead>,
     max_msgs: u64,
     max_bytes: u64,
     max_age: Duration,
@@ -498,7 +608,13 @@ impl FileMsgStore {
         shared: Arc<Shared>,
         state: File,
     ) -> FileMsgStore {
+        let id = {
+            let mut fds = lock(&shared.fds);
+            fds.next_store += 1;
+            fds.next_store
+        };
         FileMsgStore {
+            id,
             name: name.to_string(),
             dir: dir.to_path_buf(),
             slices: VecDeque::new(),
@@ -511,6 +627,7 @@ impl FileMsgStore {
             pend_idx: Vec::new(),
             cache: VecDeque::new(),
             cache_bytes: 0,
+            ahead: RefCell::new(ReadAhead::default()),
             max_msgs: limits.max_msgs.unwrap_or(0) as u64,
             max_bytes: limits.max_bytes.unwrap_or(0),
             max_age: limits.max_age.unwrap_or(Duration::ZERO),
@@ -547,10 +664,11 @@ impl FileMsgStore {
     ) -> io::Result<FileMsgStore> {
         let state = Self::open_state(dir, 1, true)?;
         let mut s = Self::base(name, dir, limits, opts, shared, state);
-        let slice = create_slice(dir, 1, 1)?;
-        slice.data.sync_all()?;
-        slice.idx.sync_all()?;
+        let slice = create_slice(dir, 1, 1, &s.shared)?;
         s.slices.push_back(slice);
+        let f = s.active_files()?;
+        f.data.sync_all()?;
+        f.idx.sync_all()?;
         Ok(s)
     }
 
@@ -571,13 +689,13 @@ impl FileMsgStore {
         s.first = state_first.unwrap_or(first_slice).max(first_slice);
         s.state_first = s.first;
         for c in checks {
-            let (dp, ip) = slice_paths(dir, c.no);
+            let files = SliceFiles::open(dir, c.no)?;
+            lock(&s.shared.fds).pinned += 2;
             let mut sl = Slice {
                 no: c.no,
                 first_seq: c.first_seq,
                 count: c.count,
-                data: Arc::new(open_rw(&dp)?),
-                idx: Arc::new(open_rw(&ip)?),
+                files: Some(files.clone()),
                 data_len: c.data_good_len.max(HEADER_LEN),
                 idx_written: c.count,
                 first_ts: c.first_ts,
@@ -592,7 +710,7 @@ impl FileMsgStore {
                 // Messages of this slice dropped by limits before the restart.
                 let n = s.first - c.first_seq;
                 let mut raw = vec![0u8; (n * IDX_ENTRY_LEN) as usize];
-                sl.idx.read_exact_at(&mut raw, HEADER_LEN)?;
+                files.idx.read_exact_at(&mut raw, HEADER_LEN)?;
                 for e in raw
                     .chunks(IDX_ENTRY_LEN as usize)
                     .filter_map(IdxEntry::decode)
@@ -608,13 +726,16 @@ impl FileMsgStore {
             if sl.count > 0 {
                 s.last_ts = sl.last_ts;
             }
+            drop(files);
             s.slices.push_back(sl);
+            s.release_files();
         }
         match s.slices.back() {
             Some(l) => s.last = l.end_seq() - 1,
             None => {
                 let first = s.first;
-                s.slices.push_back(create_slice(dir, 1, first)?);
+                let slice = create_slice(dir, 1, first, &s.shared)?;
+                s.slices.push_back(slice);
                 s.last = first - 1;
                 s.dir_dirty = true;
             }
@@ -626,6 +747,57 @@ impl FileMsgStore {
         s.drop_dead_slices();
         s.enforce_count_limits();
         Ok(s)
+    }
+
+    /// The files of the active slice (always pinned).
+    fn active_files(&self) -> io::Result<SliceFiles> {
+        self.files(self.slices.len() - 1)
+    }
+
+    /// The files of slice `si`: its own while pinned, else from the [`FdCache`] (reopened if
+    /// they were closed).
+    fn files(&self, si: usize) -> io::Result<SliceFiles> {
+        let s = &self.slices[si];
+        if let Some(f) = &s.files {
+            return Ok(f.clone());
+        }
+        let key = (self.id, s.no);
+        let mut fds = lock(&self.shared.fds);
+        if let Some(f) = fds.get(key) {
+            return Ok(f);
+        }
+        let f = SliceFiles::open(&self.dir, s.no)?;
+        fds.insert(key, f.clone());
+        Ok(f)
+    }
+
+    /// Under a fds limit: hands the files of slices that are neither active nor waiting for
+    /// a sync to the [`FdCache`], which closes the least recently used ones.
+    fn release_files(&mut self) {
+        let mut fds = lock(&self.shared.fds);
+        if fds.limit == 0 {
+            return;
+        }
+        let last = self.slices.len().saturating_sub(1);
+        for s in self.slices.iter_mut().take(last) {
+            if s.dirty {
+                continue;
+            }
+            if let Some(f) = s.files.take() {
+                fds.pinned = fds.pinned.saturating_sub(2);
+                fds.insert((self.id, s.no), f);
+            }
+        }
+    }
+
+    /// Forgets the files of a slice that is no longer used.
+    fn forget_files(&self, s: &Slice) {
+        let mut fds = lock(&self.shared.fds);
+        if s.files.is_some() {
+            fds.pinned = fds.pinned.saturating_sub(2);
+        } else {
+            fds.open.remove(&(self.id, s.no));
+        }
     }
 
     fn active(&self) -> &Slice {
@@ -648,7 +820,10 @@ impl FileMsgStore {
             return self.pend_idx.get((i - s.idx_written) as usize).copied();
         }
         let mut b = [0u8; IDX_ENTRY_LEN as usize];
-        if let Err(e) = s.idx.read_exact_at(&mut b, HEADER_LEN + i * IDX_ENTRY_LEN) {
+        if let Err(e) = self
+            .files(si)
+            .and_then(|f| f.idx.read_exact_at(&mut b, HEADER_LEN + i * IDX_ENTRY_LEN))
+        {
             tracing::error!(channel = %self.name, seq, "cannot read index entry: {e}");
             return None;
         }
@@ -675,12 +850,25 @@ impl FileMsgStore {
             self.pend_data.get(start..start + total)?.to_vec()
         } else {
             let mut b = vec![0u8; total];
-            if let Err(err) = s.data.read_exact_at(&mut b, e.offset) {
+            if let Err(err) = self
+                .files(si)
+                .and_then(|f| f.data.read_exact_at(&mut b, e.offset))
+            {
                 tracing::error!(channel = %self.name, seq, "cannot read message: {err}");
                 return None;
             }
             b
         };
+        self.record_body(seq, &e, Bytes::from(buf))
+    }
+
+    /// The encoded message of a record frame read for index entry `e`, checked (length, CRC
+    /// with `crc`, sequence); a corrupt record is logged and `None`.
+    fn record_body(&self, seq: u64, e: &IdxEntry, buf: Bytes) -> Option<Bytes> {
+        if buf.len() < (FRAME_LEN + MSG_PREFIX) as usize {
+            tracing::error!(channel = %self.name, seq, "corrupt message record (length)");
+            return None;
+        }
         let len = u32::from_le_bytes(buf[..4].try_into().ok()?);
         if len != e.len {
             tracing::error!(channel = %self.name, seq, "corrupt message record (length)");
@@ -700,7 +888,80 @@ impl FileMsgStore {
                 return None;
             }
         }
-        Some(Bytes::from(buf).slice((FRAME_LEN + MSG_PREFIX) as usize..))
+        Some(buf.slice((FRAME_LEN + MSG_PREFIX) as usize..))
+    }
+
+    /// A cold read with read-ahead: the index entries from `seq` on (same slice, written to
+    /// the files) in one positional read, then the run of consecutive records they point to,
+    /// up to [`READ_AHEAD_BYTES`] and [`READ_AHEAD_MSGS`], in another. The run is kept for the
+    /// next lookups; the engine then serves a replay mostly from memory.
+    fn read_run(&self, seq: u64) -> Option<Bytes> {
+        let si = self.slice_index(seq)?;
+        let s = &self.slices[si];
+        let written = if si == self.slices.len() - 1 {
+            s.idx_written
+        } else {
+            s.count
+        };
+        let i = seq - s.first_seq;
+        if i >= written {
+            return self.read_msg(seq);
+        }
+        let n = (written - i).min(READ_AHEAD_MSGS);
+        let files = match self.files(si) {
+            Ok(f) => f,
+            Err(err) => {
+                tracing::error!(channel = %self.name, seq, "cannot open slice files: {err}");
+                return None;
+            }
+        };
+        let mut raw = vec![0u8; (n * IDX_ENTRY_LEN) as usize];
+        if files
+            .idx
+            .read_exact_at(&mut raw, HEADER_LEN + i * IDX_ENTRY_LEN)
+            .is_err()
+        {
+            return self.read_msg(seq);
+        }
+        // The run: valid, consecutive entries of consecutive records.
+        let mut run: Vec<IdxEntry> = Vec::new();
+        for (k, chunk) in raw.chunks(IDX_ENTRY_LEN as usize).enumerate() {
+            let Some(e) = IdxEntry::decode(chunk) else {
+                break;
+            };
+            if e.seq != seq + k as u64 || e.is_hole() {
+                break;
+            }
+            if let Some(first) = run.first() {
+                let prev_end = run.last().map_or(0, IdxEntry::end);
+                if e.offset != prev_end || e.end() - first.offset > READ_AHEAD_BYTES {
+                    break;
+                }
+            }
+            run.push(e);
+        }
+        let (Some(first), Some(last)) = (run.first(), run.last()) else {
+            // Not readable as a run (a hole, a corrupt entry): the single read reports it.
+            return self.read_msg(seq);
+        };
+        let start = first.offset;
+        let mut data = vec![0u8; (last.end() - start) as usize];
+        if let Err(err) = files.data.read_exact_at(&mut data, start) {
+            tracing::error!(channel = %self.name, seq, "cannot read messages: {err}");
+            return None;
+        }
+        let data = Bytes::from(data);
+        let msgs: Vec<Option<Bytes>> = run
+            .iter()
+            .map(|e| {
+                let at = (e.offset - start) as usize;
+                let end = (e.end() - start) as usize;
+                self.record_body(e.seq, e, data.slice(at..end))
+            })
+            .collect();
+        let got = msgs[0].clone();
+        *self.ahead.borrow_mut() = ReadAhead { first: seq, msgs };
+        got
     }
 
     fn warn_once(&mut self) {
@@ -747,6 +1008,7 @@ impl FileMsgStore {
     fn drop_dead_slices(&mut self) {
         while self.slices.len() > 1 && self.slices[0].end_seq() <= self.first {
             if let Some(s) = self.slices.pop_front() {
+                self.forget_files(&s);
                 remove_slice_files(&self.dir, s.no);
             }
         }
@@ -795,10 +1057,11 @@ impl FileMsgStore {
             e.encode(&mut idx);
         }
         let n = self.pend_idx.len() as u64;
+        let f = self.active_files()?;
         let last = self.slices.len() - 1;
         let s = &mut self.slices[last];
-        s.data.write_all_at(&self.pend_data, s.data_len)?;
-        s.idx
+        f.data.write_all_at(&self.pend_data, s.data_len)?;
+        f.idx
             .write_all_at(&idx, HEADER_LEN + s.idx_written * IDX_ENTRY_LEN)?;
         s.data_len += self.pend_data.len() as u64;
         s.idx_written += n;
@@ -820,9 +1083,12 @@ impl FileMsgStore {
             return Ok(());
         }
         self.write_pending()?;
+        // The flush syncs the index of a slice that is no longer active (see `flush`).
+        let last = self.slices.len() - 1;
+        self.slices[last].dirty = true;
         let no = self.active().no + 1;
         let first = self.last + 1;
-        let slice = create_slice(&self.dir, no, first)?;
+        let slice = create_slice(&self.dir, no, first, &self.shared)?;
         self.slices.push_back(slice);
         self.dir_dirty = true;
         Ok(())
@@ -897,7 +1163,10 @@ impl MsgStore for FileMsgStore {
                     .map(|(_, b)| b.clone());
             }
         }
-        self.read_msg(seq)
+        if let Some(m) = self.ahead.borrow().get(seq) {
+            return m;
+        }
+        self.read_run(seq)
     }
 
     fn timestamp(&self, seq: u64) -> Option<i64> {
@@ -996,16 +1265,38 @@ impl MsgStore for FileMsgStore {
             files.push(self.state.clone());
         }
         self.state_dirty = false;
-        for s in self.slices.iter_mut().filter(|s| s.dirty) {
+        // The data file is the source of truth (recovery rebuilds missing index entries from
+        // it and drops entries pointing past it), so only it is synced here: the index of the
+        // active slice is left to the auto-sync, the close and the OS. A slice that is no
+        // longer active (rolled over) gets its index synced now, once, so the deferred files
+        // stay one per channel.
+        let mut lazy = Vec::new();
+        let last = self.slices.len() - 1;
+        for (i, s) in self.slices.iter_mut().enumerate().filter(|(_, s)| s.dirty) {
             s.dirty = false;
-            files.push(s.data.clone());
-            files.push(s.idx.clone());
+            if let Some(f) = &s.files {
+                files.push(f.data.clone());
+                if i == last {
+                    lazy.push(f.idx.clone());
+                } else {
+                    files.push(f.idx.clone());
+                }
+            }
         }
+        self.release_files();
         let dirs = if std::mem::take(&mut self.dir_dirty) {
             vec![self.dir.clone()]
         } else {
             Vec::new()
         };
-        self.shared.commit(files, dirs)
+        self.shared.commit(files, lazy, dirs)
+    }
+}
+
+impl Drop for FileMsgStore {
+    fn drop(&mut self) {
+        for s in &self.slices {
+            self.forget_files(s);
+        }
     }
 }

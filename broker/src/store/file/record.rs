@@ -281,6 +281,8 @@ pub(crate) mod sub_op {
     pub(crate) const PENDING: u8 = 4;
     /// An acknowledged sequence (id, seq).
     pub(crate) const ACK: u8 = 5;
+    /// The redelivery count of a pending sequence (id, seq, count: u32).
+    pub(crate) const REDELIVERED: u8 = 6;
 }
 
 /// Clients-log record types.

@@ -1,7 +1,7 @@
-//! The subscription log of one channel: create / update / delete / pending / ack records,
-//! compacted by rewrite when fragmented.
+//! The subscription log of one channel: create / update / delete / pending / ack /
+//! redelivered records, compacted by rewrite when fragmented.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -52,6 +52,7 @@ pub(crate) fn accept(body: &[u8]) -> bool {
         Some(&sub_op::CREATE) | Some(&sub_op::UPDATE) => body.len() > 1,
         Some(&sub_op::DELETE) => body.len() == 9,
         Some(&sub_op::PENDING) | Some(&sub_op::ACK) => body.len() == 17,
+        Some(&sub_op::REDELIVERED) => body.len() == 21,
         _ => false,
     }
 }
@@ -63,8 +64,18 @@ fn u64_at(b: &[u8], i: usize) -> u64 {
         .unwrap_or(0)
 }
 
+fn u32_at(b: &[u8], i: usize) -> u32 {
+    b.get(i..i + 4)
+        .and_then(|s| s.try_into().ok())
+        .map(u32::from_le_bytes)
+        .unwrap_or(0)
+}
+
+/// Pending sequences of one subscription with their redelivery counts (0: never redelivered).
+pub(crate) type Pending = BTreeMap<u64, u32>;
+
 /// Subscriptions and pending sequences, as replayed from a log.
-pub(crate) type SubMap = HashMap<u64, (SubRecord, BTreeSet<u64>)>;
+pub(crate) type SubMap = HashMap<u64, (SubRecord, Pending)>;
 
 /// Replays the records of a verified log.
 pub(crate) fn replay(read: &LogRead) -> SubMap {
@@ -77,7 +88,7 @@ pub(crate) fn replay(read: &LogRead) -> SubMap {
                     let r = from_pb(p);
                     let e = subs
                         .entry(r.id)
-                        .or_insert_with(|| (r.clone(), BTreeSet::new()));
+                        .or_insert_with(|| (r.clone(), Pending::new()));
                     if body[0] == sub_op::CREATE {
                         e.1.clear();
                         e.0 = r;
@@ -94,13 +105,20 @@ pub(crate) fn replay(read: &LogRead) -> SubMap {
             sub_op::PENDING => {
                 if let Some((r, p)) = subs.get_mut(&u64_at(rest, 0)) {
                     let seq = u64_at(rest, 8);
-                    p.insert(seq);
+                    p.entry(seq).or_insert(0);
                     r.last_sent = r.last_sent.max(seq);
                 }
             }
             sub_op::ACK => {
                 if let Some((_, p)) = subs.get_mut(&u64_at(rest, 0)) {
                     p.remove(&u64_at(rest, 8));
+                }
+            }
+            sub_op::REDELIVERED => {
+                if let Some((_, p)) = subs.get_mut(&u64_at(rest, 0)) {
+                    if let Some(c) = p.get_mut(&u64_at(rest, 8)) {
+                        *c = u32_at(rest, 16);
+                    }
                 }
             }
             _ => {}
@@ -114,6 +132,8 @@ pub(crate) struct SubLog {
     log: LogFile,
     subs: SubMap,
     pending_total: u64,
+    /// Pending sequences with a redelivery count (one more live record each).
+    counted_total: u64,
     /// The channel was deleted: nothing is written any more.
     pub(crate) deleted: bool,
     /// Registered in the store's set of logs to flush.
@@ -122,8 +142,14 @@ pub(crate) struct SubLog {
 }
 
 impl SubLog {
+    /// Takes the pending sequences of a removed or replaced subscription off the totals.
+    fn forget(&mut self, p: &Pending) {
+        self.pending_total -= p.len() as u64;
+        self.counted_total -= p.values().filter(|c| **c > 0).count() as u64;
+    }
+
     fn live(&self) -> u64 {
-        self.subs.len() as u64 + self.pending_total
+        self.subs.len() as u64 + self.pending_total + self.counted_total
     }
 
     /// Writes buffered records (compacting first when due); returns the file to sync.
@@ -141,11 +167,19 @@ impl SubLog {
                 let mut b = vec![sub_op::CREATE];
                 to_pb(r).encode(&mut b).map_err(std::io::Error::other)?;
                 recs.push(b);
-                for seq in pending {
+                for (seq, count) in pending {
                     let mut b = vec![sub_op::PENDING];
                     b.extend_from_slice(&id.to_le_bytes());
                     b.extend_from_slice(&seq.to_le_bytes());
-                    recs.push(b);
+                    if *count > 0 {
+                        let mut r = b.clone();
+                        r[0] = sub_op::REDELIVERED;
+                        r.extend_from_slice(&count.to_le_bytes());
+                        recs.push(b);
+                        recs.push(r);
+                    } else {
+                        recs.push(b);
+                    }
                 }
             }
             let before = self.log.size();
@@ -186,11 +220,16 @@ impl FileSubStore {
         compact: CompactOptions,
     ) -> FileSubStore {
         let pending_total = subs.values().map(|(_, p)| p.len() as u64).sum();
+        let counted_total = subs
+            .values()
+            .map(|(_, p)| p.values().filter(|c| **c > 0).count() as u64)
+            .sum();
         FileSubStore {
             inner: Arc::new(Mutex::new(SubLog {
                 log,
                 subs,
                 pending_total,
+                counted_total,
                 deleted: false,
                 registered: false,
                 compact,
@@ -212,7 +251,12 @@ impl FileSubStore {
             .values()
             .map(|(r, p)| RecoveredSub {
                 record: r.clone(),
-                pending: p.iter().copied().collect(),
+                pending: p.keys().copied().collect(),
+                redeliveries: p
+                    .iter()
+                    .filter(|(_, c)| **c > 0)
+                    .map(|(s, c)| (*s, *c))
+                    .collect(),
             })
             .collect();
         v.sort_by_key(|s| s.record.id);
@@ -249,8 +293,8 @@ impl SubStore for FileSubStore {
     fn create_sub(&mut self, sub: &SubRecord) -> StoreResult<()> {
         self.with(|l| {
             Self::record(l, sub_op::CREATE, sub);
-            if let Some((_, p)) = l.subs.insert(sub.id, (sub.clone(), BTreeSet::new())) {
-                l.pending_total -= p.len() as u64;
+            if let Some((_, p)) = l.subs.insert(sub.id, (sub.clone(), Pending::new())) {
+                l.forget(&p);
             }
         })
     }
@@ -261,7 +305,7 @@ impl SubStore for FileSubStore {
             let e = l
                 .subs
                 .entry(sub.id)
-                .or_insert_with(|| (sub.clone(), BTreeSet::new()));
+                .or_insert_with(|| (sub.clone(), Pending::new()));
             let last_sent = e.0.last_sent.max(sub.last_sent);
             e.0 = sub.clone();
             e.0.last_sent = last_sent;
@@ -271,7 +315,7 @@ impl SubStore for FileSubStore {
     fn delete_sub(&mut self, id: u64) -> StoreResult<()> {
         self.with(|l| {
             if let Some((_, p)) = l.subs.remove(&id) {
-                l.pending_total -= p.len() as u64;
+                l.forget(&p);
                 l.log.append(&[&[sub_op::DELETE], &id.to_le_bytes()]);
             }
         })
@@ -281,7 +325,8 @@ impl SubStore for FileSubStore {
         self.with(|l| {
             if let Some((r, p)) = l.subs.get_mut(&id) {
                 r.last_sent = r.last_sent.max(seq);
-                if p.insert(seq) {
+                if let std::collections::btree_map::Entry::Vacant(e) = p.entry(seq) {
+                    e.insert(0);
                     l.pending_total += 1;
                 }
                 Self::seq_record(l, sub_op::PENDING, id, seq);
@@ -292,11 +337,37 @@ impl SubStore for FileSubStore {
     fn ack_seq_pending(&mut self, id: u64, seq: u64) -> StoreResult<()> {
         self.with(|l| {
             if let Some((_, p)) = l.subs.get_mut(&id) {
-                if p.remove(&seq) {
+                if let Some(count) = p.remove(&seq) {
                     l.pending_total -= 1;
+                    if count > 0 {
+                        l.counted_total -= 1;
+                    }
                     Self::seq_record(l, sub_op::ACK, id, seq);
                 }
             }
+        })
+    }
+
+    fn record_redelivery(&mut self, id: u64, seq: u64, count: u32) -> StoreResult<()> {
+        self.with(|l| {
+            let Some(c) = l.subs.get_mut(&id).and_then(|(_, p)| p.get_mut(&seq)) else {
+                return;
+            };
+            if *c == count {
+                return;
+            }
+            if *c == 0 {
+                l.counted_total += 1;
+            } else if count == 0 {
+                l.counted_total -= 1;
+            }
+            *c = count;
+            l.log.append(&[
+                &[sub_op::REDELIVERED],
+                &id.to_le_bytes(),
+                &seq.to_le_bytes(),
+                &count.to_le_bytes(),
+            ]);
         })
     }
 
@@ -307,7 +378,9 @@ impl SubStore for FileSubStore {
     fn flush(&mut self) -> BoxFuture<'_, StoreResult<()>> {
         let file = lock(&self.inner).write();
         match file {
-            Ok(f) => self.shared.commit(f.into_iter().collect(), Vec::new()),
+            Ok(f) => self
+                .shared
+                .commit(f.into_iter().collect(), Vec::new(), Vec::new()),
             Err(e) => futures::future::ready(Err(io_err("subscription log write", e))).boxed(),
         }
     }

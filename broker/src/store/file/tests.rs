@@ -130,7 +130,7 @@ fn round_trip_and_restart() {
     populate(&d.0, 20, FileStoreOptions::default());
     let (mut st, r) = default_open(&d.0);
     let mut r = r.expect("recovered");
-    assert_eq!(r.server_info, info());
+    assert_eq!(r.server_info, Some(info()));
     assert_eq!(r.clients, vec![client("me")]);
     let ch = recovered_foo(&mut r);
     let m = &ch.store.msgs;
@@ -264,6 +264,109 @@ fn corrupt_or_missing_index_is_rebuilt() {
     let ch = recovered_foo(&mut r.unwrap());
     assert_eq!(ch.store.msgs.state().0, 10);
     assert_eq!(ch.store.msgs.lookup(10).unwrap().data, Bytes::from("m10"));
+}
+
+/// The index file is not synced at flush (the data file is): after an OS crash it may be
+/// shorter than the data, or hold entries past the data that made it to disk. Recovery treats
+/// it as a hint: it extends it from the data and drops entries the data does not back.
+#[test]
+fn unsynced_index_is_extended_from_the_data_and_cut_to_it() {
+    let d = TempDir::new("idxhint");
+    populate(&d.0, 10, FileStoreOptions::default());
+    let data = slice_data(&d.0, 1);
+    let idx = data.with_extension("idx");
+    let full = std::fs::read(&idx).unwrap();
+    assert_eq!(full.len(), 16 + 32 * 10);
+    let check_all = |d: &Path, n: u64| {
+        let (st, r) = default_open(d);
+        let ch = recovered_foo(&mut r.unwrap());
+        let m = &ch.store.msgs;
+        assert_eq!((m.first_sequence(), m.last_sequence()), (1, n));
+        for i in 1..=n {
+            let got = m.lookup(i).unwrap();
+            assert_eq!(
+                (got.sequence, got.data.clone()),
+                (i, Bytes::from(format!("m{i}")))
+            );
+            assert_eq!(m.timestamp(i), Some(i as i64 * 10));
+        }
+        assert_eq!(m.sequence_for_timestamp(75), 8);
+        drop((st, ch));
+    };
+
+    // Index a few entries short (flushed data, index not yet on disk): every record recovered,
+    // the index repaired to the full length, identical to the one written by the broker.
+    for keep in [0u64, 4, 9] {
+        let f = OpenOptions::new().write(true).open(&idx).unwrap();
+        f.set_len(16 + 32 * keep).unwrap();
+        drop(f);
+        check_all(&d.0, 10);
+        assert_eq!(std::fs::read(&idx).unwrap(), full, "kept {keep}");
+    }
+    // Only part of the header made it.
+    std::fs::write(&idx, &full[..7]).unwrap();
+    check_all(&d.0, 10);
+    assert_eq!(std::fs::read(&idx).unwrap(), full);
+
+    // Entries past the data (index written back before the data of its last records): well
+    // formed entries pointing past the end of the data file are dropped.
+    let data_len = std::fs::metadata(&data).unwrap().len();
+    let mut extra = full.clone();
+    for (i, seq) in (11..=13u64).enumerate() {
+        record::IdxEntry {
+            seq,
+            offset: data_len + 40 * i as u64,
+            ts: seq as i64 * 10,
+            len: 30,
+        }
+        .encode(&mut extra);
+    }
+    std::fs::write(&idx, &extra).unwrap();
+    check_all(&d.0, 10);
+    assert_eq!(std::fs::read(&idx).unwrap(), full);
+    assert_eq!(std::fs::metadata(&data).unwrap().len(), data_len);
+
+    // The same with the data file extended by zeros (its size reached the disk, its content
+    // did not): the entries point inside the file but at no record; dropped, zeros cut.
+    let f = OpenOptions::new().write(true).open(&data).unwrap();
+    f.set_len(data_len + 200).unwrap();
+    drop(f);
+    std::fs::write(&idx, &extra).unwrap();
+    check_all(&d.0, 10);
+    assert_eq!(std::fs::read(&idx).unwrap(), full);
+    assert_eq!(std::fs::metadata(&data).unwrap().len(), data_len);
+
+    // A garbage tail after valid entries is cut too.
+    let mut garbage = full.clone();
+    garbage.extend_from_slice(&[0xa5; 70]);
+    std::fs::write(&idx, &garbage).unwrap();
+    check_all(&d.0, 10);
+    assert_eq!(std::fs::read(&idx).unwrap(), full);
+
+    // The repaired store keeps working: new messages follow, and survive a restart with a
+    // short index again.
+    {
+        let (mut st, r) = default_open(&d.0);
+        let mut ch = recovered_foo(&mut r.unwrap());
+        for i in 11..=12u64 {
+            assert_eq!(
+                ch.store
+                    .msgs
+                    .store(msg(i as i64 * 10, &format!("m{i}")))
+                    .unwrap(),
+                i
+            );
+        }
+        block_on(ch.store.msgs.flush()).unwrap();
+        block_on(st.close()).unwrap();
+    }
+    let f = OpenOptions::new().write(true).open(&idx).unwrap();
+    f.set_len(16 + 32 * 10).unwrap();
+    drop(f);
+    check_all(&d.0, 12);
+    assert_eq!(std::fs::read(&idx).unwrap().len(), 16 + 32 * 12);
+    let rep = check::check(&d.0, true).unwrap();
+    assert!(rep.is_clean(), "{}", rep.text);
 }
 
 #[test]
@@ -483,4 +586,194 @@ fn channel_names_round_trip() {
     }
     assert_eq!(decode_name("bad%zz"), None);
     assert_eq!(decode_name("%66oo"), None, "not canonical");
+}
+
+/// Open descriptors of this process on slice files under `dir` (`/proc/self/fd`).
+fn open_slice_files(dir: &Path) -> usize {
+    let dir = dir.canonicalize().unwrap();
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .filter(|p| {
+            p.starts_with(&dir)
+                && p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("msgs."))
+        })
+        .count()
+}
+
+#[test]
+fn fds_limit_closes_least_recently_used_slice_files() {
+    let d = TempDir::new("fds");
+    let opts = |fds_limit| FileStoreOptions {
+        slice_max_msgs: 10,
+        fds_limit,
+        ..Default::default()
+    };
+    // Four channels of 100 messages in slices of 10: 40 slices, 80 files.
+    let names = ["a", "b", "c", "d"];
+    let text = |i: u64| format!("m{i}");
+    {
+        let (mut st, _) = open(&d.0, StoreLimits::default(), opts(10));
+        let mut chans: Vec<ChannelStore> = names
+            .iter()
+            .map(|n| st.create_channel(n).unwrap())
+            .collect();
+        for i in 1..=100u64 {
+            for ch in chans.iter_mut() {
+                ch.msgs.store(msg(i as i64, &text(i))).unwrap();
+                if i % 10 == 0 {
+                    block_on(ch.msgs.flush()).unwrap();
+                }
+            }
+        }
+        // Four active slices (8 files) and at most one other slice.
+        assert!(open_slice_files(&d.0) <= 10, "{}", open_slice_files(&d.0));
+        assert_eq!(lock(&st.shared.fds).open_files(), open_slice_files(&d.0));
+        block_on(st.close()).unwrap();
+    }
+    let on_disk = names
+        .iter()
+        .map(|n| {
+            msgs::slice_numbers(&d.0.join(CHANNELS_DIR).join(n))
+                .unwrap()
+                .len()
+        })
+        .sum::<usize>();
+    assert_eq!(on_disk, 40);
+
+    // After a restart (empty caches) every read of an old slice reopens its files on demand.
+    let (st, r) = open(&d.0, StoreLimits::default(), opts(10));
+    let chans = r.unwrap().channels;
+    assert_eq!(chans.len(), 4);
+    assert!(open_slice_files(&d.0) <= 10, "{}", open_slice_files(&d.0));
+    for _round in 0..2 {
+        for ch in &chans {
+            for i in 1..=100u64 {
+                assert_eq!(ch.store.msgs.lookup(i).unwrap().data, Bytes::from(text(i)));
+                assert_eq!(ch.store.msgs.timestamp(i), Some(i as i64));
+            }
+            assert!(open_slice_files(&d.0) <= 10, "{}", open_slice_files(&d.0));
+        }
+    }
+    drop(chans);
+    drop(st);
+    assert_eq!(open_slice_files(&d.0), 0);
+
+    // Without a limit every slice keeps both of its files open.
+    let (st, r) = open(&d.0, StoreLimits::default(), opts(0));
+    let chans = r.unwrap().channels;
+    assert_eq!(open_slice_files(&d.0), 80);
+    drop((chans, st));
+}
+
+#[test]
+fn channels_without_server_info_are_recovered() {
+    let d = TempDir::new("nosrv");
+    populate(&d.0, 5, FileStoreOptions::default());
+    std::fs::remove_file(d.0.join(SERVER_FILE)).unwrap();
+    let mut st = FileStore::new(&d.0, StoreLimits::default(), FileStoreOptions::default());
+    let mut r = block_on(st.recover()).unwrap().expect("channels recovered");
+    assert_eq!(r.server_info, None);
+    assert_eq!(r.clients, vec![client("me")]);
+    let ch = recovered_foo(&mut r);
+    assert_eq!(ch.store.msgs.last_sequence(), 5);
+    assert_eq!(ch.store.msgs.lookup(3).unwrap().data, Bytes::from("m3"));
+    assert_eq!(ch.subs.len(), 1);
+    // The engine then records fresh server info.
+    st.init(&info()).unwrap();
+    drop((ch, r));
+    block_on(st.close()).unwrap();
+    drop(st);
+    let (_st, r) = default_open(&d.0);
+    let mut r = r.unwrap();
+    assert_eq!(r.server_info, Some(info()));
+    assert_eq!(recovered_foo(&mut r).store.msgs.last_sequence(), 5);
+}
+
+#[test]
+fn redelivery_counts_survive_restarts_acks_and_compaction() {
+    let d = TempDir::new("redeliv");
+    let opts = FileStoreOptions {
+        compact_min_size: 0,
+        compact_interval: Duration::ZERO,
+        ..Default::default()
+    };
+    let counts = |dir: &Path, opts: &FileStoreOptions| {
+        let (mut st, r) = open(dir, StoreLimits::default(), opts.clone());
+        let ch = recovered_foo(&mut r.unwrap());
+        block_on(st.close()).unwrap();
+        type Counts = (u64, Vec<u64>, Vec<(u64, u32)>);
+        let mut v: Vec<Counts> = ch
+            .subs
+            .into_iter()
+            .map(|s| (s.record.id, s.pending, s.redeliveries))
+            .collect();
+        v.sort();
+        v
+    };
+    let (mut st, _) = open(&d.0, StoreLimits::default(), FileStoreOptions::default());
+    let mut ch = st.create_channel("foo").unwrap();
+    ch.subs.create_sub(&sub(1)).unwrap();
+    ch.subs.create_sub(&sub(2)).unwrap();
+    for seq in 1..=3 {
+        ch.subs.add_seq_pending(1, seq).unwrap();
+    }
+    ch.subs.add_seq_pending(2, 1).unwrap();
+    // Redelivered twice: 1 of sub 1 and 1 of sub 2; 2 of sub 1 once; not pending: ignored.
+    for c in 1..=2 {
+        ch.subs.record_redelivery(1, 1, c).unwrap();
+        ch.subs.record_redelivery(2, 1, c).unwrap();
+    }
+    ch.subs.record_redelivery(1, 2, 1).unwrap();
+    ch.subs.record_redelivery(1, 9, 1).unwrap();
+    ch.subs.record_redelivery(7, 1, 1).unwrap();
+    block_on(ch.subs.flush()).unwrap();
+    drop(ch);
+    block_on(st.close()).unwrap();
+    drop(st);
+    assert_eq!(
+        counts(&d.0, &opts),
+        [
+            (1, vec![1, 2, 3], vec![(1, 2), (2, 1)]),
+            (2, vec![1], vec![(1, 2)])
+        ]
+    );
+
+    // An ack takes the count with it, also when the sequence is delivered again; a deleted
+    // subscription takes its counts along.
+    let (mut st, r) = open(&d.0, StoreLimits::default(), opts.clone());
+    let mut ch = recovered_foo(&mut r.unwrap()).store;
+    ch.subs.ack_seq_pending(1, 2).unwrap();
+    ch.subs.add_seq_pending(1, 2).unwrap();
+    ch.subs.delete_sub(2).unwrap();
+    ch.subs.record_redelivery(1, 1, 3).unwrap();
+    block_on(ch.subs.flush()).unwrap();
+    drop(ch);
+    block_on(st.close()).unwrap();
+    drop(st);
+    assert_eq!(counts(&d.0, &opts), [(1, vec![1, 2, 3], vec![(1, 3)])]);
+
+    // Compaction (due at once with these options) keeps the counts of pending sequences.
+    let (mut st, r) = open(&d.0, StoreLimits::default(), opts.clone());
+    let mut ch = recovered_foo(&mut r.unwrap()).store;
+    for seq in 4..=200 {
+        ch.subs.add_seq_pending(1, seq).unwrap();
+        ch.subs.record_redelivery(1, seq, 1).unwrap();
+        ch.subs.ack_seq_pending(1, seq).unwrap();
+    }
+    ch.subs.record_redelivery(1, 3, 5).unwrap();
+    let subs_path = d.0.join(CHANNELS_DIR).join("foo").join(SUBS_FILE);
+    block_on(ch.subs.flush()).unwrap();
+    let size = std::fs::metadata(&subs_path).unwrap().len();
+    // 1 sub + 3 pending + 2 counts (about 600 records before).
+    assert!(size < 400, "not compacted: {size} bytes");
+    drop(ch);
+    block_on(st.close()).unwrap();
+    drop(st);
+    assert_eq!(
+        counts(&d.0, &opts),
+        [(1, vec![1, 2, 3], vec![(1, 3), (3, 5)])]
+    );
 }
