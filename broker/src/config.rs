@@ -97,8 +97,8 @@ pub struct FileStoreOptions {
     pub compact_interval: Duration,
     /// Minimum log size for a compaction (`--file_compact_min_size`, 1MB).
     pub compact_min_size: u64,
-    /// File descriptor budget (`--file_fds_limit`, 0 = unlimited). Accepted; the store keeps
-    /// two descriptors per slice.
+    /// Soft limit on open slice files (`--file_fds_limit`, 0 = unlimited): the least recently
+    /// used files of inactive slices are closed and reopened on demand.
     pub fds_limit: u64,
     /// Check the CRC of records read back (`--file_crc`, default true; recovery always does).
     pub crc: bool,
