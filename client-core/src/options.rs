@@ -234,6 +234,34 @@ impl ConnectOptions {
         self
     }
 
+    /// For bindings: sets the test-only ping interval when `millis` is given. A build without
+    /// the `test-hooks` feature refuses a value with [`ErrorKind::InvalidArgument`]
+    /// (`option` names it as the host language spells it), so a release package never
+    /// silently ignores it.
+    ///
+    /// [`ErrorKind::InvalidArgument`]: crate::ErrorKind::InvalidArgument
+    #[doc(hidden)]
+    pub fn with_test_ping_interval(self, millis: Option<u32>, option: &str) -> Result<Self> {
+        let Some(millis) = millis else {
+            return Ok(self);
+        };
+        #[cfg(feature = "test-hooks")]
+        {
+            let _ = option;
+            let mut o = self;
+            o.ping_interval_millis_for_tests = Some(millis);
+            Ok(o)
+        }
+        #[cfg(not(feature = "test-hooks"))]
+        {
+            let _ = millis;
+            Err(Error::invalid_argument(format!(
+                "{option} is a test hook: this build was compiled without the `test-hooks` \
+                 feature"
+            )))
+        }
+    }
+
     /// The test-only ping interval override (the field `ping_interval_millis_for_tests`);
     /// always `None` without the `test-hooks` feature, so callers need no `cfg` of their own.
     pub(crate) fn ping_interval_override(&self) -> Option<Duration> {
@@ -579,6 +607,19 @@ mod tests {
                 "{o:?}"
             );
         }
+    }
+
+    #[cfg(feature = "test-hooks")]
+    #[test]
+    fn bindings_set_the_test_ping_interval_only_when_given() {
+        let set = ConnectOptions::new("c", "me")
+            .with_test_ping_interval(Some(50), "opt")
+            .unwrap();
+        assert_eq!(set.resolve().unwrap().ping_interval_wire, -50);
+        let unset = ConnectOptions::new("c", "me")
+            .with_test_ping_interval(None, "opt")
+            .unwrap();
+        assert!(unset.resolve().unwrap().ping_interval_wire > 0);
     }
 
     #[cfg(feature = "test-hooks")]

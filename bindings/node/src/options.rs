@@ -162,18 +162,7 @@ impl TryFrom<NativeConnectOptions> for ConnectOptions {
         out.auto_resume = o.auto_resume;
         let test_ping: Option<u32> =
             opt_integer(o.ping_interval_ms_for_tests, "pingIntervalMsForTests")?;
-        #[cfg(feature = "test-hooks")]
-        {
-            out.ping_interval_millis_for_tests = test_ping;
-        }
-        #[cfg(not(feature = "test-hooks"))]
-        if test_ping.is_some() {
-            return Err(invalid_argument(
-                "pingIntervalMsForTests is a test hook: this build of the stan-client addon was \
-                 compiled without the `test-hooks` feature",
-            ));
-        }
-        Ok(out)
+        out.with_test_ping_interval(test_ping, "pingIntervalMsForTests")
     }
 }
 

@@ -83,19 +83,10 @@ impl TryFrom<ConnectConfig> for ConnectOptions {
         o.ping_max_out = c.ping_max_out;
         o.discover_prefix = c.discover_prefix;
         o.auto_resume = c.auto_resume;
-        #[cfg(feature = "test-hooks")]
-        {
-            o.ping_interval_millis_for_tests = c.ping_interval_millis_for_tests;
-        }
-        #[cfg(not(feature = "test-hooks"))]
-        if c.ping_interval_millis_for_tests.is_some() {
-            return Err(stan_client::Error::new(
-                stan_client::ErrorKind::InvalidArgument,
-                "pingIntervalMillisForTests is a test hook: this build of the stan-client native \
-                 library was compiled without the `test-hooks` feature",
-            ));
-        }
-        Ok(o)
+        o.with_test_ping_interval(
+            c.ping_interval_millis_for_tests,
+            "pingIntervalMillisForTests",
+        )
     }
 }
 

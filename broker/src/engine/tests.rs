@@ -57,6 +57,24 @@ impl Transport for Recorder {
 }
 
 /// A memory store that pretends to have found state on disk.
+/// The `Store` methods that the test stores below pass to the store they wrap unchanged.
+macro_rules! delegate_store {
+    ($($field:tt)+) => {
+        fn init(&mut self, info: &ServerInfo) -> StoreResult<()> {
+            self.$($field)+.init(info)
+        }
+        fn delete_channel(&mut self, name: &str) -> StoreResult<()> {
+            self.$($field)+.delete_channel(name)
+        }
+        fn add_client(&mut self, c: &ClientRecord) -> StoreResult<()> {
+            self.$($field)+.add_client(c)
+        }
+        fn delete_client(&mut self, id: &str) -> StoreResult<()> {
+            self.$($field)+.delete_client(id)
+        }
+    };
+}
+
 struct Recovering {
     inner: MemoryStore,
     state: Option<RecoveredState>,
@@ -69,20 +87,9 @@ impl Store for Recovering {
     fn recover(&mut self) -> BoxFuture<'_, StoreResult<Option<RecoveredState>>> {
         ready(Ok(self.state.take())).boxed()
     }
-    fn init(&mut self, info: &ServerInfo) -> StoreResult<()> {
-        self.inner.init(info)
-    }
+    delegate_store!(inner);
     fn create_channel(&mut self, name: &str) -> StoreResult<crate::store::ChannelStore> {
         self.inner.create_channel(name)
-    }
-    fn delete_channel(&mut self, name: &str) -> StoreResult<()> {
-        self.inner.delete_channel(name)
-    }
-    fn add_client(&mut self, c: &ClientRecord) -> StoreResult<()> {
-        self.inner.add_client(c)
-    }
-    fn delete_client(&mut self, id: &str) -> StoreResult<()> {
-        self.inner.delete_client(id)
     }
     fn flush(&mut self) -> BoxFuture<'_, StoreResult<()>> {
         ready(Ok(())).boxed()
@@ -442,22 +449,11 @@ impl Store for FailingStore {
     fn recover(&mut self) -> BoxFuture<'_, StoreResult<Option<RecoveredState>>> {
         ready(Ok(None)).boxed()
     }
-    fn init(&mut self, info: &ServerInfo) -> StoreResult<()> {
-        self.0.init(info)
-    }
+    delegate_store!(0);
     fn create_channel(&mut self, name: &str) -> StoreResult<crate::store::ChannelStore> {
         let mut ch = self.0.create_channel(name)?;
         ch.msgs = Box::new(FailingMsgs(ch.msgs));
         Ok(ch)
-    }
-    fn delete_channel(&mut self, name: &str) -> StoreResult<()> {
-        self.0.delete_channel(name)
-    }
-    fn add_client(&mut self, c: &ClientRecord) -> StoreResult<()> {
-        self.0.add_client(c)
-    }
-    fn delete_client(&mut self, id: &str) -> StoreResult<()> {
-        self.0.delete_client(id)
     }
     fn flush(&mut self) -> BoxFuture<'_, StoreResult<()>> {
         ready(Ok(())).boxed()
@@ -528,20 +524,9 @@ impl Store for SlowFlush {
     fn recover(&mut self) -> BoxFuture<'_, StoreResult<Option<RecoveredState>>> {
         self.inner.recover()
     }
-    fn init(&mut self, info: &ServerInfo) -> StoreResult<()> {
-        self.inner.init(info)
-    }
+    delegate_store!(inner);
     fn create_channel(&mut self, name: &str) -> StoreResult<crate::store::ChannelStore> {
         self.inner.create_channel(name)
-    }
-    fn delete_channel(&mut self, name: &str) -> StoreResult<()> {
-        self.inner.delete_channel(name)
-    }
-    fn add_client(&mut self, c: &ClientRecord) -> StoreResult<()> {
-        self.inner.add_client(c)
-    }
-    fn delete_client(&mut self, id: &str) -> StoreResult<()> {
-        self.inner.delete_client(id)
     }
     fn flush(&mut self) -> BoxFuture<'_, StoreResult<()>> {
         let delay = self.delay;

@@ -124,6 +124,15 @@ fn recovered_foo(r: &mut RecoveredState) -> RecoveredChannel {
     r.channels.remove(i)
 }
 
+/// Options that compact a log at every chance (no minimum size, no interval).
+fn compact_always() -> FileStoreOptions {
+    FileStoreOptions {
+        compact_min_size: 0,
+        compact_interval: Duration::ZERO,
+        ..Default::default()
+    }
+}
+
 #[test]
 fn round_trip_and_restart() {
     let d = TempDir::new("rt");
@@ -372,11 +381,7 @@ fn unsynced_index_is_extended_from_the_data_and_cut_to_it() {
 #[test]
 fn sub_log_compaction_keeps_state() {
     let d = TempDir::new("compact");
-    let opts = FileStoreOptions {
-        compact_min_size: 0,
-        compact_interval: Duration::ZERO,
-        ..Default::default()
-    };
+    let opts = compact_always();
     let (mut st, _) = open(&d.0, StoreLimits::default(), opts.clone());
     let mut ch = st.create_channel("foo").unwrap();
     ch.subs.create_sub(&sub(1)).unwrap();
@@ -412,11 +417,7 @@ fn sub_log_compaction_keeps_state() {
 #[test]
 fn clients_log_and_compaction() {
     let d = TempDir::new("clients");
-    let opts = FileStoreOptions {
-        compact_min_size: 0,
-        compact_interval: Duration::ZERO,
-        ..Default::default()
-    };
+    let opts = compact_always();
     let (mut st, _) = open(&d.0, StoreLimits::default(), opts.clone());
     for i in 0..100 {
         st.add_client(&client(&format!("c{i}"))).unwrap();
@@ -695,11 +696,7 @@ fn channels_without_server_info_are_recovered() {
 #[test]
 fn redelivery_counts_survive_restarts_acks_and_compaction() {
     let d = TempDir::new("redeliv");
-    let opts = FileStoreOptions {
-        compact_min_size: 0,
-        compact_interval: Duration::ZERO,
-        ..Default::default()
-    };
+    let opts = compact_always();
     let counts = |dir: &Path, opts: &FileStoreOptions| {
         let (mut st, r) = open(dir, StoreLimits::default(), opts.clone());
         let ch = recovered_foo(&mut r.unwrap());
