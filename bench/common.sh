@@ -10,6 +10,11 @@ build_all() {
   echo "building: stan-broker (release), official server, stan-bench" >&2
   (cd "$root" && cargo build -q --release -p stan-broker)
   (cd "$root/integration/official-server" && go build -o bin/official-server .)
+  install_stan_bench
+}
+
+# install_stan_bench: the official stan-bench tool (the official Go client), into $gobin
+install_stan_bench() {
   GOBIN=$gobin go install github.com/nats-io/stan.go/examples/stan-bench@v0.10.4
 }
 

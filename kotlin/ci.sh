@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # CI for the Kotlin/JVM binding: the UniFFI crate (fmt, clippy, unit tests), the Maven project
-# in its test build (`-Ptest-hooks`: native library with the cargo feature `test-hooks`, Kotlin
-# generation, -Werror compile, JUnit 5 tests against stan-broker), then the release build
-# installed into the local Maven repository (no test hooks, checked), then the examples/kotlin
-# consumer project built and run against a broker with no Rust toolchain on its PATH.
+# in its full test build (`-Ptest-hooks`: debug native library with the cargo feature
+# `test-hooks`, Kotlin generation, -Werror compile, every JUnit 5 test against stan-broker), then
+# the release build (`mvn install`: release native library, the tests of src/test/kotlin against
+# it, installed into the local Maven repository; checked to be the release library without test
+# hooks), then the examples/kotlin consumer project built and run against a broker with no Rust
+# toolchain on its PATH.
 #
 #   kotlin/ci.sh            # from anywhere; exits non-zero on the first failure
 #
@@ -51,10 +53,10 @@ if [[ -z "${STAN_BROKER_BIN:-}" ]]; then
     export STAN_BROKER_BIN="$ROOT/target/debug/stan-broker"
 fi
 
-step "mvn verify -Ptest-hooks (cargo build with test hooks, bindgen, compile with -Werror, JUnit 5)"
+step "mvn verify -Ptest-hooks (debug library with test hooks, bindgen, -Werror compile, every JUnit 5 test)"
 mvn_filtered verify -f kotlin/pom.xml -Ptest-hooks verify
 
-step "mvn install (release build: the library rebuilt without test hooks, tests skipped)"
+step "mvn install (release library without test hooks, the tests of src/test/kotlin against it)"
 mvn_filtered install -f kotlin/pom.xml install
 
 step "the installed library exposes no test hooks"
@@ -69,6 +71,14 @@ if grep -rlE "$HOOKS" kotlin/target/generated-sources/uniffi; then
     exit 1
 fi
 echo "no test hooks in $JAR"
+build_id() { readelf -n "$1" | sed -n 's/.*Build ID: //p'; }
+PACKED="$LOG_DIR/packed-lib.so"
+unzip -p "$JAR" linux-x86-64/libstan_client_uniffi.so >"$PACKED"
+if [[ "$(build_id "$PACKED")" != "$(build_id target/release/libstan_client_uniffi.so)" ]]; then
+    echo "the native library in $JAR is not target/release/libstan_client_uniffi.so" >&2
+    exit 1
+fi
+echo "the jar carries the release library ($(du -k "$PACKED" | cut -f1) KiB)"
 
 step "examples/kotlin: a consumer of io.stanrs:stan-client, run against a broker"
 BROKER_PID=""

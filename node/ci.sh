@@ -3,16 +3,17 @@
 # Node examples (examples/node). Exits non-zero on the first failure.
 #
 #   node/ci.sh                     everything
-#   SKIP_PACK_INSTALL=1 node/ci.sh   skip the user-style `npm pack` + `npm install <tarball>`
+#   SKIP_PACK_INSTALL=1 node/ci.sh   skip the user-style installs (link, --install-links, tarball)
 #
 # Steps: npm ci (no install scripts) + explicit debug build of the addon (with the cargo feature
 # `test-hooks`: the test helpers of stan-client/testing need it) and the TS layer;
 # cargo fmt/clippy/unit tests of the binding crate; tsc --strict --noEmit of tests and
 # examples; typedoc (warnings are errors); the node --test suite against stan-broker; the
-# examples against a broker started here; then `npm pack` and `npm install <tarball>` into a
-# fresh temporary project (which builds the addon in release mode through the package's
-# install script, without test hooks) and a smoke test from there that also checks that the
-# release addon exposes no test hooks.
+# examples against a broker started here; then the three user-style installs from fresh
+# projects: `npm install ./node`, `npm install --install-links ./node` and `npm install
+# <tarball>` of `npm pack` (each builds the addon in release mode through the package's install
+# script, without test hooks) and a smoke test from each that also checks that the release
+# addon exposes no test hooks.
 set -euo pipefail
 NODE_DIR="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$NODE_DIR/.." && pwd)"
@@ -23,9 +24,11 @@ step() { echo; echo "---- node: $* ----"; }
 
 BROKER_PID=""
 TMP_PROJECT=""
+TMP_LINK=""
 cleanup() {
   if [ -n "$BROKER_PID" ]; then kill "$BROKER_PID" 2>/dev/null || true; wait "$BROKER_PID" 2>/dev/null || true; fi
   if [ -n "$TMP_PROJECT" ]; then rm -rf "$TMP_PROJECT"; fi
+  if [ -n "$TMP_LINK" ]; then rm -rf "$TMP_LINK"; fi
 }
 trap cleanup EXIT
 
@@ -63,7 +66,10 @@ step "typedoc --treatWarningsAsErrors"
 npm run docs
 
 step "node --test"
-npm test
+TEST_LOG="$ROOT/target/node-test.log"
+npm test 2>&1 | tee "$TEST_LOG"
+TEST_PASSED="$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$TEST_LOG")"
+TEST_FAILED="$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$TEST_LOG")"
 
 step "examples against stan-broker"
 BROKER_LOG="$(mktemp)"
@@ -88,22 +94,20 @@ done
 kill "$BROKER_PID"; wait "$BROKER_PID" 2>/dev/null || true; BROKER_PID=""
 rm -f "$BROKER_LOG" "$BROKER_OUT"
 
+# The closing line: the summary of the node --test run above.
+summary() { echo "node: ${TEST_PASSED:-0} passed, ${TEST_FAILED:-0} failed"; }
+
 if [ "${SKIP_PACK_INSTALL:-}" = 1 ]; then
-  step "user-style install skipped (SKIP_PACK_INSTALL=1)"
+  step "user-style installs skipped (SKIP_PACK_INSTALL=1)"
+  summary
   exit 0
 fi
 
-step "user-style install: npm pack, npm install <tarball> in a fresh project"
-TMP_PROJECT="$(mktemp -d)"
-cd "$NODE_DIR"
-TARBALL="$(npm pack --pack-destination "$TMP_PROJECT" | tail -n 1)"
-cd "$TMP_PROJECT"
-npm init -y >/dev/null
-# Share compiled crates with the workspace (a fresh machine still builds everything once).
-CARGO_TARGET_DIR="$ROOT/target" npm install --no-audit --no-fund --foreground-scripts "./$TARBALL"
-# The tarball carries no addon: its presence proves the install script built it.
-ls -la node_modules/stan-client/dist/*.node
-cat > smoke.js <<'JS'
+# The three ways a user installs the package, each from a fresh project outside the repository,
+# each followed by the same smoke test. The builds share the workspace's target dir
+# (CARGO_TARGET_DIR), and the two copy-installs use the same project folder, so the bundled
+# sources sit at the same path: only the first of them compiles the workspace crates.
+cat > "$ROOT/target/node-smoke.js" <<'JS'
 const assert = require('node:assert/strict')
 const path = require('node:path')
 const { connect, isStanError } = require('stan-client')
@@ -112,14 +116,18 @@ const { startBroker } = require('stan-client/testing')
   const broker = await startBroker()
   try {
     const sc = await connect({ clusterId: broker.clusterId, clientId: 'smoke', url: broker.url })
-    const guid = await sc.publish('smoke', Buffer.from('hello'))
+    const guids = await Promise.all([sc.publish('smoke', Buffer.from('hello')), sc.publish('smoke', 'again')])
     const sub = await sc.subscribe('smoke', { durableName: 'd', startAt: 'first', manualAcks: true })
+    const got = []
     for await (const msg of sub) {
-      assert.equal(msg.data.toString(), 'hello')
-      assert.equal(msg.sequence, 1n)
+      got.push(msg.data.toString())
+      if (got.length === 2) {
+        await sub.ackMany([msg])
+        break
+      }
       await msg.ack()
-      break
     }
+    assert.deepEqual(got, ['hello', 'again'])
     await assert.rejects(sc.publish('bad.*', 'x'), (e) => isStanError(e, 'INVALID_ARGUMENT'))
     await sc.close()
     // The release addon has no test hooks: no test exports, and the test option is refused.
@@ -131,13 +139,39 @@ const { startBroker } = require('stan-client/testing')
       connect({ clusterId: broker.clusterId, clientId: 'smoke2', url: broker.url, pingIntervalMsForTests: 50 }),
       (e) => isStanError(e, 'INVALID_ARGUMENT') && /test-hooks/.test(e.message),
     )
-    console.log(`smoke ok (guid ${guid}; release addon without test hooks)`)
+    console.log(`smoke ok (${guids.length} guids; release addon without test hooks)`)
   } finally {
     await broker.stop()
   }
 })().catch((e) => { console.error(e); process.exit(1) })
 JS
-timeout 60 node smoke.js
-test -f node_modules/stan-client/dist/index.d.ts
+
+# install_and_smoke DIR DESCRIPTION NPM-INSTALL-ARGS...
+install_and_smoke() {
+  local dir="$1" what="$2"
+  shift 2
+  step "user-style install: $what"
+  cd "$dir"
+  [ -f package.json ] || npm init -y >/dev/null
+  CARGO_TARGET_DIR="$ROOT/target" npm install --no-audit --no-fund --foreground-scripts "$@"
+  # A copy-install carries no addon: its presence proves the install script built it.
+  ls -la node_modules/stan-client/dist/*.node
+  test -f node_modules/stan-client/dist/index.d.ts
+  cp "$ROOT/target/node-smoke.js" smoke.js
+  timeout 60 node smoke.js
+}
+
+TMP_LINK="$(mktemp -d)"
+TMP_PROJECT="$(mktemp -d)"
+# 1. A link to the checkout (the install script builds in node/ itself).
+install_and_smoke "$TMP_LINK" "npm install ./node (a link)" "$NODE_DIR"
+# 2. A copy of the folder: npm packs it (running `prepare`, which bundles the Rust sources).
+install_and_smoke "$TMP_PROJECT" "npm install --install-links ./node (a copy)" --install-links "$NODE_DIR"
+test ! -L "$TMP_PROJECT/node_modules/stan-client"
+# 3. The packed tarball.
+cd "$NODE_DIR"
+TARBALL="$(npm pack --pack-destination "$TMP_PROJECT" | tail -n 1)"
+install_and_smoke "$TMP_PROJECT" "npm pack, npm install <tarball>" "./$TARBALL"
 echo
 echo "node: all steps passed"
+summary

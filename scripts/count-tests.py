@@ -37,6 +37,9 @@ for run, fail, err, skip in re.findall(
     failed += fail + err
     skipped += skip
 
+# scripts/test-dist: "test-dist: N passed, M failed"
+for p, f in re.findall(r"^test-dist: (\d+) passed, (\d+) failed$", text, re.M):
+    passed, failed = passed + int(p), failed + int(f)
 # integration/run.py closes with "N passed, M failed" alone on a line
 for p, f in re.findall(r"^(\d+) passed, (\d+) failed$", text, re.M):
     passed, failed = passed + int(p), failed + int(f)

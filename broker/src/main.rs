@@ -10,6 +10,11 @@ use stan_broker::options::Options;
 use stan_broker::ready::Ports;
 use stan_broker::Broker;
 
+/// The static (musl) build allocates with mimalloc: musl's allocator serializes threads.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args_os()
         .skip(1)

@@ -383,6 +383,47 @@ fn config_file_sets_cluster_and_monitoring() {
     assert_eq!(b.wait_exit(), Some(0));
 }
 
+/// The sample configuration shipped in deploy/ starts a file-store broker without a warning,
+/// with its limits applied (ports and directory overridden for the test).
+#[test]
+fn deploy_sample_config_starts_cleanly() {
+    let dir = temp_dir("deploy-conf");
+    let conf = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/stan-broker.conf");
+    let mut b = Running::start(&[
+        "-c",
+        conf,
+        "-p",
+        "0",
+        "-m",
+        "0",
+        "--dir",
+        dir.to_str().unwrap(),
+    ]);
+    let monitor = b.wait_for("Monitoring on http://");
+    b.wait_for("Server is ready");
+    assert!(
+        !b.seen.iter().any(|l| l.contains("WARN")),
+        "warnings: {:#?}",
+        b.seen
+    );
+    let (status, body) = http_get(&monitor, "/streaming/serverz");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"cluster_id\": \"prod-cluster\""), "{body}");
+    let (status, body) = http_get(&monitor, "/streaming/storez");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"type\": \"FILE\""), "{body}");
+    for want in [
+        "\"max_channels\": 1000",
+        "\"max_msgs\": 10000000",
+        "\"max_subscriptions\": 1000",
+        "\"max_bytes\": 10737418240",
+    ] {
+        assert!(body.contains(want), "{want} missing: {body}");
+    }
+    b.signal("-TERM");
+    assert_eq!(b.wait_exit(), Some(0));
+}
+
 #[test]
 fn ready_line_and_ports_file_carry_the_urls() {
     use stan_broker::ready::Ports;

@@ -1,11 +1,8 @@
 //! [`Client`]: connect, publish, subscribe, events, close.
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use stan_protocol::subjects;
@@ -15,10 +12,13 @@ use tracing::{debug_span, info_span, Instrument};
 
 use crate::acked::AckedLog;
 use crate::command::{Command, SubSpec};
-use crate::connection::{self, put_on_wire, QueuedPub, Shared, Started};
+use crate::connection::{self, put_on_wire, AckTx, BatchAcks, QueuedPub, Shared};
+#[cfg(doc)]
+use crate::error::ErrorKind;
 use crate::error::{Error, Result};
 use crate::event::Events;
 use crate::options::{ConnectOptions, SubscribeOptions};
+use crate::publish_ack::{PublishAckFuture, PublishBatch};
 use crate::subscription::{SubShared, Subscription};
 
 /// A connection to a NATS Streaming server. Cheap to clone; all clones share one connection.
@@ -176,11 +176,16 @@ impl Client {
 
     async fn publish_async_inner(&self, subject: &str, payload: Bytes) -> Result<PublishAckFuture> {
         let guid = subjects::new_nuid();
-        let rx = put_on_wire(&self.inner.shared, subject, payload, guid.clone()).await?;
-        Ok(PublishAckFuture {
-            guid,
-            state: AckState::Sent(rx),
-        })
+        let (tx, rx) = oneshot::channel();
+        put_on_wire(
+            &self.inner.shared,
+            subject,
+            payload,
+            guid.clone(),
+            AckTx::One(tx),
+        )
+        .await?;
+        Ok(PublishAckFuture::sent(guid, rx))
     }
 
     /// Publish in call order, without awaiting anything here: the publish takes its place in
@@ -228,17 +233,71 @@ impl Client {
         let (tx, rx) = oneshot::channel();
         self.inner
             .pub_queue
-            .send(QueuedPub {
+            .send(QueuedPub::One {
                 subject: subject.to_string(),
                 payload: payload.into(),
                 guid: guid.clone(),
                 started: tx,
             })
             .map_err(|_| self.closed_error())?;
-        Ok(PublishAckFuture {
-            guid,
-            state: AckState::Queued(rx),
-        })
+        Ok(PublishAckFuture::queued(guid, rx))
+    }
+
+    /// [`start_publish`](Self::start_publish) for many messages in one call: they take their
+    /// places in the publish queue in order, and the returned [`PublishBatch`] reports their
+    /// acks in bursts (one wake-up for every ack that arrived together). Every channel name
+    /// is checked first: on a bad one nothing is published.
+    ///
+    /// # Errors
+    /// At once: [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) for a bad
+    /// channel name (nothing is published) and the closed-client errors of `start_publish`.
+    /// Each ack: as [`publish`](Self::publish).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: stan_client::Client) -> stan_client::Result<()> {
+    /// let items = (0..1000).map(|i| ("metrics", format!("sample {i}")));
+    /// let mut batch = client.start_publish_batch(items)?;
+    /// while let Some(acks) = batch.next_acks().await {
+    ///     for (index, outcome) in acks {
+    ///         outcome.map_err(|e| eprintln!("publish {index} failed: {e}")).ok();
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn start_publish_batch<S, P>(
+        &self,
+        items: impl IntoIterator<Item = (S, P)>,
+    ) -> Result<PublishBatch>
+    where
+        S: AsRef<str>,
+        P: Into<Bytes>,
+    {
+        let items: Vec<(S, P)> = items.into_iter().collect();
+        if let Some((bad, _)) = items
+            .iter()
+            .find(|(s, _)| !validate::is_valid_channel(s.as_ref()))
+        {
+            return Err(Error::invalid_argument(format!(
+                "invalid channel name {:?}",
+                bad.as_ref()
+            )));
+        }
+        if self.is_closed() {
+            return Err(self.closed_error());
+        }
+        let items: Vec<(String, Bytes, String)> = items
+            .into_iter()
+            .map(|(s, p)| (s.as_ref().to_string(), p.into(), subjects::new_nuid()))
+            .collect();
+        let guids = items.iter().map(|(_, _, g)| g.clone()).collect();
+        let acks = Arc::new(BatchAcks::default());
+        if !items.is_empty() {
+            self.inner
+                .pub_queue
+                .send(QueuedPub::batch(items, &acks))
+                .map_err(|_| self.closed_error())?;
+        }
+        Ok(PublishBatch::new(guids, acks))
     }
 
     fn closed_error(&self) -> Error {
@@ -388,61 +447,6 @@ impl fmt::Debug for Client {
             .field("cluster_id", &self.cluster_id())
             .field("client_id", &self.client_id())
             .field("closed", &self.is_closed())
-            .finish()
-    }
-}
-
-/// The pending acknowledgement of a [`Client::publish_async`] or [`Client::start_publish`].
-/// Resolves to the guid once the server stored the message, or to the error
-/// (`PublishAckTimeout`, `ServerRejected`, `ConnectionLost`, `ConnectionClosed`, and for
-/// `start_publish` the errors of putting it on the wire).
-#[must_use = "await it to learn whether the server stored the message"]
-pub struct PublishAckFuture {
-    guid: String,
-    state: AckState,
-}
-
-enum AckState {
-    /// Waiting in the publish queue ([`Client::start_publish`]).
-    Queued(oneshot::Receiver<Started>),
-    /// On the wire, waiting for the PubAck.
-    Sent(oneshot::Receiver<Result<String>>),
-}
-
-impl PublishAckFuture {
-    /// The guid of the publish (known before the ack arrives).
-    pub fn guid(&self) -> &str {
-        &self.guid
-    }
-}
-
-impl Future for PublishAckFuture {
-    type Output = Result<String>;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        loop {
-            match &mut self.state {
-                AckState::Queued(started) => match Pin::new(started).poll(cx) {
-                    Poll::Ready(Ok(Ok(rx))) => self.state = AckState::Sent(rx),
-                    Poll::Ready(Ok(Err(e))) => return Poll::Ready(Err(e)),
-                    Poll::Ready(Err(_)) => return Poll::Ready(Err(Error::closed())),
-                    Poll::Pending => return Poll::Pending,
-                },
-                AckState::Sent(rx) => {
-                    return match Pin::new(rx).poll(cx) {
-                        Poll::Ready(Ok(r)) => Poll::Ready(r),
-                        Poll::Ready(Err(_)) => Poll::Ready(Err(Error::closed())),
-                        Poll::Pending => Poll::Pending,
-                    }
-                }
-            }
-        }
-    }
-}
-
-impl fmt::Debug for PublishAckFuture {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PublishAckFuture")
-            .field("guid", &self.guid)
             .finish()
     }
 }

@@ -9,13 +9,15 @@ pub mod error;
 mod event;
 mod lock;
 mod options;
+mod publish_ack;
 mod subscription;
 
-pub use client::{Client, PublishAckFuture};
+pub use client::Client;
 pub use error::{Error, ErrorKind, Result};
 pub use event::{Event, Events, LostReason};
 pub use options::{ConnectOptions, StartPosition, SubscribeOptions, TlsOptions};
-pub use subscription::{Message, Subscription, SubscriptionHandle};
+pub use publish_ack::{BatchOutcomes, PublishAckFuture, PublishBatch};
+pub use subscription::{Batch, Message, Subscription, SubscriptionHandle};
 
 /// Connect with `options` (same as [`ConnectOptions::connect`]).
 ///
@@ -44,11 +46,13 @@ mod tests {
         send_sync_static::<Subscription>();
         send_sync_static::<SubscriptionHandle>();
         send_sync_static::<Message>();
+        send_sync_static::<Batch>();
         send_sync_static::<Error>();
         send_sync_static::<ConnectOptions>();
         send_sync_static::<SubscribeOptions>();
         send_sync_static::<Event>();
         send_sync_static::<PublishAckFuture>();
+        send_static::<PublishBatch>();
         send_static::<Events>();
     }
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// npm "install" script: builds the native addon (Rust, via the napi CLI) and, when the
-// TypeScript output is missing, the JavaScript layer. Runs on `npm install ./node` and on
+// npm "install" script: builds the native addon (Rust, via the napi CLI) and the JavaScript
+// layer. Runs on `npm install ./node`, `npm install --install-links ./node` and
 // `npm install stan-client-<version>.tgz`. Needs Rust (cargo) and Node; the build tools
 // (@napi-rs/cli, typescript, @types/node) come from this package's devDependencies when they
 // are installed, else they are installed into a temporary folder with npm.
@@ -90,7 +90,8 @@ function main() {
       'native.d.ts',
       '--no-const-enum',
     ])
-    if (!fs.existsSync(path.join(pkgDir, 'dist', 'index.js'))) {
+    // Always: a dist/ left from an older build of a checkout must not be installed.
+    if (fs.existsSync(path.join(pkgDir, 'src', 'index.ts'))) {
       run(t.tsc, ['-p', 'tsconfig.json', '--typeRoots', t.typeRoots])
     }
   } finally {

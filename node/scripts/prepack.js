@@ -1,8 +1,13 @@
 #!/usr/bin/env node
-// npm "prepack" script: makes the tarball self-contained. It compiles the TypeScript layer
-// (dist/) and copies the Rust sources the addon is built from (bindings/node, client-core,
-// protocol, the workspace manifest and lock file) into rust/, so that `npm install` of the
-// tarball builds the addon without the repository.
+// npm "prepack" and "prepare" script: makes the packed package self-contained. It copies the
+// Rust sources the addon is built from (bindings/node, client-core, protocol, the workspace
+// manifest and lock file) into rust/, so that installing the package without the repository
+// builds the addon from the current sources, and (prepack, or `--tsc`) compiles the
+// TypeScript layer (dist/).
+//
+//   prepack (`npm pack`):                         sources and dist/
+//   prepare (`npm install --install-links ./node`, which packs the folder): sources only;
+//     outside the repository (an installed tarball) it does nothing.
 'use strict'
 
 const { execFileSync } = require('node:child_process')
@@ -20,7 +25,8 @@ function copyCrate(rel) {
   fs.mkdirSync(to, { recursive: true })
   for (const entry of ['Cargo.toml', 'build.rs', 'README.md', 'src']) {
     const src = path.join(from, entry)
-    if (fs.existsSync(src)) fs.cpSync(src, path.join(to, entry), { recursive: true })
+    // Timestamps kept: cargo then sees unchanged sources as unchanged (shared target dirs).
+    if (fs.existsSync(src)) fs.cpSync(src, path.join(to, entry), { recursive: true, preserveTimestamps: true })
   }
   // Dev-dependencies (the broker, for the core's tests) are not part of the bundle.
   const manifest = path.join(to, 'Cargo.toml')
@@ -37,13 +43,17 @@ function workspaceManifest() {
 }
 
 function main() {
+  const sourcesOnly = process.argv.includes('--sources-only')
   if (!fs.existsSync(path.join(repo, 'bindings', 'node', 'Cargo.toml'))) {
+    if (sourcesOnly) return // an installed copy: its rust/ is already the bundle
     throw new Error('prepack runs inside the stan-rs repository (node/ next to bindings/node)')
   }
-  execFileSync(path.join(pkgDir, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.json'], {
-    cwd: pkgDir,
-    stdio: 'inherit',
-  })
+  if (!sourcesOnly) {
+    execFileSync(path.join(pkgDir, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.json'], {
+      cwd: pkgDir,
+      stdio: 'inherit',
+    })
+  }
   fs.rmSync(out, { recursive: true, force: true })
   fs.mkdirSync(out, { recursive: true })
   CRATES.forEach(copyCrate)

@@ -105,6 +105,22 @@ export interface SubscribeOptions {
    * next one is requested.
    */
   manualAcks?: boolean
+  /**
+   * The most messages one call into the native layer takes (default 256): messages already
+   * received are handed over in batches of up to this many. Smaller batches cost more calls;
+   * they do not change which messages are acknowledged when.
+   */
+  receiveBatchSize?: number
+}
+
+/** @internal The receive batch size of `o` (validated). */
+export function receiveBatchSize(o: SubscribeOptions = {}): number {
+  const n = o?.receiveBatchSize
+  if (n === undefined) return 256
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 65536) {
+    throw invalidArgument(`receiveBatchSize must be an integer from 1 to 65536, got ${String(n)}`)
+  }
+  return n
 }
 
 /** @internal */

@@ -1,96 +1,186 @@
-"""Compare stan_client with the PyPI ``asyncio-nats-streaming`` client (``stan.aio``).
+"""One benchmark measurement of a Python STAN client, printed as one JSON line.
 
-Not part of CI and not a test: the numbers depend on the machine and on everything else
-running. ``asyncio-nats-streaming`` (and the ``asyncio-nats-client`` it needs) no longer runs
-on Python >= 3.10 (it passes the removed ``loop=`` argument to asyncio), so each client runs
-in its own interpreter; the broker, the message count and the payload are the same::
+Runs ONE scenario with ONE client in this process and prints exactly one JSON line on stdout
+(everything else goes to stderr), following the repository's benchmark contract::
 
-    python3 -m venv /tmp/benchvenv && /tmp/benchvenv/bin/pip install ./python
-    python3.9 -m venv /tmp/bench39
-    /tmp/bench39/bin/pip install asyncio-nats-streaming "protobuf<3.21"
-    /tmp/benchvenv/bin/python python/bench/bench_clients.py \
-        --stanpy-python /tmp/bench39/bin/python --messages 20000
+    python bench_clients.py --client ours|official \\
+        --scenario pub-pipelined|pub-awaited|consume-auto|consume-manual \\
+        --messages N --size BYTES --url nats://HOST:PORT --cluster-id ID --channel NAME
 
-Each scenario runs in a fresh worker process against a fresh broker; the time is measured
-inside the worker, from before connecting to after the last ack or message.
+    {"lang": "python", "client": "ours", "scenario": "pub-pipelined", "size": 128,
+     "messages": 20000, "seconds": 0.1, "msgs_per_sec": 200000.0, "p50_us": null,
+     "p99_us": null, "rss_kb": 40000}
 
-Scenarios, each against a fresh broker started by ``stan_client.testing``:
+``ours`` is this package (``stan_client``, install the release wheel: ``pip install
+./python``); ``official`` is the PyPI ``asyncio-nats-streaming`` 0.4.0 client (``stan.aio``),
+which only runs on Python <= 3.9: run this script with that interpreter for it (see
+``python/bench/README.md``). The broker is started by the caller; every run needs a fresh
+channel name. Each scenario is written as a new user would write it with that client:
 
-- ``publish-sync``: publish and wait for each ack before the next one.
-- ``publish-pipelined``: publish everything, then wait for all acks.
-- ``consume``: a subscription delivering everything the channel stores (auto acks).
-
-A scenario that fails is reported as such.
+- ``pub-pipelined``: every publish in flight at once (``asyncio.gather`` of
+  ``publish_async`` / ``publish`` with an ``ack_handler``), timed from the first publish until
+  every ack arrived.
+- ``pub-awaited``: publish and await each ack before the next; also p50/p99 of the round trip.
+- ``consume-auto`` / ``consume-manual``: the channel is filled first (untimed), then a
+  subscription delivering all available messages (max in flight 10000) with auto acks, or
+  with manual acks (``await msg.ack()`` / ``await sc.ack(msg)`` per message; ours can use
+  ``Subscription.ack_many`` per received burst with ``--ack-many``), timed from subscribe
+  until N messages were received.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
-import subprocess
+import resource
 import sys
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-PAYLOAD = b"x" * 128
-
-Scenario = Callable[[str, str, int], Coroutine[Any, Any, None]]
+MAX_IN_FLIGHT = 10_000
 
 
-# ---------------------------------------------------------------- stan_client (this package)
-async def ours_publish_sync(url: str, channel: str, n: int) -> None:
+class Result:
+    """What one measurement produced."""
+
+    def __init__(self, seconds: float, round_trips_us: list[float] | None = None) -> None:
+        self.seconds = seconds
+        self.round_trips_us = round_trips_us
+
+
+def peak_rss_kb() -> int:
+    """The peak resident set size of this process (VmHWM), in KiB."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def percentile(sorted_values: list[float], p: float) -> float:
+    """The p-th percentile (nearest rank) of already sorted values."""
+    rank = max(1, min(len(sorted_values), round(p / 100 * len(sorted_values) + 0.5)))
+    return sorted_values[rank - 1]
+
+
+# ---------------------------------------------------------------- ours (stan_client)
+async def ours(args: argparse.Namespace, payload: bytes) -> Result:
     import stan_client
 
-    async with await stan_client.connect("test-cluster", "bench-ours-ps", url=url) as sc:
-        for _ in range(n):
-            await sc.publish(channel, PAYLOAD)
-
-
-async def ours_publish_pipelined(url: str, channel: str, n: int) -> None:
-    import stan_client
-
-    async with await stan_client.connect("test-cluster", "bench-ours-pp", url=url) as sc:
-        await asyncio.gather(*[sc.publish_async(channel, PAYLOAD) for _ in range(n)])
-
-
-async def ours_consume(url: str, channel: str, n: int) -> None:
-    import stan_client
-
-    sc = await stan_client.connect("test-cluster", "bench-ours-c", url=url)
-    async with sc, await sc.subscribe(channel, deliver_all_available=True) as sub:
+    n, channel = args.messages, args.channel
+    client_id = f"bench-ours-{os.getpid()}"
+    sc = await stan_client.connect(
+        args.cluster_id, client_id, url=args.url, max_pub_acks_in_flight=max(n, 16384)
+    )
+    async with sc:
+        if args.scenario == "pub-pipelined":
+            start = time.perf_counter()
+            await asyncio.gather(*[sc.publish_async(channel, payload) for _ in range(n)])
+            return Result(time.perf_counter() - start)
+        if args.scenario == "pub-awaited":
+            trips = []
+            clock = time.perf_counter
+            start = clock()
+            for _ in range(n):
+                t0 = clock()
+                await sc.publish(channel, payload)
+                trips.append((clock() - t0) * 1e6)
+            return Result(clock() - start, trips)
+        # consume-*: fill the channel first (untimed).
+        await asyncio.gather(*[sc.publish_async(channel, payload) for _ in range(n)])
+        manual = args.scenario == "consume-manual"
         seen = 0
-        async for _ in sub:
-            seen += 1
-            if seen == n:
-                break
+        start = time.perf_counter()
+        sub = await sc.subscribe(
+            channel, deliver_all_available=True, max_in_flight=MAX_IN_FLIGHT, manual_acks=manual
+        )
+        if not manual:
+            async for _ in sub:
+                seen += 1
+                if seen == n:
+                    break
+        elif args.ack_many:
+            burst: list[stan_client.Message] = []
+            async for msg in sub:
+                burst.append(msg)
+                seen += 1
+                if seen == n or len(burst) >= 256:
+                    await sub.ack_many(burst)
+                    burst = []
+                if seen == n:
+                    break
+        else:
+            async for msg in sub:
+                await msg.ack()
+                seen += 1
+                if seen == n:
+                    break
+        elapsed = time.perf_counter() - start
+        await sub.close()
+        return Result(elapsed)
 
 
-# ---------------------------------------------------------------- asyncio-nats-streaming
-async def _stanpy(url: str, client_id: str) -> tuple[Any, Any]:
+# ---------------------------------------------------------------- official (stan.aio)
+async def official(args: argparse.Namespace, payload: bytes) -> Result:
     from nats.aio.client import Client as NATS  # type: ignore[import-not-found]
     from stan.aio.client import Client as STAN  # type: ignore[import-not-found]
 
+    n, channel = args.messages, args.channel
     nc = NATS()
-    await nc.connect(servers=[url])
+    await nc.connect(servers=[args.url])
     sc = STAN()
-    await sc.connect("test-cluster", client_id, nats=nc)
-    return nc, sc
-
-
-async def stanpy_publish_sync(url: str, channel: str, n: int) -> None:
-    nc, sc = await _stanpy(url, "bench-stanpy-ps")
+    await sc.connect(
+        args.cluster_id,
+        f"bench-official-{os.getpid()}",
+        nats=nc,
+        max_pub_acks_inflight=max(n, 16384),
+    )
     try:
-        for _ in range(n):
-            await sc.publish(channel, PAYLOAD)
+        if args.scenario == "pub-pipelined":
+            return Result(await official_pipelined(sc, channel, payload, n))
+        if args.scenario == "pub-awaited":
+            trips = []
+            clock = time.perf_counter
+            start = clock()
+            for _ in range(n):
+                t0 = clock()
+                await sc.publish(channel, payload)
+                trips.append((clock() - t0) * 1e6)
+            return Result(clock() - start, trips)
+        await official_pipelined(sc, channel, payload, n)  # fill (untimed)
+        manual = args.scenario == "consume-manual"
+        done = asyncio.Event()
+        seen = 0
+
+        async def cb(msg: Any) -> None:
+            nonlocal seen
+            if manual:
+                await sc.ack(msg)
+            seen += 1
+            if seen == n:
+                done.set()
+
+        start = time.perf_counter()
+        sub = await sc.subscribe(
+            channel, start_at="first", cb=cb, max_inflight=MAX_IN_FLIGHT, manual_acks=manual
+        )
+        await done.wait()
+        elapsed = time.perf_counter() - start
+        await sub.close()
+        return Result(elapsed)
     finally:
         await sc.close()
         await nc.close()
 
 
-async def stanpy_publish_pipelined(url: str, channel: str, n: int) -> None:
-    nc, sc = await _stanpy(url, "bench-stanpy-pp")
+async def official_pipelined(sc: Any, channel: str, payload: bytes, n: int) -> float:
+    """Publish n messages with an ack handler each; seconds until every ack arrived."""
     done = asyncio.Event()
     acked = 0
 
@@ -100,99 +190,55 @@ async def stanpy_publish_pipelined(url: str, channel: str, n: int) -> None:
         if acked == n:
             done.set()
 
-    try:
-        for _ in range(n):
-            await sc.publish(channel, PAYLOAD, ack_handler=on_ack)
-        await done.wait()
-    finally:
-        await sc.close()
-        await nc.close()
+    start = time.perf_counter()
+    for _ in range(n):
+        await sc.publish(channel, payload, ack_handler=on_ack)
+    await done.wait()
+    return time.perf_counter() - start
 
 
-async def stanpy_consume(url: str, channel: str, n: int) -> None:
-    nc, sc = await _stanpy(url, "bench-stanpy-c")
-    done = asyncio.Event()
-    seen = 0
-
-    async def cb(msg: Any) -> None:
-        nonlocal seen
-        seen += 1
-        if seen == n:
-            done.set()
-
-    try:
-        await sc.subscribe(channel, start_at="first", cb=cb)
-        await done.wait()
-    finally:
-        await sc.close()
-        await nc.close()
-
-
-CLIENTS: dict[str, dict[str, Scenario]] = {
-    "stan_client": {
-        "publish-sync": ours_publish_sync,
-        "publish-pipelined": ours_publish_pipelined,
-        "consume": ours_consume,
-    },
-    "asyncio-nats-streaming": {
-        "publish-sync": stanpy_publish_sync,
-        "publish-pipelined": stanpy_publish_pipelined,
-        "consume": stanpy_consume,
-    },
+CLIENTS: dict[str, Callable[[argparse.Namespace, bytes], Coroutine[Any, Any, Result]]] = {
+    "ours": ours,
+    "official": official,
 }
 
 
-async def fill(url: str, channel: str, n: int) -> None:
-    import stan_client
-
-    async with await stan_client.connect("test-cluster", "bench-fill", url=url) as sc:
-        await asyncio.gather(*[sc.publish_async(channel, PAYLOAD) for _ in range(n)])
-
-
-def worker(client: str, scenario: str, url: str, n: int) -> None:
-    """Run one scenario in this process and print the elapsed seconds."""
-    fn = CLIENTS[client][scenario]
-    start = time.perf_counter()
-    asyncio.run(fn(url, f"bench.{scenario}", n))
-    print(time.perf_counter() - start)
-
-
-def run_one(python: str, client: str, scenario: str, n: int, timeout: float) -> str:
-    from stan_client.testing import run_broker
-
-    with run_broker() as broker:
-        if scenario == "consume":
-            asyncio.run(fill(broker.url, f"bench.{scenario}", n))
-        cmd = [python, __file__, "--worker", client, scenario, broker.url, str(n)]
-        try:
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return "failed: timeout"
-        if r.returncode != 0:
-            last = (r.stderr.strip().splitlines() or ["?"])[-1]
-            return f"failed: {last[:70]}"
-        elapsed = float(r.stdout.strip().splitlines()[-1])
-    return f"{n / elapsed:>10,.0f} msg/s"
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description="stan_client vs asyncio-nats-streaming")
-    parser.add_argument("--messages", type=int, default=10_000)
-    parser.add_argument("--timeout", type=float, default=300.0)
-    parser.add_argument("--stanpy-python", default=os.environ.get("STANPY_PYTHON", sys.executable))
-    parser.add_argument("--worker", nargs=4, metavar=("CLIENT", "SCENARIO", "URL", "N"))
+    parser = argparse.ArgumentParser(description="one Python STAN client benchmark measurement")
+    parser.add_argument("--client", choices=sorted(CLIENTS), required=True)
+    parser.add_argument(
+        "--scenario",
+        choices=["pub-pipelined", "pub-awaited", "consume-auto", "consume-manual"],
+        required=True,
+    )
+    parser.add_argument("--messages", type=int, required=True)
+    parser.add_argument("--size", type=int, required=True)
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--cluster-id", required=True)
+    parser.add_argument("--channel", required=True)
+    parser.add_argument(
+        "--ack-many",
+        action="store_true",
+        help="consume-manual with ours: ack each received burst with Subscription.ack_many",
+    )
     args = parser.parse_args()
-    if args.worker:
-        client, scenario, url, n = args.worker
-        worker(client, scenario, url, int(n))
-        return
-    pythons = {"stan_client": sys.executable, "asyncio-nats-streaming": args.stanpy_python}
-    print(f"{args.messages} messages of {len(PAYLOAD)} bytes (publish-sync: a fifth of them)")
-    for scenario in ("publish-sync", "publish-pipelined", "consume"):
-        for client in CLIENTS:
-            n = args.messages if scenario != "publish-sync" else max(1, args.messages // 5)
-            result = run_one(pythons[client], client, scenario, n, args.timeout)
-            print(f"{scenario:<18} {client:<24} {result}", flush=True)
+    if args.messages < 1 or args.size < 0:
+        parser.error("--messages must be >= 1 and --size >= 0")
+    result = asyncio.run(CLIENTS[args.client](args, b"x" * args.size))
+    trips = sorted(result.round_trips_us) if result.round_trips_us else None
+    line = {
+        "lang": "python",
+        "client": args.client,
+        "scenario": args.scenario,
+        "size": args.size,
+        "messages": args.messages,
+        "seconds": round(result.seconds, 6),
+        "msgs_per_sec": round(args.messages / result.seconds, 1),
+        "p50_us": round(percentile(trips, 50), 1) if trips else None,
+        "p99_us": round(percentile(trips, 99), 1) if trips else None,
+        "rss_kb": peak_rss_kb(),
+    }
+    sys.stdout.write(json.dumps(line) + "\n")
 
 
 if __name__ == "__main__":

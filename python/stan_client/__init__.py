@@ -22,6 +22,7 @@ child gets a fresh runtime; clients, subscriptions and messages inherited from t
 """
 
 import atexit
+import os
 
 from . import _native
 from ._native import __version__
@@ -58,6 +59,9 @@ from .options import StartAt, StartPosition, TlsOptions
 
 # Stop resolving awaitables from Rust threads once the interpreter starts shutting down.
 atexit.register(_native._shutdown)
+if hasattr(os, "register_at_fork"):
+    # The native module caches the pid (to tell handles inherited through fork() apart).
+    os.register_at_fork(after_in_child=_native._after_fork_in_child)
 
 __all__ = [
     "Client",

@@ -3,7 +3,7 @@
 # Internal API: use the public `stan_client` package instead.
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 from datetime import datetime, timedelta
 from typing import final
 
@@ -11,17 +11,20 @@ from stan_client._config import ConnectConfig, SubscribeConfig
 from stan_client.errors import StanError
 
 __all__ = [
+    "Batch",
     "Client",
     "Event",
     "Events",
     "Message",
     "Subscription",
     "__version__",
+    "_after_fork_in_child",
     "_error_for_code",
     "_error_kind_codes",
     "_panic_async",
     "_panic_blocking",
     "_shutdown",
+    "ack_many",
     "connect",
     "connect_blocking",
 ]
@@ -37,6 +40,9 @@ class Client:
     @property
     def is_closed(self) -> bool: ...
     def publish(self, subject: str, data: bytes | bytearray) -> asyncio.Future[str]: ...
+    def publish_many(
+        self, items: list[tuple[str, bytes]], futures: list[asyncio.Future[str]]
+    ) -> None: ...
     def publish_blocking(self, subject: str, data: bytes | bytearray) -> str: ...
     def subscribe(self, subject: str, config: SubscribeConfig) -> asyncio.Future[Subscription]: ...
     def subscribe_blocking(self, subject: str, config: SubscribeConfig) -> Subscription: ...
@@ -52,13 +58,27 @@ class Subscription:
     def manual_acks(self) -> bool: ...
     @property
     def closing(self) -> bool: ...
-    def __aiter__(self) -> Subscription: ...
-    def __anext__(self) -> Awaitable[Message]: ...
-    def next_blocking(self, timeout: timedelta | None = None) -> Message | None: ...
+    def next_batch(self, max: int | None = None) -> Awaitable[Batch | None]: ...
+    def next_batch_blocking(
+        self, max: int | None = None, timeout: timedelta | None = None
+    ) -> Batch | None: ...
     def close(self) -> asyncio.Future[None]: ...
     def unsubscribe(self) -> asyncio.Future[None]: ...
     def close_blocking(self) -> None: ...
     def unsubscribe_blocking(self) -> None: ...
+
+@final
+class Batch:
+    """The messages of one `Subscription.next_batch` call."""
+
+    def messages(self) -> list[Message]:
+        """Every message of the batch (taking none of them)."""
+    def mark_taken(self, n: int) -> None:
+        """Record that the application has taken the first `n` messages."""
+    @property
+    def taken(self) -> int:
+        """How many messages the application has taken."""
+    def __len__(self) -> int: ...
 
 @final
 class Message:
@@ -108,9 +128,13 @@ class Events:
     def __aiter__(self) -> Events: ...
     def __anext__(self) -> Awaitable[Event]: ...
 
+def ack_many(messages: Iterable[Message]) -> None:
+    """Acknowledge many messages (manual-ack subscriptions) in one call."""
+
 def connect(config: ConnectConfig) -> asyncio.Future[Client]: ...
 def connect_blocking(config: ConnectConfig) -> Client: ...
 def _shutdown() -> None: ...
+def _after_fork_in_child() -> None: ...
 
 # Test hooks: present only when the module is built with the cargo feature `test-hooks` (the
 # package's test build, python/ci.sh); a release build (`pip install ./python`) has none of them.

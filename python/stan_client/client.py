@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import timedelta
 from types import TracebackType
 from typing import TypeAlias
@@ -97,11 +97,15 @@ class Client:
     Use it as an async context manager (``async with``) or call :meth:`close`.
     """
 
-    __slots__ = ("_native",)
+    __slots__ = ("_native", "_pending", "_pending_futures", "_pending_loop")
 
     def __init__(self, native: _native.Client) -> None:
         """Wrap a native client (use :func:`connect`)."""
         self._native = native
+        # publish_async calls of the current loop turn, sent together by _flush.
+        self._pending: list[tuple[str, bytes]] = []
+        self._pending_futures: list[asyncio.Future[str]] = []
+        self._pending_loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def client_id(self) -> str:
@@ -131,21 +135,49 @@ class Client:
             ConnectionClosedError: The client is closed.
             InvalidArgumentError: Bad channel name, or payload too large.
         """
+        if self._pending:
+            self._flush()
         return await self._native.publish(subject, data)
 
     def publish_async(self, subject: str, data: bytes) -> asyncio.Future[str]:
-        """Publish without waiting: the publish starts now, the ack comes later.
+        """Publish without waiting for the ack.
 
-        Must be called with a running event loop. Publishes start in call order. Await the
-        returned future for the guid (or the error, as for :meth:`publish`); dropping it does
-        not cancel the publish.
+        Must be called with a running event loop. The publish is queued now and sent when
+        the loop next runs: every ``publish_async`` of the same loop turn goes to the client
+        core in one call, and acks arriving together resolve with one loop wake-up.
+        Publishes reach the server in call order (also mixed with :meth:`publish`). Await
+        the returned future for the guid (or the error, as for :meth:`publish`); dropping or
+        cancelling it does not cancel the publish.
 
         Example::
 
             acks = [sc.publish_async("metrics", b"%d" % i) for i in range(1000)]
             guids = await asyncio.gather(*acks)
         """
-        return self._native.publish(subject, data)
+        loop = asyncio.get_running_loop()
+        if self._pending_loop is not loop:
+            if self._pending:
+                self._flush()
+            self._pending_loop = loop
+        future: asyncio.Future[str] = loop.create_future()
+        if not self._pending:
+            loop.call_soon(self._flush)
+        self._pending.append((subject, data))
+        self._pending_futures.append(future)
+        return future
+
+    def _flush(self) -> None:
+        """Send the queued ``publish_async`` calls in one native call."""
+        items, futures = self._pending, self._pending_futures
+        if not items:
+            return
+        self._pending, self._pending_futures = [], []
+        try:
+            self._native.publish_many(items, futures)
+        except BaseException as err:
+            for f in futures:
+                if not f.done():
+                    f.set_exception(err)
 
     async def subscribe(
         self,
@@ -196,6 +228,10 @@ class Client:
         """Acknowledge ``msg`` (same as ``await msg.ack()``)."""
         await msg.ack()
 
+    async def ack_many(self, msgs: Iterable[Message]) -> None:
+        """Acknowledge many messages in one call (same as :meth:`Subscription.ack_many`)."""
+        _native.ack_many(msgs)
+
     def events(self) -> Events:
         """Connection events from now on (an async iterator; ends after ``Closed``)."""
         return Events(self._native.events())
@@ -222,20 +258,38 @@ class Client:
         return repr(self._native)
 
 
+BATCH_MAX = 256
+"""The most messages one crossing into the client core hands over."""
+
+
 class Subscription(AsyncIterator[Message]):
     """A subscription, from :meth:`Client.subscribe`.
 
     Iterate it with ``async for`` (the iteration ends when the subscription is closed, and
     raises when it is lost for good). Use it as an async context manager to close it at the
     end; a durable subscription is kept by :meth:`close` and deleted by :meth:`unsubscribe`.
+
+    Messages come from the client core in batches (everything already received, up to
+    :data:`BATCH_MAX`, in one crossing) and are handed out one by one from a local buffer.
+    With auto acks a message is acknowledged when the application takes the next one (or
+    closes the subscription). Messages the application never took stay unacknowledged, and
+    the server redelivers them: those of a receive cancelled while its batch was on its way,
+    and the rest of a batch after a ``break`` out of ``async for`` followed by :meth:`close`.
     """
 
-    __slots__ = ("_native", "_task")
+    __slots__ = ("_auto", "_batch", "_msgs", "_native", "_pos", "_queued", "_task")
 
     def __init__(self, native: _native.Subscription) -> None:
         """Wrap a native subscription (use :meth:`Client.subscribe`)."""
         self._native = native
+        self._auto = not native.manual_acks
         self._task: asyncio.Task[None] | None = None
+        # The batch being handed out: its messages and how many were taken.
+        self._batch: _native.Batch | None = None
+        self._msgs: list[Message] = []
+        self._pos = 0
+        # Batches that arrived while another receive still had messages to hand out.
+        self._queued: list[tuple[_native.Batch, list[Message]]] = []
 
     @property
     def subject(self) -> str:
@@ -255,7 +309,58 @@ class Subscription(AsyncIterator[Message]):
 
     async def __anext__(self) -> Message:
         """Wait for the next message."""
-        return await self._native.__anext__()
+        pos = self._pos
+        msgs = self._msgs
+        if pos < len(msgs):
+            self._pos = pos + 1
+            if self._auto and self._batch is not None:
+                # Taking this message acknowledges the one taken before it.
+                self._batch.mark_taken(pos + 1)
+            return msgs[pos]
+        return await self._next_batch()
+
+    async def _next_batch(self) -> Message:
+        """Hand out the first message of the next batch (the current one is used up)."""
+        self._release_batch()
+        if self._queued:
+            batch, msgs = self._queued.pop(0)
+        else:
+            got = await self._native.next_batch(BATCH_MAX)
+            if got is None:
+                raise StopAsyncIteration
+            batch, msgs = got, got.messages()
+            if self._pos < len(self._msgs):
+                # Another receive refilled the buffer meanwhile: this batch comes after it.
+                self._queued.append((batch, msgs))
+                return await self.__anext__()
+        self._batch, self._msgs, self._pos = batch, msgs, 1
+        if self._auto:
+            batch.mark_taken(1)
+        return msgs[0]
+
+    def _release_batch(self) -> None:
+        """Report what the application took from the current batch and let it go.
+
+        Messages of the batch it did not take are left unacknowledged (redelivered).
+        """
+        batch = self._batch
+        if batch is not None:
+            batch.mark_taken(self._pos)
+            self._batch, self._msgs, self._pos = None, [], 0
+
+    async def ack_many(self, msgs: Iterable[Message]) -> None:
+        """Acknowledge many messages (manual-ack subscriptions) in one call.
+
+        Same as ``await msg.ack()`` for each message, with one crossing into the client core
+        for all of them. Acking a message twice is a no-op; the messages may belong to other
+        subscriptions of the same client too.
+
+        Raises:
+            InvalidStateError: A message belongs to an auto-ack subscription (the ones before
+                it are acknowledged).
+            ConnectionClosedError: The client is closed.
+        """
+        _native.ack_many(msgs)
 
     async def close(self) -> None:
         """Close the subscription; the server keeps a durable subscription.
@@ -263,6 +368,7 @@ class Subscription(AsyncIterator[Message]):
         Raises:
             InvalidStateError: Already closed or unsubscribed.
         """
+        self._drop_buffer()
         await self._native.close()
         await self._join_callback()
 
@@ -272,8 +378,14 @@ class Subscription(AsyncIterator[Message]):
         Raises:
             InvalidStateError: Already closed or unsubscribed.
         """
+        self._drop_buffer()
         await self._native.unsubscribe()
         await self._join_callback()
+
+    def _drop_buffer(self) -> None:
+        """Closing: ack what the application took, leave the rest unacknowledged."""
+        self._release_batch()
+        self._queued.clear()
 
     async def __aenter__(self) -> Subscription:
         """Return self."""
@@ -287,6 +399,7 @@ class Subscription(AsyncIterator[Message]):
     ) -> None:
         """Close the subscription unless it was already closed or unsubscribed."""
         if self._native.closing:
+            self._drop_buffer()
             await self._join_callback()
             return
         # A closed client already took the subscription with it.
@@ -313,7 +426,7 @@ class Subscription(AsyncIterator[Message]):
         try:
             while True:
                 try:
-                    msg = await self._native.__anext__()
+                    msg = await self.__anext__()
                 except StopAsyncIteration:
                     return
                 try:

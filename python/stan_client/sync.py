@@ -19,11 +19,12 @@ Example::
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 
 from . import _config, _native
+from .client import BATCH_MAX
 from .errors import ConnectionClosedError
 from .options import StartAt, TlsOptions
 
@@ -108,13 +109,21 @@ class Message:
 
 
 class Subscription:
-    """A subscription; iterate it (blocking) or call :meth:`next`."""
+    """A subscription; iterate it (blocking) or call :meth:`next`.
 
-    __slots__ = ("_native",)
+    Messages come from the client core in batches and are handed out one by one; the
+    acknowledgement rules are those of :class:`stan_client.Subscription`.
+    """
+
+    __slots__ = ("_auto", "_batch", "_msgs", "_native", "_pos")
 
     def __init__(self, native: _native.Subscription) -> None:
         """Wrap a native subscription."""
         self._native = native
+        self._auto = not native.manual_acks
+        self._batch: _native.Batch | None = None
+        self._msgs: list[_native.Message] = []
+        self._pos = 0
 
     @property
     def subject(self) -> str:
@@ -127,8 +136,30 @@ class Subscription:
         Raises:
             TimeoutError: ``timeout`` passed without a message (the built-in exception).
         """
-        msg = self._native.next_blocking(timeout)
-        return None if msg is None else Message(msg)
+        pos = self._pos
+        if pos < len(self._msgs):
+            self._pos = pos + 1
+            if self._auto and self._batch is not None:
+                self._batch.mark_taken(pos + 1)  # acknowledges the message taken before
+            return Message(self._msgs[pos])
+        self._release_batch()
+        batch = self._native.next_batch_blocking(BATCH_MAX, timeout)
+        if batch is None:
+            return None
+        self._batch, self._msgs, self._pos = batch, batch.messages(), 1
+        if self._auto:
+            batch.mark_taken(1)
+        return Message(self._msgs[0])
+
+    def _release_batch(self) -> None:
+        """Report what was taken from the current batch; the rest stays unacknowledged."""
+        if self._batch is not None:
+            self._batch.mark_taken(self._pos)
+            self._batch, self._msgs, self._pos = None, [], 0
+
+    def ack_many(self, msgs: Iterable[Message]) -> None:
+        """Acknowledge many messages (manual-ack subscriptions) in one call."""
+        _native.ack_many([m._native for m in msgs])
 
     def __iter__(self) -> Iterator[Message]:
         """Yield messages until the subscription ends."""
@@ -137,10 +168,12 @@ class Subscription:
 
     def close(self) -> None:
         """Close the subscription (the server keeps a durable)."""
+        self._release_batch()
         self._native.close_blocking()
 
     def unsubscribe(self) -> None:
         """Remove the subscription on the server (a durable is deleted)."""
+        self._release_batch()
         self._native.unsubscribe_blocking()
 
     def __enter__(self) -> Subscription:
@@ -155,6 +188,7 @@ class Subscription:
     ) -> None:
         """Close the subscription unless it was already closed or unsubscribed."""
         if self._native.closing:
+            self._release_batch()
             return
         # A closed client already took the subscription with it.
         with contextlib.suppress(ConnectionClosedError):

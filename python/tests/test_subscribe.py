@@ -73,6 +73,10 @@ async def test_start_at_time_and_time_delta(client: stan_client.Client, channel:
     await sub.close()
     # A start time just after the first message's timestamp selects only later messages.
     cut = old.timestamp + timedelta(microseconds=1)
+    # A start time travels as "this long before now" (the protocol's time delta), so the
+    # server's cut lands later by the subscribe request's transit time: keep "new" well after
+    # the cut (a gap between the two timestamps, not a wait for an event).
+    await asyncio.sleep(0.3)
     await client.publish(channel, b"new")
     sub = await client.subscribe(channel, start_at=cut)
     assert (await next_msg(sub)).data == b"new"

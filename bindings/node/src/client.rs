@@ -1,28 +1,32 @@
 //! `NativeClient`: wraps [`stan_client::Client`] (a cheap clone is moved into every future).
 //!
-//! Publishes keep the order of the JavaScript calls: `publish()` calls the core's synchronous
-//! `start_publish` on the JavaScript thread, which takes the publish's place in the client's
-//! publish queue; each promise then awaits its own ack, so many acks are in flight at once.
+//! Publishes keep the order of the JavaScript calls: the TypeScript layer gathers the
+//! publishes of one tick and `publishBatch` starts them with the core's synchronous
+//! `start_publish_batch` on the JavaScript thread, which takes their places in the client's
+//! publish queue; their acks come back in bursts (see `publish.rs`).
 
-use bytes::Bytes;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use stan_client::{ConnectOptions, SubscribeOptions};
 
+use crate::error::{invalid_argument, to_node_error, Code};
 use crate::event::NativeEvents;
 use crate::options::{NativeConnectOptions, NativeSubscribeOptions};
-use crate::runtime::spawn;
+use crate::publish::{self, AckHandler, NativeAckBurst, NativePublishStarted};
+use crate::runtime::{guard, spawn};
 use crate::subscription::NativeSubscription;
 
 /// A connection to a NATS Streaming server.
 #[napi]
 pub struct NativeClient {
     inner: stan_client::Client,
+    /// Where ack bursts go (`setAckHandler`).
+    acks: Option<AckHandler>,
 }
 
 impl NativeClient {
     fn new(inner: stan_client::Client) -> Self {
-        NativeClient { inner }
+        NativeClient { inner, acks: None }
     }
 }
 
@@ -62,18 +66,41 @@ impl NativeClient {
         self.inner.is_closed()
     }
 
-    /// Publish `data` (copied) on `subject`; resolves to the guid once the server acked it.
+    /// Set the function that receives every burst of publish outcomes (see `publishBatch`),
+    /// called on the JavaScript thread. It keeps Node's event loop alive exactly while
+    /// publishes await their outcome.
     #[napi]
-    pub fn publish<'env>(
+    pub fn set_ack_handler(
+        &mut self,
+        handler: Function<'_, NativeAckBurst, ()>,
+    ) -> napi::Result<()> {
+        self.acks = Some(AckHandler::new(handler)?);
+        Ok(())
+    }
+
+    /// Start many publishes in one call, in order: `runs[k]` consecutive publishes on
+    /// `subjects[k]`, with `payloads` (copied once, into one buffer the messages share).
+    /// Publishes on an invalid channel name are not started (their indices are returned);
+    /// the outcomes of the others reach the ack handler in bursts tagged with `token`. Throws
+    /// for a closed client or without an ack handler (nothing is started then).
+    #[napi]
+    pub fn publish_batch(
         &self,
-        env: &'env Env,
-        subject: String,
-        data: Buffer,
-    ) -> napi::Result<PromiseRaw<'env, String>> {
-        let payload = Bytes::copy_from_slice(&data);
-        // Started now, on the JavaScript thread: this fixes the order on the wire.
-        let started = self.inner.start_publish(&subject, payload);
-        spawn(env, async move { started?.await }, |_, guid| Ok(guid))
+        env: Env,
+        subjects: Vec<String>,
+        runs: Vec<u32>,
+        payloads: Vec<BufferSlice<'_>>,
+        token: u32,
+    ) -> napi::Result<NativePublishStarted, Code> {
+        guard(|| {
+            let acks = self.acks.as_ref().ok_or_else(|| {
+                to_node_error(invalid_argument("publishBatch before setAckHandler"))
+            })?;
+            let slices: Vec<&[u8]> = payloads.iter().map(|p| &**p).collect();
+            let plan = publish::plan(&subjects, &runs, &slices)
+                .map_err(|m| to_node_error(invalid_argument(m)))?;
+            publish::start(&env, &self.inner, &subjects, plan, token, acks).map_err(to_node_error)
+        })
     }
 
     /// Subscribe; resolves to a `NativeSubscription`.

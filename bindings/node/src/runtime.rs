@@ -12,6 +12,28 @@ use napi_derive::napi;
 
 use crate::error::{panic_error, rejection, to_node_error, Code};
 
+/// The runtime the addon's futures run on, set up when the addon is loaded: a multi-thread
+/// Tokio runtime with `STAN_CLIENT_WORKER_THREADS` workers (default 1). One worker owns the
+/// socket, the client's tasks and the futures of every promise, so a round trip from
+/// JavaScript wakes one thread on the way in and the JavaScript thread on the way out, instead
+/// of handing work between two workers competing for the same cores as Node.
+#[napi_derive::module_init]
+fn init_runtime() {
+    let workers = std::env::var("STAN_CLIENT_WORKER_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(1);
+    if let Ok(rt) = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name("stan-client")
+        .enable_all()
+        .build()
+    {
+        create_custom_tokio_runtime(rt);
+    }
+}
+
 /// Run `fut` on the runtime and return a promise of its result, converted on the JavaScript
 /// thread by `convert`. A core error rejects the promise with the mapped error; a panic in
 /// `fut` or in `convert` rejects it with code `PANIC` instead of unwinding into Node.

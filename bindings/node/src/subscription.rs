@@ -1,19 +1,20 @@
-//! `NativeSubscription`: pulls messages from a [`stan_client::Subscription`].
+//! `NativeSubscription`: pulls batches of messages from a [`stan_client::Subscription`].
 //!
-//! The core stream sits behind an async mutex so that `next()` can own it while waiting. A
+//! One call (and for `nextBatch` one promise) per batch: everything the core has buffered, up
+//! to a maximum, crosses to JavaScript at once (see `batch.rs`). The core stream sits behind
+//! an async mutex so that `nextBatch()` can own it while waiting. A
 //! close/unsubscribe goes through the core's subscription handle, which also ends a pending
 //! `next()` (it resolves `null`): closing never waits behind a message that may never come, and
 //! no promise is left pending (a pending promise would keep Node's event loop alive).
 
 use std::sync::Arc;
 
-use futures::StreamExt;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use tokio::sync::Mutex;
 
+use crate::batch::NativeReceived;
 use crate::error::{to_node_error, Code};
-use crate::message::NativeMessage;
 use crate::runtime::{guard, spawn};
 
 struct SubInner {
@@ -22,20 +23,20 @@ struct SubInner {
 }
 
 impl SubInner {
-    async fn next(&self) -> stan_client::Result<Option<stan_client::Message>> {
+    async fn next_batch(&self, max: usize) -> stan_client::Result<Option<stan_client::Batch>> {
         let mut stream = self.stream.lock().await;
-        stream.next().await.transpose()
+        stream.next_batch(max).await.transpose()
     }
 
-    /// A message that is already received, taken without waiting (on the JavaScript thread):
-    /// `Ok(None)` when none is ready, the stream is busy, or it ended (then the async `next`
-    /// reports the end). Taking a message here is the same as the async `next`: in auto-ack
-    /// mode it acks the previous one, exactly when the consumer asks for the next message.
-    fn try_next(&self) -> stan_client::Result<Option<stan_client::Message>> {
+    /// The messages already received, taken without waiting (on the JavaScript thread):
+    /// `Ok(None)` when none is ready, the stream is busy, or it ended (then the async
+    /// `next_batch` reports the end). Asking here is the same as the async `next_batch`: in
+    /// auto-ack mode it acks the message taken last, exactly when the consumer asks for more.
+    fn try_next_batch(&self, max: usize) -> stan_client::Result<Option<stan_client::Batch>> {
         let Ok(mut stream) = self.stream.try_lock() else {
             return Ok(None);
         };
-        stream.try_next().transpose()
+        stream.try_next_batch(max).transpose()
     }
 
     async fn close(&self, unsubscribe: bool) -> stan_client::Result<()> {
@@ -89,28 +90,32 @@ impl NativeSubscription {
         self.inner.handle.is_closed()
     }
 
-    /// The next message; `null` when the subscription ended or is being closed. Rejects once
-    /// with the reason when the subscription cannot go on (then resolves `null`).
+    /// The next batch (waits for at least one message, then takes up to `max` without waiting
+    /// again); `null` when the subscription ended or is being closed. Rejects once with the
+    /// reason when the subscription cannot go on (then resolves `null`).
     #[napi]
-    pub fn next<'env>(
+    pub fn next_batch<'env>(
         &self,
         env: &'env Env,
-    ) -> napi::Result<PromiseRaw<'env, Option<NativeMessage>>> {
+        max: u32,
+    ) -> napi::Result<PromiseRaw<'env, Option<NativeReceived>>> {
         let inner = self.inner.clone();
-        spawn(env, async move { inner.next().await }, |_, msg| {
-            Ok(msg.map(NativeMessage::new))
-        })
+        spawn(
+            env,
+            async move { inner.next_batch(max as usize).await },
+            |_, batch| Ok(batch.map(NativeReceived::new)),
+        )
     }
 
-    /// A message already received, without waiting (no promise): `null` when none is ready
-    /// (or the subscription ended; `next()` then reports the end). Throws like `next()`
-    /// rejects.
+    /// The messages already received, up to `max`, without waiting (no promise): `null` when
+    /// none is ready (or the subscription ended; `nextBatch()` then reports the end). Throws
+    /// like `nextBatch()` rejects.
     #[napi]
-    pub fn try_next(&self) -> napi::Result<Option<NativeMessage>, Code> {
+    pub fn try_next_batch(&self, max: u32) -> napi::Result<Option<NativeReceived>, Code> {
         guard(|| {
             self.inner
-                .try_next()
-                .map(|m| m.map(NativeMessage::new))
+                .try_next_batch(max as usize)
+                .map(|b| b.map(NativeReceived::new))
                 .map_err(to_node_error)
         })
     }

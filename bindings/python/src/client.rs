@@ -1,56 +1,159 @@
 //! `Client`: wraps [`stan_client::Client`]; `connect`.
 
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
 
 use bytes::Bytes;
 use futures::FutureExt;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
-use stan_client::{Error, PublishAckFuture};
+use stan_client::{Error, PublishAckFuture, PublishBatch};
 
 use crate::error::{invalid_state, IntoPyResult};
 use crate::event::PyEvents;
 use crate::options;
-use crate::resolver::{Outcome, Resolver};
+use crate::resolver::{self, resolve, LoopTask, Outcome, Resolver};
 use crate::runtime::{self, ProcessGuard};
 use crate::subscription::PySubscription;
 
 /// Await the ack of a started publish and hand the outcome to the resolver.
-async fn resolve_ack(
-    started: Result<PublishAckFuture, Error>,
-    future: Py<PyAny>,
-    resolver: Arc<Resolver>,
-) {
-    let outcome = match started {
-        Err(e) => Outcome::Failed(e),
-        Ok(ack) => match AssertUnwindSafe(ack).catch_unwind().await {
-            Ok(Ok(guid)) => Outcome::Value(guid),
-            Ok(Err(e)) => Outcome::Failed(e),
-            Err(_) => Outcome::Panicked("publish ack future panicked".to_string()),
-        },
+async fn resolve_ack<F>(started: F, future: Py<PyAny>, resolver: Arc<Resolver>, done: InFlight)
+where
+    F: Future<Output = Result<PublishAckFuture, Error>>,
+{
+    let outcome = match AssertUnwindSafe(async move { started.await?.await })
+        .catch_unwind()
+        .await
+    {
+        Ok(Ok(guid)) => Outcome::Value(guid),
+        Ok(Err(e)) => Outcome::Failed(e),
+        Err(_) => Outcome::Panicked("publish ack future panicked".to_string()),
     };
+    done.finish(1);
     resolver.complete(future, outcome);
+}
+
+/// An awaited publish made while no other publish is in flight, polled on the event-loop
+/// thread: first when it is made (which normally puts it on the wire at once: nothing can be
+/// queued ahead of it), then whenever its waker fires (the ack arrived), through the
+/// resolver. Should it not reach the connection at once (a session resume in progress), it
+/// waits like any publish, and publishes made meanwhile may reach the server before it.
+struct DirectPublish {
+    resolver: Arc<Resolver>,
+    state: Mutex<Option<DirectState>>,
+}
+
+type BoxedPublish = Pin<Box<dyn Future<Output = Result<String, Error>> + Send>>;
+
+struct DirectState {
+    future: Py<PyAny>,
+    publish: BoxedPublish,
+    done: InFlight,
+}
+
+impl DirectPublish {
+    /// Poll the publish (on the loop thread); resolve the asyncio future once it is done.
+    fn poll(self: &Arc<Self>, py: Python<'_>) {
+        let mut slot = runtime::lock(&self.state);
+        let Some(state) = slot.as_mut() else {
+            return;
+        };
+        let waker = Waker::from(self.clone());
+        let mut cx = Context::from_waker(&waker);
+        let polled = {
+            let _runtime = runtime::runtime().enter();
+            std::panic::catch_unwind(AssertUnwindSafe(|| state.publish.as_mut().poll(&mut cx)))
+        };
+        let outcome = match polled {
+            Ok(Poll::Pending) => return,
+            Ok(Poll::Ready(Ok(guid))) => Outcome::Value(guid),
+            Ok(Poll::Ready(Err(e))) => Outcome::Failed(e),
+            Err(_) => Outcome::Panicked("publish future panicked".to_string()),
+        };
+        if let Some(state) = slot.take() {
+            drop(slot);
+            state.done.finish(1);
+            resolve(state.future.bind(py), outcome);
+        }
+    }
+}
+
+impl Wake for DirectPublish {
+    fn wake(self: Arc<Self>) {
+        let resolver = self.resolver.clone();
+        resolver.woken(self);
+    }
+}
+
+impl LoopTask for DirectPublish {
+    fn poll_on_loop(self: Arc<Self>, py: Python<'_>) {
+        self.poll(py);
+    }
+}
+
+/// The in-flight count of a client, decremented when outcomes are known.
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    /// `n` more publishes are in flight.
+    fn start(count: &Arc<AtomicUsize>, n: usize) -> Self {
+        count.fetch_add(n, Ordering::SeqCst);
+        InFlight(count.clone())
+    }
+
+    /// `n` of them have their outcome.
+    fn finish(&self, n: usize) {
+        self.0.fetch_sub(n, Ordering::SeqCst);
+    }
 }
 
 struct ClientInner {
     /// Publishes are started with the core's synchronous `start_publish`, which takes each
     /// publish's place in the client's publish queue: they reach the wire in the order Python
-    /// made the calls (each awaitable then only waits for its own ack).
+    /// made the calls (each awaitable then only waits for its own ack). An awaited publish
+    /// made while no other publish is in flight goes on the wire directly instead (see
+    /// `publish`).
     client: stan_client::Client,
-    /// Resolver of the event loop that publishes (replaced if another loop takes over).
-    resolver: Mutex<Option<Arc<Resolver>>>,
+    /// Publishes whose outcome has not reached the resolver yet.
+    in_flight: Arc<AtomicUsize>,
 }
 
-impl ClientInner {
-    fn resolver_for(&self, event_loop: &Bound<'_, PyAny>) -> Arc<Resolver> {
-        let mut slot = crate::runtime::lock(&self.resolver);
-        match &*slot {
-            Some(r) if r.serves(event_loop) => r.clone(),
-            _ => {
-                let r = Resolver::new(event_loop.clone().unbind());
-                *slot = Some(r.clone());
-                r
+/// Await the acks of a publish batch and hand them to the resolver, one burst at a time.
+async fn resolve_batch(
+    mut batch: PublishBatch,
+    mut futures: Vec<Option<Py<PyAny>>>,
+    resolver: Arc<Resolver>,
+    done: InFlight,
+) {
+    let mut left = futures.len();
+    loop {
+        match AssertUnwindSafe(batch.next_acks()).catch_unwind().await {
+            Ok(Some(acks)) => {
+                done.finish(acks.len());
+                left -= acks.len();
+                resolver.complete_many(acks.into_iter().filter_map(|(index, outcome)| {
+                    let future = futures.get_mut(index)?.take()?;
+                    let outcome = match outcome {
+                        Ok(guid) => Outcome::Value(guid),
+                        Err(e) => Outcome::Failed(e),
+                    };
+                    Some((future, outcome))
+                }))
+            }
+            Ok(None) => return,
+            Err(_) => {
+                done.finish(left);
+                resolver.complete_many(futures.iter_mut().filter_map(Option::take).map(|f| {
+                    (
+                        f,
+                        Outcome::Panicked("publish ack future panicked".to_string()),
+                    )
+                }));
+                return;
             }
         }
     }
@@ -69,7 +172,7 @@ impl PyClient {
             guard: ProcessGuard::new(),
             inner: Some(ClientInner {
                 client,
-                resolver: Mutex::new(None),
+                in_flight: Arc::new(AtomicUsize::new(0)),
             }),
         }
     }
@@ -134,12 +237,93 @@ impl PyClient {
         let inner = self.inner()?;
         let event_loop = pyo3_async_runtimes::get_running_loop(py)?;
         let future = event_loop.call_method0("create_future")?;
-        let resolver = inner.resolver_for(&event_loop);
-        let started = inner
-            .client
-            .start_publish(&subject, Bytes::from_owner(data));
-        runtime::runtime().spawn(resolve_ack(started, future.clone().unbind(), resolver));
+        let resolver = resolver::for_loop(&event_loop)?;
+        let data = Bytes::from_owner(data);
+        let idle = inner.in_flight.load(Ordering::SeqCst) == 0;
+        let done = InFlight::start(&inner.in_flight, 1);
+        let rt = runtime::runtime();
+        let fut = future.clone().unbind();
+        if idle {
+            // Nothing else in flight, so nothing is queued ahead of this publish: put it on
+            // the wire from this thread and poll its ack here, woken through the resolver. No
+            // runtime task and no queue hop: one wake-up of the connection, one of the loop.
+            let client = inner.client.clone();
+            let publish = Box::pin(async move { client.publish(&subject, data).await });
+            let direct = Arc::new(DirectPublish {
+                resolver,
+                state: Mutex::new(Some(DirectState {
+                    future: fut,
+                    publish,
+                    done,
+                })),
+            });
+            direct.poll(py);
+        } else {
+            let started = inner.client.start_publish(&subject, data);
+            rt.spawn(resolve_ack(async { started }, fut, resolver, done));
+        }
         Ok(future)
+    }
+
+    /// Publish many messages in one call: `items` is a list of `(subject, data)` and `futures`
+    /// the asyncio futures of the running loop that receive each outcome (the guid, or the
+    /// error), in the same order. The publishes take their places in the publish queue in
+    /// order; acks arriving together resolve with one loop wake-up. A bad channel name fails
+    /// only its own future (the others are published, in order).
+    fn publish_many(
+        &self,
+        py: Python<'_>,
+        items: Vec<(String, PyBackedBytes)>,
+        futures: Vec<Py<PyAny>>,
+    ) -> PyResult<()> {
+        if items.len() != futures.len() {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "publish_many needs one future per item",
+            ));
+        }
+        let inner = self.inner()?;
+        let event_loop = pyo3_async_runtimes::get_running_loop(py)?;
+        let resolver = resolver::for_loop(&event_loop)?;
+        let items: Vec<(String, Bytes)> = items
+            .into_iter()
+            .map(|(s, d)| (s, Bytes::from_owner(d)))
+            .collect();
+        let queued = py.detach(|| {
+            inner
+                .client
+                .start_publish_batch(items.iter().map(|(s, d)| (s.as_str(), d.clone())))
+        });
+        let rt = runtime::runtime();
+        match queued {
+            Ok(batch) => {
+                let done = InFlight::start(&inner.in_flight, futures.len());
+                // Outside Tokio's cooperative budget: once a task has used its budget, every
+                // receiver it polls reports "not ready" and wakes itself, and the batch's set
+                // of pending acks would spin re-polling them (most of the CPU of a large
+                // burst, measured), starving the connection's own tasks.
+                rt.spawn(tokio::task::coop::unconstrained(resolve_batch(
+                    batch,
+                    futures.into_iter().map(Some).collect(),
+                    resolver,
+                    done,
+                )));
+            }
+            // One bad item (or a closed client): each publish on its own, each with its own
+            // outcome, still in call order.
+            Err(_) => {
+                for ((subject, data), future) in items.into_iter().zip(futures) {
+                    let started = inner.client.start_publish(&subject, data);
+                    let done = InFlight::start(&inner.in_flight, 1);
+                    rt.spawn(resolve_ack(
+                        async { started },
+                        future,
+                        resolver.clone(),
+                        done,
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Publish and wait for the ack, blocking (GIL released); returns the guid.

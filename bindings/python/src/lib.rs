@@ -45,12 +45,15 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<client::PyClient>()?;
     m.add_class::<subscription::PySubscription>()?;
+    m.add_class::<subscription::PyBatch>()?;
     m.add_class::<message::PyMessage>()?;
+    m.add_function(wrap_pyfunction!(message::ack_many, m)?)?;
     m.add_class::<event::PyEvent>()?;
     m.add_class::<event::PyEvents>()?;
     m.add_function(wrap_pyfunction!(client::connect, m)?)?;
     m.add_function(wrap_pyfunction!(client::connect_blocking, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::_shutdown, m)?)?;
+    m.add_function(wrap_pyfunction!(runtime::_after_fork_in_child, m)?)?;
     #[cfg(feature = "test-hooks")]
     add_test_hooks(m)?;
     Ok(())

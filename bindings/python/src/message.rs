@@ -105,6 +105,7 @@ impl PyMessage {
     }
 
     /// Acknowledge the message, blocking (GIL released).
+    /// (Many at once: the module function `ack_many`.)
     fn ack_blocking(&self, py: Python<'_>) -> PyResult<()> {
         let msg = self.msg()?.clone();
         runtime::block_on(py, async move { msg.ack().await.into_py() })
@@ -121,4 +122,26 @@ impl PyMessage {
             m.redelivery_count()
         ))
     }
+}
+
+/// Acknowledge many messages of manual-ack subscriptions in one call (GIL released while the
+/// acks are queued). The messages may come from different subscriptions; acking one twice is
+/// a no-op. Stops at the first message that cannot be acked (the ones before it are acked).
+#[pyfunction]
+pub(crate) fn ack_many(py: Python<'_>, messages: &Bound<'_, PyAny>) -> PyResult<()> {
+    let mut msgs = Vec::new();
+    for item in messages.try_iter()? {
+        let item = item?;
+        let msg = item.cast::<PyMessage>().map_err(|_| {
+            pyo3::exceptions::PyTypeError::new_err(format!(
+                "ack_many takes messages, got {}",
+                item.get_type()
+                    .name()
+                    .map_or_else(|_| "?".to_string(), |n| n.to_string())
+            ))
+        })?;
+        msgs.push(msg.get().msg()?.clone());
+    }
+    py.detach(|| stan_client::Message::ack_many(&msgs))
+        .into_py()
 }

@@ -11,7 +11,9 @@
 //! before the fork (clients, subscriptions, messages) belong to the parent's connection: in the
 //! child every call on them raises `InvalidStateError`, and dropping them leaks their Rust side
 //! instead of running destructors that would talk to the parent's dead tasks. Create new clients
-//! in the child.
+//! in the child. The process is told apart by its pid, cached (a system call per handle call
+//! would be measurable) and refreshed by an `os.register_at_fork` hook, so forks made through
+//! `os.fork()` (and `multiprocessing`) are seen.
 //!
 //! # Interpreter exit
 //!
@@ -23,13 +25,16 @@
 //! # Cost per awaitable
 //!
 //! [`future_into_py`] costs a task and a hand-off to a blocking thread that resolves the asyncio
-//! future. Results known at call time use [`ready`] instead (an already complete awaitable), and
-//! publish acks are resolved in batches (`resolver.rs`).
+//! future; it serves the rare calls (connect, subscribe, close). Results known at call time use
+//! [`ready`] instead (an already complete awaitable). The hot paths (publish acks, a receive
+//! that has to wait) go through `resolver.rs`: outcomes are queued without the GIL and the
+//! loop is woken once per burst through a socket it watches; an awaited publish is even polled
+//! on the loop thread itself, so its ack costs one loop wake-up and no runtime task.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -40,6 +45,31 @@ use pyo3_async_runtimes::generic::{ContextExt, Runtime};
 use pyo3_async_runtimes::TaskLocals;
 
 use crate::error::{invalid_state, panic_err};
+
+/// The pid of this process, cached: `std::process::id()` is a system call, and every call on
+/// a handle checks it. Refreshed in a forked child by [`_after_fork_in_child`], which
+/// `stan_client` registers with `os.register_at_fork` (so forks made through `os.fork()`,
+/// including `multiprocessing`'s, are seen).
+static PID: AtomicU32 = AtomicU32::new(0);
+
+/// The pid of this process (see [`PID`]).
+fn current_pid() -> u32 {
+    match PID.load(Ordering::Relaxed) {
+        0 => {
+            let pid = std::process::id();
+            PID.store(pid, Ordering::Relaxed);
+            pid
+        }
+        pid => pid,
+    }
+}
+
+/// Registered with `os.register_at_fork(after_in_child=...)` by `stan_client/__init__.py`:
+/// the child's pid replaces the parent's cached one.
+#[pyfunction]
+pub(crate) fn _after_fork_in_child() {
+    PID.store(std::process::id(), Ordering::Relaxed);
+}
 
 /// The runtime of this process: (pid that created it, runtime).
 static RUNTIME: Mutex<Option<(u32, &'static tokio::runtime::Runtime)>> = Mutex::new(None);
@@ -95,7 +125,7 @@ const SIGNAL_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 
 /// The runtime of the current process, created on first use (and again in a forked child).
 pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
-    let pid = std::process::id();
+    let pid = current_pid();
     let mut slot = lock(&RUNTIME);
     match *slot {
         Some((owner, rt)) if owner == pid => rt,
@@ -122,14 +152,12 @@ pub(crate) struct ProcessGuard {
 impl ProcessGuard {
     /// A guard for a handle created now, in this process.
     pub(crate) fn new() -> Self {
-        ProcessGuard {
-            pid: std::process::id(),
-        }
+        ProcessGuard { pid: current_pid() }
     }
 
     /// True when the handle was created in this process (not inherited through `fork()`).
     pub(crate) fn is_current(&self) -> bool {
-        self.pid == std::process::id()
+        self.pid == current_pid()
     }
 
     /// `Err(InvalidStateError)` in a forked child.

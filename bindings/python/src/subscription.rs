@@ -1,20 +1,34 @@
-//! `Subscription`: pulls messages from a [`stan_client::Subscription`].
+//! `Subscription` and `Batch`: pull messages from a [`stan_client::Subscription`] in batches.
 //!
-//! The core stream sits behind an async mutex so that `__anext__` can own it while waiting. A
+//! The Python package crosses into Rust once per batch: `next_batch` hands over everything the
+//! core has buffered (up to a maximum) as one [`PyBatch`], whose messages become Python objects
+//! in one go on the event-loop thread. The package hands them out from its own buffer and
+//! reports how many the application took with [`PyBatch::mark_taken`] (lazily: when the batch
+//! is used up, and when the subscription is closed). A batch dropped with messages the
+//! application never took leaves them unacknowledged (the server redelivers them): that is what
+//! happens when a receive is cancelled while its batch is on its way to Python.
+//!
+//! The core stream sits behind an async mutex so that a waiting `next_batch` can own it. A
 //! close/unsubscribe goes through the core's subscription handle, which also ends a pending
-//! `__anext__` (the iteration stops): closing never waits behind a message that may never come.
+//! `next_batch` (the iteration stops): closing never waits behind a message that may never come.
 
-use std::sync::Arc;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
-use futures::StreamExt;
-use pyo3::exceptions::{PyStopAsyncIteration, PyTimeoutError};
+use futures::FutureExt;
+use pyo3::exceptions::PyTimeoutError;
 use pyo3::prelude::*;
-use tokio::sync::Mutex;
+use pyo3::types::PyList;
+use tokio::sync::{oneshot, Mutex};
 
 use crate::error::{invalid_state, to_py_err, IntoPyResult};
 use crate::message::PyMessage;
-use crate::runtime::{self, ProcessGuard};
+use crate::resolver::{self, Outcome, Resolver};
+use crate::runtime::{self, lock, ProcessGuard};
+
+/// The largest batch one `next_batch` call returns when the caller gives no maximum.
+const DEFAULT_MAX_BATCH: usize = 256;
 
 struct SubInner {
     stream: Mutex<stan_client::Subscription>,
@@ -22,22 +36,48 @@ struct SubInner {
 }
 
 impl SubInner {
-    /// The next message; `None` when the subscription ended or is being closed.
-    async fn next(&self) -> PyResult<Option<PyMessage>> {
-        let mut stream = self.stream.lock().await;
-        match stream.next().await {
+    /// The next batch; `None` when the subscription ended or is being closed.
+    async fn next_batch_core(&self, max: usize) -> Option<stan_client::Result<stan_client::Batch>> {
+        self.stream.lock().await.next_batch(max).await
+    }
+
+    /// [`next_batch_core`](Self::next_batch_core) for Python.
+    async fn next_batch(&self, max: usize) -> PyResult<Option<PyBatch>> {
+        match self.next_batch_core(max).await {
             None => Ok(None),
-            Some(Ok(msg)) => Ok(Some(PyMessage::new(msg))),
+            Some(Ok(batch)) => Ok(Some(PyBatch::new(batch))),
             Some(Err(e)) => Err(to_py_err(e)),
         }
     }
 
-    /// A message already received (`None`: none is, the stream is busy, or it ended; the
-    /// async `next` then reports the end).
-    fn next_now(&self) -> Option<PyResult<Option<PyMessage>>> {
+    /// Wait for the next batch on the runtime and resolve the asyncio `future` with it
+    /// through `resolver`; stop (taking nothing) when `cancelled` fires first.
+    async fn resolve_next_batch(
+        self: Arc<Self>,
+        max: usize,
+        future: Py<PyAny>,
+        resolver: Arc<Resolver>,
+        cancelled: oneshot::Receiver<()>,
+    ) {
+        let outcome = tokio::select! {
+            biased;
+            _ = cancelled => return,
+            got = AssertUnwindSafe(self.next_batch_core(max)).catch_unwind() => match got {
+                Ok(None) => Outcome::Batch(None),
+                Ok(Some(Ok(batch))) => Outcome::Batch(Some(PyBatch::new(batch))),
+                Ok(Some(Err(e))) => Outcome::Failed(e),
+                Err(_) => Outcome::Panicked("next_batch panicked".to_string()),
+            },
+        };
+        resolver.complete(future, outcome);
+    }
+
+    /// A batch of messages already received (`None`: none is, the stream is busy, or it
+    /// ended; the async `next_batch` then reports the end).
+    fn next_batch_now(&self, max: usize) -> Option<PyResult<Option<PyBatch>>> {
         let mut stream = self.stream.try_lock().ok()?;
-        match stream.try_next()? {
-            Ok(msg) => Some(Ok(Some(PyMessage::new(msg)))),
+        match stream.try_next_batch(max)? {
+            Ok(batch) => Some(Ok(Some(PyBatch::new(batch)))),
             Err(e) => Some(Err(to_py_err(e))),
         }
     }
@@ -51,7 +91,92 @@ impl SubInner {
     }
 }
 
-/// A subscription: an async iterator of `Message`s.
+/// The messages of one `next_batch` call. `messages()` converts them to Python at once;
+/// `mark_taken(n)` records that the application has taken the first `n` (auto-ack mode: all
+/// but the newest are acked now, the newest when more is taken or at close). Messages never
+/// marked as taken are not acked when the batch is dropped.
+#[pyclass(frozen, module = "stan_client._native", name = "Batch")]
+pub(crate) struct PyBatch {
+    guard: ProcessGuard,
+    batch: StdMutex<Option<stan_client::Batch>>,
+}
+
+impl PyBatch {
+    fn new(batch: stan_client::Batch) -> Self {
+        PyBatch {
+            guard: ProcessGuard::new(),
+            batch: StdMutex::new(Some(batch)),
+        }
+    }
+}
+
+impl Drop for PyBatch {
+    fn drop(&mut self) {
+        let batch = lock(&self.batch).take();
+        runtime::release(&self.guard, batch);
+    }
+}
+
+#[pymethods]
+impl PyBatch {
+    /// Every message of the batch as a list of `Message` (taking none of them).
+    fn messages<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        self.guard.check()?;
+        let slot = lock(&self.batch);
+        let batch = slot
+            .as_ref()
+            .ok_or_else(|| invalid_state("batch released"))?;
+        let items = batch
+            .messages()
+            .iter()
+            .map(|m| Bound::new(py, PyMessage::new(m.clone())))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, items)
+    }
+
+    /// Record that the application has taken the first `n` messages (see the class doc).
+    fn mark_taken(&self, n: usize) -> PyResult<()> {
+        self.guard.check()?;
+        if let Some(batch) = lock(&self.batch).as_mut() {
+            batch.mark_taken(n);
+        }
+        Ok(())
+    }
+
+    /// How many messages the application has taken (as reported with `mark_taken`).
+    #[getter]
+    fn taken(&self) -> usize {
+        lock(&self.batch).as_ref().map_or(0, |b| b.taken())
+    }
+
+    fn __len__(&self) -> usize {
+        lock(&self.batch).as_ref().map_or(0, |b| b.len())
+    }
+
+    fn __repr__(&self) -> String {
+        let slot = lock(&self.batch);
+        let (len, taken) = slot.as_ref().map_or((0, 0), |b| (b.len(), b.taken()));
+        format!("Batch(len={len}, taken={taken})")
+    }
+}
+
+/// The done callback of a waiting `next_batch` future: stops the wait when the future is done
+/// first (cancelled).
+#[pyclass(frozen, module = "stan_client._native", name = "CancelOnDone")]
+pub(crate) struct CancelOnDone {
+    tx: StdMutex<Option<oneshot::Sender<()>>>,
+}
+
+#[pymethods]
+impl CancelOnDone {
+    fn __call__(&self, _future: &Bound<'_, PyAny>) {
+        if let Some(tx) = lock(&self.tx).take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A subscription: hands out its messages in batches.
 #[pyclass(frozen, module = "stan_client._native", name = "Subscription")]
 pub(crate) struct PySubscription {
     guard: ProcessGuard,
@@ -87,6 +212,11 @@ impl Drop for PySubscription {
     }
 }
 
+/// `max` as a batch size: at least 1.
+fn batch_size(max: Option<usize>) -> usize {
+    max.unwrap_or(DEFAULT_MAX_BATCH).max(1)
+}
+
 #[pymethods]
 impl PySubscription {
     /// The channel this subscription reads.
@@ -108,37 +238,58 @@ impl PySubscription {
         Ok(self.inner()?.handle.is_closed())
     }
 
-    fn __aiter__(slf: Py<Self>) -> Py<Self> {
-        slf
-    }
-
-    fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    /// An awaitable of the next `Batch` (at least one message, at most `max`), or `None` once
+    /// the subscription has ended. Messages already received come back in an already complete
+    /// awaitable; otherwise an asyncio future of the running loop, resolved through the
+    /// loop's resolver; cancelling it stops the wait and takes nothing (a batch
+    /// already on its way is dropped unacknowledged).
+    #[pyo3(signature = (max=None))]
+    fn next_batch<'py>(&self, py: Python<'py>, max: Option<usize>) -> PyResult<Bound<'py, PyAny>> {
         let inner = self.inner()?;
-        if let Some(now) = inner.next_now() {
-            let item = now.and_then(|m| m.ok_or_else(|| PyStopAsyncIteration::new_err(())));
-            return runtime::ready(py, item);
+        let max = batch_size(max);
+        if let Some(now) = inner.next_batch_now(max) {
+            return runtime::ready(py, now);
         }
-        runtime::future_into_py(py, async move {
-            match inner.next().await? {
-                Some(msg) => Ok(msg),
-                None => Err(PyStopAsyncIteration::new_err(())),
-            }
-        })
+        let event_loop = pyo3_async_runtimes::get_running_loop(py)?;
+        let resolver = resolver::for_loop(&event_loop)?;
+        let future = event_loop.call_method0(pyo3::intern!(py, "create_future"))?;
+        let (cancel_tx, cancel_rx) = oneshot::channel();
+        // The future is done before the runtime resolved it only when it was cancelled: then
+        // the wait stops, and what it would have taken stays in the subscription.
+        let on_done = Bound::new(
+            py,
+            CancelOnDone {
+                tx: StdMutex::new(Some(cancel_tx)),
+            },
+        )?;
+        future.call_method1(pyo3::intern!(py, "add_done_callback"), (on_done,))?;
+        runtime::runtime().spawn(inner.resolve_next_batch(
+            max,
+            future.clone().unbind(),
+            resolver,
+            cancel_rx,
+        ));
+        Ok(future)
     }
 
-    /// The next message, blocking (GIL released); `None` when the subscription ended. Raises
+    /// The next batch, blocking (GIL released); `None` when the subscription ended. Raises
     /// the built-in `TimeoutError` when `timeout` passes first.
-    #[pyo3(signature = (timeout=None))]
-    fn next_blocking(
+    #[pyo3(signature = (max=None, timeout=None))]
+    fn next_batch_blocking(
         &self,
         py: Python<'_>,
+        max: Option<usize>,
         timeout: Option<Duration>,
-    ) -> PyResult<Option<PyMessage>> {
+    ) -> PyResult<Option<PyBatch>> {
         let inner = self.inner()?;
+        let max = batch_size(max);
+        if let Some(now) = inner.next_batch_now(max) {
+            return now;
+        }
         runtime::block_on(py, async move {
             match timeout {
-                None => inner.next().await,
-                Some(t) => match tokio::time::timeout(t, inner.next()).await {
+                None => inner.next_batch(max).await,
+                Some(t) => match tokio::time::timeout(t, inner.next_batch(max)).await {
                     Ok(r) => r,
                     Err(_) => Err(PyTimeoutError::new_err(format!(
                         "no message within {:.3}s",

@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
-use stan_client::{Client, PublishAckFuture};
-use tokio::sync::Mutex;
+use stan_client::{Client, PublishBatch};
+use tokio::runtime::Handle;
+use tokio::sync::{mpsc, Mutex};
 
 use crate::error::StanError;
 use crate::event::NativeEvents;
@@ -17,18 +18,69 @@ use crate::subscription::NativeSubscription;
 #[derive(uniffi::Object)]
 pub struct NativeClient {
     inner: Client,
+    /// The runtime the client's tasks run on (sync exports have no runtime context).
+    runtime: Handle,
+    /// The outcomes of every [`start_publish_batch`](Self::start_publish_batch), in one queue
+    /// so that one reader receives all acks that arrived together, whatever their batch.
+    outcomes_tx: mpsc::UnboundedSender<Vec<PublishOutcome>>,
+    outcomes_rx: Mutex<mpsc::UnboundedReceiver<Vec<PublishOutcome>>>,
 }
 
-/// The pending acknowledgement of a [`NativeClient::publish_async`].
-#[derive(uniffi::Object)]
-pub struct NativePublishAck {
-    guid: String,
-    state: Mutex<AckState>,
+/// One message of a [`NativeClient::start_publish_batch`].
+#[derive(uniffi::Record)]
+pub struct OutgoingMessage {
+    /// The channel.
+    pub subject: String,
+    /// The payload.
+    pub data: Vec<u8>,
 }
 
-enum AckState {
-    Pending(PublishAckFuture),
-    Done(Result<String, StanError>),
+/// The outcome of one publish of a [`NativeClient::start_publish_batch`].
+#[derive(uniffi::Record)]
+pub struct PublishOutcome {
+    /// The batch id given to `start_publish_batch`.
+    pub batch: u64,
+    /// The publish's index in its batch.
+    pub index: u32,
+    /// The publish guid when the server stored the message (empty on error).
+    pub guid: String,
+    /// `null` when the server stored the message; else the error's code
+    /// (`PUBLISH_ACK_TIMEOUT`, …, as `StanException.code`).
+    pub error_code: Option<String>,
+    /// The error's message (empty when stored).
+    pub error_message: String,
+}
+
+/// Forward the outcomes of `acks` (batch `batch`) to the client's outcome queue, in bursts.
+async fn forward_outcomes(
+    batch: u64,
+    mut acks: PublishBatch,
+    tx: mpsc::UnboundedSender<Vec<PublishOutcome>>,
+) {
+    while let Some(done) = acks.next_acks().await {
+        let outcomes = done
+            .into_iter()
+            .map(|(index, result)| {
+                let (guid, error_code, error_message) = match result {
+                    Ok(guid) => (guid, None, String::new()),
+                    Err(e) => {
+                        let (code, message) = StanError::from(e).code_and_message();
+                        (String::new(), Some(code), message)
+                    }
+                };
+                PublishOutcome {
+                    batch,
+                    index: index as u32,
+                    guid,
+                    error_code,
+                    error_message,
+                }
+            })
+            .collect();
+        if tx.send(outcomes).is_err() {
+            return; // the client handle is gone
+        }
+    }
 }
 
 export! {
@@ -37,7 +89,13 @@ export! {
         #[uniffi::constructor]
         pub async fn connect(config: ConnectConfig) -> Result<Arc<Self>, StanError> {
             let inner = stan_client::connect(config.try_into()?).await?;
-            Ok(Arc::new(NativeClient { inner }))
+            let (outcomes_tx, outcomes_rx) = mpsc::unbounded_channel();
+            Ok(Arc::new(NativeClient {
+                inner,
+                runtime: Handle::current(),
+                outcomes_tx,
+                outcomes_rx: Mutex::new(outcomes_rx),
+            }))
         }
 
         /// The client ID.
@@ -60,17 +118,50 @@ export! {
             Ok(self.inner.publish(&subject, data).await?)
         }
 
-        /// Publish without waiting for the ack; await the returned handle for it.
-        pub async fn publish_async(
+        /// Check a channel name as publishing does: an `InvalidArgument` error when it is not a
+        /// valid channel name.
+        pub fn check_channel(&self, subject: String) -> Result<(), StanError> {
+            if stan_protocol::validate::is_valid_channel(&subject) {
+                Ok(())
+            } else {
+                Err(stan_client::Error::new(
+                    stan_client::ErrorKind::InvalidArgument,
+                    format!("invalid channel name {subject:?}"),
+                )
+                .into())
+            }
+        }
+
+        /// Publish many messages in call order without waiting: all channel names are checked
+        /// first (on a bad one nothing is published), then every message takes its place in the
+        /// client's publish queue. Their outcomes, tagged with `batch` (any id the caller
+        /// chooses), come from [`next_publish_outcomes`](Self::next_publish_outcomes).
+        pub fn start_publish_batch(
             &self,
-            subject: String,
-            data: Vec<u8>,
-        ) -> Result<Arc<NativePublishAck>, StanError> {
-            let future = self.inner.publish_async(&subject, data).await?;
-            Ok(Arc::new(NativePublishAck {
-                guid: future.guid().to_string(),
-                state: Mutex::new(AckState::Pending(future)),
-            }))
+            batch: u64,
+            messages: Vec<OutgoingMessage>,
+        ) -> Result<(), StanError> {
+            let acks = self
+                .inner
+                .start_publish_batch(messages.into_iter().map(|m| (m.subject, m.data)))?;
+            self.runtime
+                .spawn(forward_outcomes(batch, acks, self.outcomes_tx.clone()));
+            Ok(())
+        }
+
+        /// Wait until at least one publish started by
+        /// [`start_publish_batch`](Self::start_publish_batch) has its outcome, then return every
+        /// outcome available now (of any batch). Waits for ever while nothing is pending.
+        pub async fn next_publish_outcomes(&self) -> Vec<PublishOutcome> {
+            let mut rx = self.outcomes_rx.lock().await;
+            let mut all = match rx.recv().await {
+                Some(first) => first,
+                None => return Vec::new(),
+            };
+            while let Ok(more) = rx.try_recv() {
+                all.extend(more);
+            }
+            all
         }
 
         /// Subscribe to a channel.
@@ -92,26 +183,6 @@ export! {
         /// from the server. Closing a closed client does nothing.
         pub async fn close_connection(&self) -> Result<(), StanError> {
             Ok(self.inner.close().await?)
-        }
-    }
-
-    impl NativePublishAck {
-        /// The guid of the publish (known before the ack arrives).
-        pub fn guid(&self) -> String {
-            self.guid.clone()
-        }
-
-        /// Wait for the ack; returns the guid. Waiting again returns the same outcome.
-        pub async fn wait(&self) -> Result<String, StanError> {
-            let mut state = self.state.lock().await;
-            match &mut *state {
-                AckState::Pending(future) => {
-                    let result = future.await.map_err(StanError::from);
-                    *state = AckState::Done(result.clone());
-                    result
-                }
-                AckState::Done(result) => result.clone(),
-            }
         }
     }
 }

@@ -80,6 +80,31 @@ impl From<stan_client::Error> for StanError {
     }
 }
 
+impl StanError {
+    /// The stable code (`StanException.code` in Kotlin) and the message. For
+    /// [`Generic`](Self::Generic) the code is the one its message starts with.
+    pub(crate) fn code_and_message(self) -> (String, String) {
+        let (code, message) = match self {
+            StanError::ConnectTimeout(m) => ("CONNECT_TIMEOUT", m),
+            StanError::RequestTimeout(m) => ("REQUEST_TIMEOUT", m),
+            StanError::PublishAckTimeout(m) => ("PUBLISH_ACK_TIMEOUT", m),
+            StanError::ConnectionClosed(m) => ("CONNECTION_CLOSED", m),
+            StanError::ConnectionLost(m) => ("CONNECTION_LOST", m),
+            StanError::ServerRejected(m) => ("SERVER_REJECTED", m),
+            StanError::InvalidArgument(m) => ("INVALID_ARGUMENT", m),
+            StanError::InvalidState(m) => ("INVALID_STATE", m),
+            StanError::NotSupported(m) => ("NOT_SUPPORTED", m),
+            StanError::Protocol(m) => ("PROTOCOL", m),
+            StanError::Transport(m) => ("TRANSPORT", m),
+            StanError::Generic(m) => {
+                let code = m.split(':').next().unwrap_or_default().to_string();
+                return (code, m);
+            }
+        };
+        (code.to_string(), message)
+    }
+}
+
 #[cfg(feature = "test-hooks")]
 pub use test_hooks::{error_for_code, error_kind_codes};
 
@@ -126,6 +151,10 @@ mod tests {
                 "{kind:?} shares a variant with another kind"
             );
             assert_eq!(e.to_string(), "boom");
+            assert_eq!(
+                e.clone().code_and_message(),
+                (kind.code().to_string(), "boom".into())
+            );
         }
         assert_eq!(seen.len(), ErrorKind::ALL.len());
     }

@@ -24,12 +24,12 @@ mod message;
 mod options;
 mod subscription;
 
-pub use client::{NativeClient, NativePublishAck};
+pub use client::{NativeClient, OutgoingMessage, PublishOutcome};
 pub use error::StanError;
 #[cfg(feature = "test-hooks")]
 pub use error::{error_for_code, error_kind_codes};
 pub use event::{Event, LostReason, NativeEvents};
-pub use message::{Delivery, NativeMessage};
+pub use message::{Delivery, DeliveryBatch, NativeAcker};
 pub use options::{
     ClientCertificate, ConnectConfig, NativeStartPosition, SubscribeConfig, TlsConfig,
 };

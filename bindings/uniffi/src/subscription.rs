@@ -1,23 +1,32 @@
-//! [`NativeSubscription`]: a pull-based subscription (`next()` returns `null` at the end).
+//! [`NativeSubscription`]: a pull-based subscription read in batches.
 
-use futures::StreamExt;
-use stan_client::{Subscription, SubscriptionHandle};
-use tokio::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use stan_client::{Batch, Subscription, SubscriptionHandle};
 
 use crate::error::StanError;
-use crate::message::Delivery;
+use crate::message::{Delivery, DeliveryBatch, NativeAcker};
 
-/// A subscription (wraps the core `Subscription`).
+/// A subscription (wraps the core `Subscription`), read one batch per call.
 ///
-/// [`next`](Self::next) hands out messages one at a time; it returns `null` once the
-/// subscription ended and throws when it cannot go on. [`close_subscription`](Self::close_subscription)
-/// and [`unsubscribe`](Self::unsubscribe) also end a `next()` that is waiting. Closing the Kotlin
-/// object (`close()`) drops the subscription, which closes it on the server without waiting
-/// (a durable is kept).
+/// [`next_batch`](Self::next_batch) copies every message buffered now (up to a maximum) to the
+/// caller in one call. The caller hands them to the application one by one and reports how many
+/// it handed out (`taken`) with the next call, or with [`settle`](Self::settle) /
+/// [`close_subscription`](Self::close_subscription); in auto-ack mode a message counts as
+/// handled when the next one is taken, so the taken ones are acked then and the rest of a
+/// batch that is given up stays unacked (the server redelivers it).
+///
+/// [`close_subscription`](Self::close_subscription) and [`unsubscribe`](Self::unsubscribe) also
+/// end a `next_batch()` that is waiting. Closing the Kotlin object (`close()`) drops the
+/// subscription, which closes it on the server without waiting (a durable is kept).
 #[derive(uniffi::Object)]
 pub struct NativeSubscription {
-    stream: Mutex<Subscription>,
-    /// Closes without the stream, ending a `next()` that is waiting.
+    stream: tokio::sync::Mutex<Subscription>,
+    /// The batch handed out last and its id; the caller reports progress against the id.
+    current: Mutex<Option<(u64, Batch)>>,
+    next_id: AtomicU64,
+    /// Closes without the stream, ending a `next_batch()` that is waiting.
     handle: SubscriptionHandle,
     subject: String,
     manual_acks: bool,
@@ -29,7 +38,23 @@ impl NativeSubscription {
             subject: sub.subject().to_string(),
             manual_acks: sub.manual_acks(),
             handle: sub.handle(),
-            stream: Mutex::new(sub),
+            stream: tokio::sync::Mutex::new(sub),
+            current: Mutex::new(None),
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    /// Record that the first `taken` messages of batch `id` were handed out; with `release`,
+    /// also give the batch up (its untaken messages stay unacked).
+    fn mark(&self, id: u64, taken: u32, release: bool) {
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((cur, batch)) = current.as_mut() {
+            if *cur == id {
+                batch.mark_taken(taken as usize);
+            }
+        }
+        if release {
+            current.take();
         }
     }
 
@@ -55,16 +80,45 @@ export! {
             self.manual_acks
         }
 
-        /// The next message; `null` when the subscription ended (closed, unsubscribed, client
-        /// closed). Throws the reason when the subscription cannot go on (then ends). In auto-ack
-        /// mode asking for the next message acks the previous one.
-        pub async fn next(&self) -> Result<Option<Delivery>, StanError> {
+        /// The next batch: waits for at least one message, then returns it with every message
+        /// already buffered behind it, up to `max` (at least 1); `null` when the subscription
+        /// ended (closed, unsubscribed, client closed). Throws the reason when the subscription
+        /// cannot go on (then ends).
+        ///
+        /// `done_id` / `done_taken` report the previous batch: how many of its messages were
+        /// handed to the application. In auto-ack mode they are acked (the last one by this
+        /// call, as asking for more acks the message taken last); the others are left unacked.
+        pub async fn next_batch(
+            &self,
+            max: u32,
+            done_id: u64,
+            done_taken: u32,
+        ) -> Result<Option<DeliveryBatch>, StanError> {
             let mut stream = self.stream.lock().await;
-            match stream.next().await {
-                Some(Ok(msg)) => Ok(Some(msg.into())),
-                Some(Err(e)) => Err(e.into()),
-                None => Ok(None),
-            }
+            self.mark(done_id, done_taken, true);
+            let batch = match stream.next_batch(max.max(1) as usize).await {
+                Some(Ok(batch)) => batch,
+                Some(Err(e)) => return Err(e.into()),
+                None => return Ok(None),
+            };
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            let messages = batch.messages().iter().map(Delivery::from).collect();
+            let acker = self
+                .manual_acks
+                .then(|| Arc::new(NativeAcker::new(batch.messages().to_vec())));
+            *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some((id, batch));
+            Ok(Some(DeliveryBatch {
+                id,
+                messages,
+                acker,
+            }))
+        }
+
+        /// Report that the first `taken` messages of batch `id` were handed to the application
+        /// (auto-ack mode: all but the newest are acked now, the newest when more is taken or at
+        /// close). Reports for another batch than the current one are ignored.
+        pub fn settle(&self, id: u64, taken: u32) {
+            self.mark(id, taken, false);
         }
 
         /// True once the subscription is closed (closed, unsubscribed, client closed, ended).
@@ -72,14 +126,18 @@ export! {
             self.handle.is_closed()
         }
 
-        /// Close the subscription; the server keeps a durable so a later subscribe with the same
-        /// durable name resumes where it stopped.
-        pub async fn close_subscription(&self) -> Result<(), StanError> {
+        /// Close the subscription after reporting batch `id` (see [`settle`](Self::settle));
+        /// the untaken rest of it stays unacked. The server keeps a durable, so a later
+        /// subscribe with the same durable name resumes after the last message taken.
+        pub async fn close_subscription(&self, id: u64, taken: u32) -> Result<(), StanError> {
+            self.mark(id, taken, true);
             self.end(false).await
         }
 
-        /// Remove the subscription on the server; a durable is deleted with it.
-        pub async fn unsubscribe(&self) -> Result<(), StanError> {
+        /// Remove the subscription on the server (after reporting batch `id` as
+        /// [`settle`](Self::settle) does); a durable is deleted with it.
+        pub async fn unsubscribe(&self, id: u64, taken: u32) -> Result<(), StanError> {
+            self.mark(id, taken, true);
             self.end(true).await
         }
     }

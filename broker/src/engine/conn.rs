@@ -70,7 +70,7 @@ impl Engine {
             return Err(RequestError::ClientIdRegistered);
         }
         c.dup_check = true;
-        let old_conn_id = c.conn_id.clone();
+        let old_registration = c.registration;
         let reply = reply.to_string();
         probe(
             &*self.transport,
@@ -78,7 +78,7 @@ impl Engine {
             &c.hb_inbox,
             self.cfg.duplicate_check_timeout,
             move |answered| Event::Duplicate {
-                old_conn_id,
+                old_registration,
                 req,
                 reply,
                 answered,
@@ -90,13 +90,13 @@ impl Engine {
     /// §3.2: outcome of the probe of the old client.
     pub(crate) fn duplicate_result(
         &mut self,
-        old_conn_id: Bytes,
+        old_registration: u64,
         req: pb::ConnectRequest,
         reply: String,
         answered: bool,
     ) {
         let result = match self.clients.get_mut(&req.client_id) {
-            Some(c) if c.conn_id == old_conn_id => {
+            Some(c) if c.registration == old_registration => {
                 c.dup_check = false;
                 if answered {
                     Err(RequestError::ClientIdRegistered)
@@ -155,12 +155,14 @@ impl Engine {
             self.conn_ids
                 .insert(record.conn_id.clone(), record.id.clone());
         }
+        self.registrations += 1;
         self.clients.insert(
             record.id.clone(),
             Client {
                 id: record.id.clone(),
                 hb_inbox: record.hb_inbox.clone(),
                 conn_id: record.conn_id.clone(),
+                registration: self.registrations,
                 subs: Vec::new(),
                 hb_failures: 0,
                 hb_in_flight: false,
@@ -256,7 +258,7 @@ impl Engine {
         }
         c.hb_in_flight = true;
         let client_id = c.id.clone();
-        let conn_id = c.conn_id.clone();
+        let registration = c.registration;
         probe(
             &*self.transport,
             &self.events,
@@ -264,19 +266,20 @@ impl Engine {
             self.cfg.hb_timeout,
             move |answered| Event::Heartbeat {
                 client_id,
-                conn_id,
+                registration,
                 answered,
             },
         );
     }
 
     /// Outcome of a heartbeat.
-    pub(crate) fn heartbeat_result(&mut self, client_id: &str, conn_id: &Bytes, answered: bool) {
+    pub(crate) fn heartbeat_result(&mut self, client_id: &str, registration: u64, answered: bool) {
         let fail_count = self.cfg.hb_fail_count;
         let Some(c) = self.clients.get_mut(client_id) else {
             return;
         };
-        if c.conn_id != *conn_id {
+        if c.registration != registration {
+            // The answer of a probe of an earlier registration of this client ID.
             return;
         }
         c.hb_in_flight = false;

@@ -51,12 +51,12 @@ pub(crate) enum Event {
     /// Result of a heartbeat to a client.
     Heartbeat {
         client_id: String,
-        conn_id: Bytes,
+        registration: u64,
         answered: bool,
     },
     /// Result of the probe of the old client when a client ID is reused.
     Duplicate {
-        old_conn_id: Bytes,
+        old_registration: u64,
         req: pb::ConnectRequest,
         reply: String,
         answered: bool,
@@ -189,6 +189,8 @@ pub(crate) struct Engine {
     pub(crate) server_subs: Vec<Box<dyn TransportSubscription>>,
     pub(crate) clients: HashMap<String, Client>,
     pub(crate) conn_ids: HashMap<Bytes, String>,
+    /// The last [`Client::registration`] handed out.
+    pub(crate) registrations: u64,
     pub(crate) channels: HashMap<String, Channel>,
     pub(crate) lower_names: HashMap<String, String>,
     pub(crate) subs: HashMap<u64, Sub>,
@@ -261,6 +263,7 @@ pub async fn start(
         server_subs: Vec::new(),
         clients: HashMap::new(),
         conn_ids: HashMap::new(),
+        registrations: 0,
         channels: HashMap::new(),
         lower_names: HashMap::new(),
         subs: HashMap::new(),
@@ -489,20 +492,20 @@ impl Engine {
             },
             Event::Heartbeat {
                 client_id,
-                conn_id,
+                registration,
                 answered,
             } => {
                 self.finish_batch().await;
-                self.heartbeat_result(&client_id, &conn_id, answered);
+                self.heartbeat_result(&client_id, registration, answered);
             }
             Event::Duplicate {
-                old_conn_id,
+                old_registration,
                 req,
                 reply,
                 answered,
             } => {
                 self.finish_batch().await;
-                self.duplicate_result(old_conn_id, req, reply, answered);
+                self.duplicate_result(old_registration, req, reply, answered);
             }
         }
     }

@@ -14,6 +14,10 @@ pub(crate) struct Client {
     pub(crate) id: String,
     pub(crate) hb_inbox: String,
     pub(crate) conn_id: Bytes,
+    /// Which registration of this client ID this is (unique in the server's lifetime):
+    /// late answers to probes of an earlier registration are told apart by it, also for
+    /// clients that send no connID.
+    pub(crate) registration: u64,
     /// Active subscriptions owned by this client.
     pub(crate) subs: Vec<u64>,
     /// Consecutive unanswered heartbeats.

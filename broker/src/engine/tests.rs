@@ -680,3 +680,153 @@ async fn responses_are_sent_after_the_records_they_promise_are_flushed() {
     h.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A transport whose heartbeat probes are answered only when the test says so.
+#[derive(Default)]
+struct HeldProbes {
+    rec: Recorder,
+    probes: Mutex<Vec<(String, tokio::sync::oneshot::Sender<Option<Bytes>>)>>,
+    /// Probes whose answer (or timeout) the engine's probe task has received.
+    resolved: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Transport for HeldProbes {
+    fn subscribe(
+        &self,
+        subject: &str,
+        route: Route,
+    ) -> Result<Box<dyn TransportSubscription>, TransportError> {
+        self.rec.subscribe(subject, route)
+    }
+    fn publish(&self, subject: &str, reply: Option<&str>, payload: Bytes) {
+        self.rec.publish(subject, reply, payload)
+    }
+    fn request(&self, subject: &str, _: Bytes, _: Duration) -> BoxFuture<'static, Option<Bytes>> {
+        if subject != "_INBOX.hb" {
+            // Not a heartbeat (the start-up check for another server): nobody answers.
+            return async { None }.boxed();
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.probes.lock().unwrap().push((subject.to_string(), tx));
+        let resolved = self.resolved.clone();
+        async move {
+            let answer = rx.await.ok().flatten();
+            // The probe task reports to the engine in this same poll.
+            resolved.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            answer
+        }
+        .boxed()
+    }
+    fn flush(&self) -> BoxFuture<'static, ()> {
+        async {}.boxed()
+    }
+    fn close(&self) -> BoxFuture<'static, ()> {
+        async {}.boxed()
+    }
+}
+
+/// The response published to `reply`, waiting for it.
+async fn response_to(t: &Recorder, reply: &str) -> Bytes {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        let found = t
+            .published
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(s, _)| s == reply)
+            .map(|(_, p)| p.clone());
+        if let Some(p) = found {
+            return p;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no response on {reply}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Clients without a connID (the Java client) were matched by connID: the unanswered probe of
+/// an earlier registration closed a new registration of the same client ID.
+#[tokio::test]
+async fn a_stale_heartbeat_result_does_not_hit_a_new_registration_without_conn_id() {
+    let mut cfg = BrokerConfig::for_tests();
+    cfg.hb_interval = Duration::from_millis(10);
+    cfg.hb_fail_count = 0; // the first missed heartbeat closes a client
+    let t = Arc::new(HeldProbes::default());
+    let input = EngineInput::new();
+    let sink = input.sink();
+    let h = start(
+        cfg.clone(),
+        t.clone(),
+        Box::new(MemoryStore::new(cfg.limits.clone())),
+        input,
+    )
+    .await
+    .unwrap();
+    let connect = |reply: &str| {
+        inject(
+            &sink,
+            Route::Connect,
+            reply,
+            pb::ConnectRequest {
+                client_id: "j".into(),
+                heartbeat_inbox: "_INBOX.hb".into(),
+                protocol: 1,
+                ..Default::default() // no connID
+            },
+        )
+    };
+    connect("_INBOX.c1");
+    let resp = pb::ConnectResponse::decode(response_to(&t.rec, "_INBOX.c1").await).unwrap();
+    assert_eq!(resp.error, "");
+    // The first registration's heartbeat goes out and stays unanswered for now.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while t.probes.lock().unwrap().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "no heartbeat sent");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    inject(
+        &sink,
+        Route::Close,
+        "_INBOX.x1",
+        pb::CloseRequest {
+            client_id: "j".into(),
+        },
+    );
+    assert_eq!(
+        pb::CloseResponse::decode(response_to(&t.rec, "_INBOX.x1").await)
+            .unwrap()
+            .error,
+        ""
+    );
+    connect("_INBOX.c2");
+    let resp = pb::ConnectResponse::decode(response_to(&t.rec, "_INBOX.c2").await).unwrap();
+    assert_eq!(resp.error, "");
+    // Now the first registration's probe times out.
+    let (_, stale) = t.probes.lock().unwrap().remove(0);
+    stale.send(None).unwrap();
+    // The engine gets that result before the publish below (one queue, in order).
+    while t.resolved.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        tokio::task::yield_now().await;
+    }
+    // The new registration is still there: its publish is stored.
+    inject(
+        &sink,
+        Route::Publish,
+        "_INBOX.p1",
+        pb::PubMsg {
+            client_id: "j".into(),
+            guid: "g".into(),
+            subject: "ch".into(),
+            data: Bytes::from_static(b"x"),
+            ..Default::default()
+        },
+    );
+    let ack = pb::PubAck::decode(response_to(&t.rec, "_INBOX.p1").await).unwrap();
+    assert_eq!(ack.error, "", "the new registration was closed");
+    // Probes still held would keep the shutdown waiting: they time out now.
+    t.probes.lock().unwrap().clear();
+    h.shutdown().await;
+}

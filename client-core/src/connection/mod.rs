@@ -32,5 +32,6 @@ mod subscribe;
 mod task;
 
 pub(crate) use connect::{open, Handles};
+pub(crate) use pending::{AckTx, BatchAcks};
 pub(crate) use publish::{put_on_wire, QueuedPub, Started};
 pub(crate) use shared::Shared;

@@ -6,13 +6,39 @@ use stan_protocol::pb;
 use tokio::time::Instant;
 use tracing::warn;
 
+use super::deadline::deadline_after;
 use super::task::Task;
 use crate::error::{Error, ErrorKind};
 use crate::lock::lock;
 
 impl Task {
+    /// A publisher asked for the pub-ack timer: set it at the earliest deadline, or, when the
+    /// acks came in meanwhile, at the deadline a publish made now would get (no later entry
+    /// can expire before it). Staying set while the table is empty spares the publishers of
+    /// an idle client from waking the task (see [`PendingPubs::timer_armed`]); the timer then
+    /// fires once, finds nothing and is unset.
+    ///
+    /// [`PendingPubs::timer_armed`]: super::pending::PendingPubs::timer_armed
     pub(super) fn arm_pub_timer(&mut self) {
-        let front = lock(&self.shared.pending).order.front().map(|(d, _)| *d);
+        let deadline = {
+            let mut p = lock(&self.shared.pending);
+            p.timer_armed = true;
+            p.order
+                .front()
+                .map_or_else(|| deadline_after(self.shared.pub_ack_wait), |(d, _)| *d)
+        };
+        self.pub_sleep.as_mut().reset(deadline);
+        self.pub_armed = true;
+    }
+
+    /// After the timer fired: set it at the earliest deadline left, or unset it.
+    fn rearm_pub_timer(&mut self) {
+        let front = {
+            let mut p = lock(&self.shared.pending);
+            let front = p.order.front().map(|(d, _)| *d);
+            p.timer_armed = front.is_some();
+            front
+        };
         match front {
             Some(deadline) => {
                 self.pub_sleep.as_mut().reset(deadline);
@@ -44,7 +70,7 @@ impl Task {
                 errors::PUB_ACK_TIMEOUT,
             )));
         }
-        self.arm_pub_timer();
+        self.rearm_pub_timer();
     }
 
     pub(super) fn on_pub_ack(&mut self, m: async_nats::Message) {
@@ -69,5 +95,51 @@ impl Task {
                 .tx
                 .send(Err(Error::new(ErrorKind::ServerRejected, ack.error)));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use stan_test_support::{unique, within, InProcessBroker};
+
+    use crate::{ConnectOptions, ErrorKind};
+
+    /// Publishes awaited one after the other leave the pub-ack timer set between them (they do
+    /// not wake the connection task); it fires once idle and is unset. Timeouts still come,
+    /// both for a publish while it is set (at an earlier deadline) and after it was unset.
+    #[tokio::test]
+    async fn pub_ack_timeouts_while_the_timer_is_set_idle_and_after_it_was_unset() {
+        let broker = InProcessBroker::start().await;
+        let wait = Duration::from_millis(200);
+        let client = ConnectOptions::new(broker.cluster_id(), unique("c"))
+            .nats_url(broker.url())
+            .pub_ack_wait(wait)
+            .connect()
+            .await
+            .unwrap();
+        let ch = unique("ch");
+        for i in 0..3 {
+            client.publish(&ch, format!("m{i}")).await.unwrap();
+        }
+        // The timer is still set (idle, for the first publish's deadline).
+        broker.freeze(true);
+        let err = within("a pub-ack timeout", client.publish(&ch, "frozen 1"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::PublishAckTimeout);
+        broker.freeze(false);
+        client.publish(&ch, "thawed").await.unwrap();
+        // Nothing can be awaited for "the idle timer fired and was unset": let it fire.
+        tokio::time::sleep(wait * 3).await;
+        broker.freeze(true);
+        let err = within("a pub-ack timeout", client.publish(&ch, "frozen 2"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::PublishAckTimeout);
+        broker.freeze(false);
+        client.publish(&ch, "after").await.unwrap();
+        client.close().await.unwrap();
     }
 }

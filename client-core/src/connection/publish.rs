@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug_span, Instrument};
 
 use super::deadline::deadline_after;
-use super::pending::PendingPub;
+use super::pending::{AckTx, BatchAcks, BatchSlot, PendingPub};
 use super::session::SessionState;
 use super::shared::Shared;
 use crate::error::{Error, ErrorKind, Result};
@@ -22,45 +22,125 @@ use crate::lock::lock;
 /// receiver of the PubAck once the message is on the wire, or why it could not be sent.
 pub(crate) type Started = Result<oneshot::Receiver<Result<String>>>;
 
-/// A publish waiting in the publish queue.
-pub(crate) struct QueuedPub {
+/// Publishes waiting in the publish queue.
+pub(crate) enum QueuedPub {
+    /// One publish of [`Client::start_publish`](crate::Client::start_publish).
+    One {
+        subject: String,
+        payload: Bytes,
+        guid: String,
+        started: oneshot::Sender<Started>,
+    },
+    /// The publishes of one [`Client::start_publish_batch`](crate::Client::start_publish_batch),
+    /// in order; their outcomes go to one shared queue.
+    Batch(Vec<BatchItem>),
+}
+
+/// One publish of a batch.
+pub(crate) struct BatchItem {
     pub(crate) subject: String,
     pub(crate) payload: Bytes,
     pub(crate) guid: String,
-    pub(crate) started: oneshot::Sender<Started>,
+    pub(crate) slot: BatchSlot,
+}
+
+impl QueuedPub {
+    /// The queue entry of a batch: `(subject, payload, guid)` in order, reporting to `acks`.
+    pub(crate) fn batch(items: Vec<(String, Bytes, String)>, acks: &Arc<BatchAcks>) -> Self {
+        QueuedPub::Batch(
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, (subject, payload, guid))| BatchItem {
+                    subject,
+                    payload,
+                    guid,
+                    slot: BatchSlot::new(acks.clone(), i),
+                })
+                .collect(),
+        )
+    }
 }
 
 /// The publish queue: puts the publishes of [`Client::start_publish`](crate::Client::start_publish) on the wire one after
 /// the other, in the order of the calls. Ends when every client handle is gone.
 pub(super) async fn run_pub_queue(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<QueuedPub>) {
     while let Some(q) = rx.recv().await {
-        let span = debug_span!("stan.publish", channel = %q.subject, len = q.payload.len());
-        let started = put_on_wire(&shared, &q.subject, q.payload, q.guid)
-            .instrument(span)
-            .await;
-        // Nobody waiting (the future was dropped) does not cancel the publish.
-        let _ = q.started.send(started);
+        match q {
+            QueuedPub::One {
+                subject,
+                payload,
+                guid,
+                started,
+            } => {
+                let span = debug_span!("stan.publish", channel = %subject, len = payload.len());
+                let (tx, ack) = oneshot::channel();
+                let outcome = put_on_wire(&shared, &subject, payload, guid, AckTx::One(tx))
+                    .instrument(span)
+                    .await
+                    .map(|()| ack);
+                // Nobody waiting (the future was dropped) does not cancel the publish.
+                let _ = started.send(outcome);
+            }
+            QueuedPub::Batch(items) => {
+                for item in items {
+                    let span = debug_span!(
+                        "stan.publish",
+                        channel = %item.subject,
+                        len = item.payload.len()
+                    );
+                    // On failure the slot comes back, to report why.
+                    let tx = AckTx::Batch(item.slot);
+                    if let Err((e, Some(tx))) =
+                        put_on_wire_or_return(&shared, &item.subject, item.payload, item.guid, tx)
+                            .instrument(span)
+                            .await
+                    {
+                        tx.send(Err(e));
+                    }
+                }
+            }
+        }
     }
 }
 
 /// Stage 1 of a publish: wait for a slot and a session, register the pending ack, put
-/// the message on the connection. Returns the receiver of the PubAck.
+/// the message on the connection; the PubAck (or its timeout) goes to `tx`. On an error
+/// `tx` is dropped (a oneshot's receiver then reports the client closed; report the error
+/// itself instead where it matters).
 pub(crate) async fn put_on_wire(
     shared: &Shared,
     subject: &str,
     payload: Bytes,
     guid: String,
-) -> Result<oneshot::Receiver<Result<String>>> {
+    tx: AckTx,
+) -> Result<()> {
+    put_on_wire_or_return(shared, subject, payload, guid, tx)
+        .await
+        .map_err(|(e, _)| e)
+}
+
+/// [`put_on_wire`], handing `tx` back with the error when the message is not on the wire
+/// (`None` when the outcome was delivered to it already).
+async fn put_on_wire_or_return(
+    shared: &Shared,
+    subject: &str,
+    payload: Bytes,
+    guid: String,
+    tx: AckTx,
+) -> std::result::Result<(), (Error, Option<AckTx>)> {
     if !validate::is_valid_channel(subject) {
-        return Err(Error::invalid_argument(format!(
-            "invalid channel name {subject:?}"
-        )));
+        let e = Error::invalid_argument(format!("invalid channel name {subject:?}"));
+        return Err((e, Some(tx)));
     }
     let permit = match shared.permits.clone().acquire_owned().await {
         Ok(p) => p,
-        Err(_) => return Err(shared.closed_error()),
+        Err(_) => return Err((shared.closed_error(), Some(tx))),
     };
-    let session = shared.wait_session(shared.pub_ack_wait).await?;
+    let session = match shared.wait_session(shared.pub_ack_wait).await {
+        Ok(s) => s,
+        Err(e) => return Err((e, Some(tx))),
+    };
     let msg = pb::PubMsg {
         client_id: shared.client_id.clone(),
         guid: guid.clone(),
@@ -70,20 +150,21 @@ pub(crate) async fn put_on_wire(
         conn_id: session.conn_id.clone(),
         sha256: Bytes::new(),
     };
-    let (tx, rx) = oneshot::channel();
     {
         let mut pending = lock(&shared.pending);
         if pending.epoch != session.epoch {
             // The session ended meanwhile: closed, or lost (and being resumed).
             if let SessionState::Closed(kind, msg) = &*shared.session.borrow() {
-                return Err(Error::new(*kind, msg.clone()));
+                return Err((Error::new(*kind, msg.clone()), Some(tx)));
             }
-            return Err(Error::new(
+            let e = Error::new(
                 ErrorKind::ConnectionLost,
                 "stan: connection lost, session is being resumed",
-            ));
+            );
+            return Err((e, Some(tx)));
         }
-        let was_empty = pending.order.is_empty();
+        let arm_timer = !pending.timer_armed;
+        pending.timer_armed = true;
         pending.map.insert(
             guid.clone(),
             PendingPub {
@@ -94,7 +175,7 @@ pub(crate) async fn put_on_wire(
         pending
             .order
             .push_back((deadline_after(shared.pub_ack_wait), guid.clone()));
-        if was_empty {
+        if arm_timer {
             shared.pub_timer.notify_one();
         }
     }
@@ -108,8 +189,7 @@ pub(crate) async fn put_on_wire(
         )
         .await
     {
-        let mut pending = lock(&shared.pending);
-        pending.map.remove(&guid);
+        let tx = lock(&shared.pending).map.remove(&guid).map(|p| p.tx);
         let kind = if matches!(
             e.kind(),
             async_nats::client::PublishErrorKind::MaxPayloadExceeded
@@ -118,7 +198,7 @@ pub(crate) async fn put_on_wire(
         } else {
             ErrorKind::Transport
         };
-        return Err(Error::with_source(kind, format!("nats: {e}"), e));
+        return Err((Error::with_source(kind, format!("nats: {e}"), e), tx));
     }
-    Ok(rx)
+    Ok(())
 }

@@ -20,17 +20,36 @@ pub(crate) struct AckHandle {
     pub(crate) timestamp: i64,
     acked: AtomicBool,
     abandoned: AtomicBool,
+    /// Auto-ack mode: the application has seen the message. A message of a [`Batch`] that
+    /// was never taken from it is not acked when dropped.
+    ///
+    /// [`Batch`]: crate::Batch
+    taken: AtomicBool,
 }
 
 impl AckHandle {
-    pub(crate) fn new(sub: Arc<SubShared>, sequence: u64, timestamp: i64) -> Self {
+    /// A handle of a message handed to the application now (`taken`) or buffered in a
+    /// [`Batch`](crate::Batch) until the application takes it.
+    pub(crate) fn new(sub: Arc<SubShared>, sequence: u64, timestamp: i64, taken: bool) -> Self {
         AckHandle {
             sub,
             sequence,
             timestamp,
             acked: AtomicBool::new(false),
             abandoned: AtomicBool::new(false),
+            taken: AtomicBool::new(taken),
         }
+    }
+
+    /// Auto-ack mode: the application took the message.
+    pub(crate) fn mark_taken(&self) {
+        self.taken.store(true, Ordering::Release);
+    }
+
+    /// The message will never be acked automatically (it is redelivered): the application
+    /// never saw it, or its handling failed.
+    pub(crate) fn abandon(&self) {
+        self.abandoned.store(true, Ordering::Release);
     }
 
     /// Queue the ack once; false when it was already acked or the client is gone.
@@ -62,8 +81,10 @@ impl Drop for MsgInner {
         }
         if std::thread::panicking() {
             // Dropped while unwinding: the handling failed; leave it unacked for redelivery.
-            self.ack.abandoned.store(true, Ordering::Release);
-        } else {
+            self.ack.abandon();
+        } else if self.ack.taken.load(Ordering::Acquire)
+            && !self.ack.abandoned.load(Ordering::Acquire)
+        {
             self.ack.send_ack();
         }
     }
@@ -93,6 +114,31 @@ impl Message {
         Message {
             inner: Arc::new(MsgInner { proto, ack }),
         }
+    }
+
+    pub(crate) fn ack_handle(&self) -> &Arc<AckHandle> {
+        &self.inner.ack
+    }
+
+    /// Acknowledge many messages of manual-ack subscriptions in one call: as
+    /// [`ack_now`](Self::ack_now) for each, stopping at the first error. The messages may come
+    /// from different subscriptions and batches; acking one twice is a no-op.
+    ///
+    /// # Errors
+    /// As [`ack_now`](Self::ack_now), for the first message that could not be acked (the ones
+    /// before it are acked).
+    ///
+    /// ```no_run
+    /// # async fn demo(mut sub: stan_client::Subscription) -> stan_client::Result<()> {
+    /// if let Some(batch) = sub.next_batch(256).await {
+    ///     let batch = batch?;
+    ///     // ... handle every message, then ack them all at once
+    ///     stan_client::Message::ack_many(batch.messages())?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn ack_many<'a>(messages: impl IntoIterator<Item = &'a Message>) -> Result<()> {
+        messages.into_iter().try_for_each(Message::ack_now)
     }
 
     /// The channel's sequence number of this message (starts at 1).

@@ -1,5 +1,6 @@
 //! [`Subscription`]: a pull-based stream of [`Message`]s.
 
+mod batch;
 mod message;
 mod shared;
 
@@ -12,6 +13,7 @@ use std::task::{Context, Poll};
 use futures::task::AtomicWaker;
 use futures::Stream;
 use stan_protocol::errors;
+use stan_protocol::pb::MsgProto;
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
 
@@ -19,6 +21,7 @@ use crate::command::{Command, Delivery};
 use crate::connection::Shared;
 use crate::error::{Error, ErrorKind, Result};
 use crate::lock::lock;
+pub use batch::Batch;
 use message::AckHandle;
 pub use message::Message;
 pub(crate) use shared::SubShared;
@@ -55,10 +58,12 @@ pub(crate) use shared::SubShared;
 pub struct Subscription {
     ctl: Arc<Control>,
     rx: mpsc::UnboundedReceiver<Delivery>,
+    /// The final error, received while a batch was being filled: handed out next.
+    final_error: Option<Error>,
 }
 
 /// State shared by a [`Subscription`] and its [`SubscriptionHandle`]s.
-struct Control {
+pub(crate) struct Control {
     /// The connection's state (session, closed or not).
     conn: Arc<Shared>,
     shared: Arc<SubShared>,
@@ -74,6 +79,11 @@ struct Control {
 }
 
 impl Control {
+    /// Closed by the application: the subscription (close, unsubscribe, drop) or its client.
+    fn is_closed_by_app(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire) || self.conn.is_closed()
+    }
+
     fn is_closed(&self) -> bool {
         self.shared.closed.load(Ordering::Acquire)
             || self.ended.load(Ordering::Acquire)
@@ -132,6 +142,7 @@ impl Subscription {
                 waker: AtomicWaker::new(),
             }),
             rx,
+            final_error: None,
         }
     }
 
@@ -151,6 +162,12 @@ impl Subscription {
     /// after that; after a lost session the stream still yields its final error.
     pub fn is_closed(&self) -> bool {
         self.ctl.is_closed()
+    }
+
+    /// How many deliveries wait in the subscription's buffer (received from the server, not
+    /// taken yet). A final error, if one is buffered, counts as one.
+    pub fn buffered(&self) -> usize {
+        self.rx.len() + usize::from(self.final_error.is_some())
     }
 
     /// A cloneable handle that can close this subscription from anywhere, also while another
@@ -236,58 +253,168 @@ impl Subscription {
         self.ctl.close_or_unsubscribe(false).await
     }
 
+    /// The next batch of messages: waits until at least one message is there, then returns
+    /// it together with every message already buffered behind it, up to `max` (at least 1),
+    /// without waiting again. `None` once the subscription has ended; `Some(Err(_))` is its
+    /// final error (after the messages received before it).
+    ///
+    /// Asking for a batch is asking for the next message: in auto-ack mode the message taken
+    /// last is acked by this call. The messages of a batch are then taken one by one from the
+    /// [`Batch`] (iterate it); each is acked when the next one is taken, as with `next()`, and
+    /// messages left in a batch that is dropped are *not* acked (the server redelivers them).
+    ///
+    /// ```no_run
+    /// # async fn demo(mut sub: stan_client::Subscription) -> stan_client::Result<()> {
+    /// while let Some(batch) = sub.next_batch(256).await {
+    ///     for msg in batch? {
+    ///         println!("#{} {:?}", msg.sequence(), msg.data());
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn next_batch(&mut self, max: usize) -> Option<Result<Batch>> {
+        std::future::poll_fn(|cx| self.take_batch(Some(cx), max)).await
+    }
+
+    /// [`next_batch`](Self::next_batch) without waiting: the messages buffered now, up to
+    /// `max`; `None` when none is buffered or the stream has ended (see
+    /// [`try_next`](Self::try_next)).
+    pub fn try_next_batch(&mut self, max: usize) -> Option<Result<Batch>> {
+        match self.take_batch(None, max) {
+            Poll::Ready(item) => item,
+            Poll::Pending => None,
+        }
+    }
+
+    /// The start of every take: register `cx`, ack the message taken last (auto-ack mode)
+    /// and tell whether the stream is over. `Some` is the item to return at once.
+    fn begin_take<T>(&mut self, cx: Option<&mut Context<'_>>) -> Option<Poll<Option<Result<T>>>> {
+        let ctl = &*self.ctl;
+        if let Some(cx) = cx {
+            ctl.waker.register(cx.waker());
+        }
+        if let Some(prev) = lock(&ctl.last).take() {
+            prev.auto_ack();
+        }
+        if let Some(e) = self.final_error.take() {
+            return Some(Poll::Ready(Some(Err(e))));
+        }
+        if ctl.ended.load(Ordering::Acquire) || ctl.shared.closed.load(Ordering::Acquire) {
+            return Some(Poll::Ready(None));
+        }
+        None
+    }
+
     /// Take the next delivery: waiting (registering `cx`) or, without `cx`, only what is
     /// buffered (`Pending`: nothing is).
     fn take(&mut self, mut cx: Option<&mut Context<'_>>) -> Poll<Option<Result<Message>>> {
+        if let Some(done) = self.begin_take(cx.as_deref_mut()) {
+            return done;
+        }
         let ctl = &*self.ctl;
-        if let Some(cx) = cx.as_deref_mut() {
-            ctl.waker.register(cx.waker());
-        }
         let mut last = lock(&ctl.last);
-        if let Some(prev) = last.take() {
-            prev.auto_ack();
-        }
-        if ctl.ended.load(Ordering::Acquire) || ctl.shared.closed.load(Ordering::Acquire) {
+        if ctl.shared.closed.load(Ordering::Acquire) {
+            // Closed since `begin_take`: the close acked what it found.
             return Poll::Ready(None);
         }
-        loop {
-            let polled = match cx.as_deref_mut() {
-                Some(cx) => self.rx.poll_recv(cx),
-                None => match self.rx.try_recv() {
-                    Ok(item) => Poll::Ready(Some(item)),
-                    Err(TryRecvError::Empty) => Poll::Pending,
-                    Err(TryRecvError::Disconnected) => Poll::Ready(None),
-                },
-            };
-            return match polled {
-                Poll::Ready(Some(Ok(proto))) => {
-                    if ctl.shared.was_acked(proto.sequence, proto.timestamp) {
-                        // A copy of a message the application acked while this one was
-                        // buffered: ack it again and skip it.
-                        ctl.shared.send_ack(proto.sequence);
-                        continue;
-                    }
-                    let handle = Arc::new(AckHandle::new(
-                        ctl.shared.clone(),
-                        proto.sequence,
-                        proto.timestamp,
-                    ));
+        recv(ctl, &mut self.rx, cx).map(|item| {
+            item.map(|delivery| {
+                delivery.map(|proto| {
+                    let handle = new_handle(ctl, &proto, true);
                     if !ctl.shared.manual_acks {
                         *last = Some(handle.clone());
                     }
-                    Poll::Ready(Some(Ok(Message::new(proto, handle))))
-                }
-                Poll::Ready(Some(Err(e))) => {
-                    ctl.ended.store(true, Ordering::Release);
-                    Poll::Ready(Some(Err(e)))
-                }
-                Poll::Ready(None) => {
-                    ctl.ended.store(true, Ordering::Release);
-                    Poll::Ready(None)
-                }
-                Poll::Pending => Poll::Pending,
-            };
+                    Message::new(proto, handle)
+                })
+            })
+        })
+    }
+
+    /// Take a batch: the first message as [`take`](Self::take) does, then what is buffered.
+    fn take_batch(
+        &mut self,
+        mut cx: Option<&mut Context<'_>>,
+        max: usize,
+    ) -> Poll<Option<Result<Batch>>> {
+        if let Some(done) = self.begin_take(cx.as_deref_mut()) {
+            return done;
         }
+        let ctl = &*self.ctl;
+        let first = match recv(ctl, &mut self.rx, cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+            Poll::Ready(Some(Ok(proto))) => proto,
+        };
+        let max = max.max(1);
+        let mut messages = Vec::with_capacity(max.min(self.rx.len() + 1));
+        let handle = new_handle(ctl, &first, false);
+        messages.push(Message::new(first, handle));
+        while messages.len() < max {
+            match recv(ctl, &mut self.rx, None) {
+                Poll::Ready(Some(Ok(proto))) => {
+                    let handle = new_handle(ctl, &proto, false);
+                    messages.push(Message::new(proto, handle));
+                }
+                // Handed out after the messages before it.
+                Poll::Ready(Some(Err(e))) => {
+                    self.final_error = Some(e);
+                    break;
+                }
+                Poll::Ready(None) | Poll::Pending => break,
+            }
+        }
+        Poll::Ready(Some(Ok(Batch::new(self.ctl.clone(), messages))))
+    }
+}
+
+/// A handle for a message received now: `taken` when it goes to the application at once.
+fn new_handle(ctl: &Control, proto: &MsgProto, taken: bool) -> Arc<AckHandle> {
+    Arc::new(AckHandle::new(
+        ctl.shared.clone(),
+        proto.sequence,
+        proto.timestamp,
+        taken,
+    ))
+}
+
+/// The next delivery of `rx` that the application has not acked already: waiting
+/// (registering `cx`) or, without `cx`, only what is buffered (`Pending`: nothing is). The end
+/// of the stream (or its final error) marks it ended.
+fn recv(
+    ctl: &Control,
+    rx: &mut mpsc::UnboundedReceiver<Delivery>,
+    mut cx: Option<&mut Context<'_>>,
+) -> Poll<Option<Result<MsgProto>>> {
+    loop {
+        let polled = match cx.as_deref_mut() {
+            Some(cx) => rx.poll_recv(cx),
+            None => match rx.try_recv() {
+                Ok(item) => Poll::Ready(Some(item)),
+                Err(TryRecvError::Empty) => Poll::Pending,
+                Err(TryRecvError::Disconnected) => Poll::Ready(None),
+            },
+        };
+        return match polled {
+            Poll::Ready(Some(Ok(proto))) => {
+                if ctl.shared.was_acked(proto.sequence, proto.timestamp) {
+                    // A copy of a message the application acked while this one was
+                    // buffered: ack it again and skip it.
+                    ctl.shared.send_ack(proto.sequence);
+                    continue;
+                }
+                Poll::Ready(Some(Ok(proto)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                ctl.ended.store(true, Ordering::Release);
+                Poll::Ready(Some(Err(e)))
+            }
+            Poll::Ready(None) => {
+                ctl.ended.store(true, Ordering::Release);
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
+        };
     }
 }
 

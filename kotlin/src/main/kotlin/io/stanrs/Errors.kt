@@ -27,3 +27,19 @@ val StanException.isTimeout: Boolean
     get() = this is StanException.ConnectTimeout ||
         this is StanException.RequestTimeout ||
         this is StanException.PublishAckTimeout
+
+/** The [StanException] of the error kind [code] (as [StanException.code]) with [message]. */
+internal fun stanException(code: String, message: String): StanException = when (code) {
+    "CONNECT_TIMEOUT" -> StanException.ConnectTimeout(message)
+    "REQUEST_TIMEOUT" -> StanException.RequestTimeout(message)
+    "PUBLISH_ACK_TIMEOUT" -> StanException.PublishAckTimeout(message)
+    "CONNECTION_CLOSED" -> StanException.ConnectionClosed(message)
+    "CONNECTION_LOST" -> StanException.ConnectionLost(message)
+    "SERVER_REJECTED" -> StanException.ServerRejected(message)
+    "INVALID_ARGUMENT" -> StanException.InvalidArgument(message)
+    "INVALID_STATE" -> StanException.InvalidState(message)
+    "NOT_SUPPORTED" -> StanException.NotSupported(message)
+    "PROTOCOL" -> StanException.Protocol(message)
+    "TRANSPORT" -> StanException.Transport(message)
+    else -> StanException.Generic(message)
+}

@@ -28,7 +28,9 @@ import java.util.concurrent.CompletableFuture
  * }
  * ```
  */
-class StanClient private constructor(private val native: NativeClient) : AutoCloseable {
+class StanClient private constructor(private val native: NativeClient, maxPubAcksInFlight: Int) : AutoCloseable {
+    private val publisher = Publisher(native, maxPubAcksInFlight)
+
     /** The client ID. */
     val clientId: String get() = native.clientId()
 
@@ -53,9 +55,18 @@ class StanClient private constructor(private val native: NativeClient) : AutoClo
     /**
      * Publish without waiting for the ack: suspends only while `maxPubAcksInFlight` publishes
      * already await acks. Await the returned [PublishAck] for the outcome.
+     *
+     * Publishes are stored in the order of the calls (calls from one coroutine, or ordered by
+     * the caller). Calls made in a burst are handed to the native client together, in one
+     * call, and their acks come back in bursts too, so keeping many publishes in flight is
+     * cheap. A closed client fails the returned ack.
+     *
+     * @throws StanException.InvalidArgument for a bad channel name (nothing is published).
      */
-    suspend fun publishAsync(subject: String, data: ByteArray): PublishAck =
-        PublishAck(native.publishAsync(subject, data))
+    suspend fun publishAsync(subject: String, data: ByteArray): PublishAck = publisher.enqueue(subject, data)
+
+    /** Publish the UTF-8 bytes of [data] without waiting for the ack; see [publishAsync]. */
+    suspend fun publishAsync(subject: String, data: String): PublishAck = publishAsync(subject, data.encodeToByteArray())
 
     /** Subscribe to channel [subject]; see [SubscribeOptions]. */
     suspend fun subscribe(subject: String, configure: SubscribeOptions.() -> Unit = {}): Subscription =
@@ -129,8 +140,12 @@ class StanClient private constructor(private val native: NativeClient) : AutoClo
         /** Connect with [options]. */
         suspend fun connect(clusterId: String, clientId: String, options: ConnectOptions): StanClient {
             NativeSetup.ensure()
-            return StanClient(NativeClient.connect(options.toNative(clusterId, clientId)))
+            val native = NativeClient.connect(options.toNative(clusterId, clientId))
+            return StanClient(native, options.maxPubAcksInFlight ?: DEFAULT_MAX_PUB_ACKS_IN_FLIGHT)
         }
+
+        /** The native client's default `maxPubAcksInFlight`. */
+        private const val DEFAULT_MAX_PUB_ACKS_IN_FLIGHT = 16384
 
         /** [connect] for Java callers. */
         @JvmStatic
@@ -141,16 +156,4 @@ class StanClient private constructor(private val native: NativeClient) : AutoClo
             options: ConnectOptions = ConnectOptions(),
         ): CompletableFuture<StanClient> = JavaInterop.scope.future { connect(clusterId, clientId, options) }
     }
-}
-
-/** The pending acknowledgement of a [StanClient.publishAsync]. */
-class PublishAck internal constructor(private val native: NativePublishAck) {
-    /** The guid of the publish (known before the ack arrives). */
-    val guid: String = native.guid()
-
-    /** Suspend until the server acknowledged the message; returns [guid]. */
-    suspend fun await(): String = native.wait()
-
-    /** [await] for Java callers. */
-    fun future(): CompletableFuture<String> = JavaInterop.scope.future { await() }
 }

@@ -66,8 +66,9 @@ class ClientTest {
         assertTrue(g1.isNotEmpty())
         assertNotEquals(g1, g2)
         val ack = within { sc.publishAsync(ch, byteArrayOf(0, 1, 2)) }
-        assertEquals(ack.guid, within { ack.await() })
-        assertEquals(ack.guid, within { ack.await() }, "awaiting twice gives the same outcome")
+        val guid = within { ack.await() }
+        assertEquals(guid, ack.guid, "the guid is known once handed to the client")
+        assertEquals(guid, within { ack.await() }, "awaiting twice gives the same outcome")
         val m1 = sub.nextMsg()
         assertEquals("hello", m1.dataAsString())
         assertEquals(ch, m1.subject)

@@ -8,7 +8,6 @@ import java.net.ServerSocket
 import java.time.Duration
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
-import kotlin.test.assertFalse
 import kotlin.test.assertIs
 import kotlin.test.assertTrue
 import kotlin.test.fail
@@ -30,22 +29,6 @@ class ErrorsTest {
         fun stopBroker() {
             broker.close()
         }
-    }
-
-    @Test
-    fun everyCoreErrorKindMapsToItsOwnException() = runTest {
-        val codes = errorKindCodes()
-        assertTrue(codes.size >= 11, "codes: $codes")
-        val classes = codes.map { code ->
-            val e = assertFailsWith<StanException> { errorForCode(code) }
-            assertEquals(code, e.code, "code of ${e::class.simpleName}")
-            assertFalse(e is StanException.Generic, "$code has no exception class of its own")
-            assertEquals("test error $code", e.message)
-            e::class
-        }
-        assertEquals(codes.size, classes.toSet().size, "one class per code")
-        assertTrue(assertFailsWith<StanException> { errorForCode("PUBLISH_ACK_TIMEOUT") }.isTimeout)
-        assertFalse(assertFailsWith<StanException> { errorForCode("TRANSPORT") }.isTimeout)
     }
 
     @Test

@@ -1,0 +1,322 @@
+//! Batch-shaped operations: `next_batch`, `Batch` taking and auto-acks, `Message::ack_many`,
+//! `start_publish_batch`.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{assert_quiet, next_msg, unique, within, TestServer};
+use stan_client::{Batch, Client, ErrorKind, SubscribeOptions, Subscription};
+use stan_test_support::wait_until;
+
+async fn setup() -> (TestServer, Client, String) {
+    let srv = TestServer::start().await;
+    let client = srv.options(&unique("c")).connect().await.unwrap();
+    (srv, client, unique("ch"))
+}
+
+async fn publish_n(client: &Client, ch: &str, n: usize) {
+    for i in 1..=n {
+        client.publish(ch, format!("m{i}")).await.unwrap();
+    }
+}
+
+/// Wait until `n` deliveries are buffered in `sub`.
+async fn buffered(sub: &Subscription, n: usize) {
+    wait_until(&format!("{n} buffered messages"), || sub.buffered() >= n).await;
+}
+
+async fn batch(sub: &mut Subscription, max: usize) -> Batch {
+    within("a batch", sub.next_batch(max))
+        .await
+        .expect("subscription ended")
+        .expect("batch")
+}
+
+fn seqs(batch: &Batch) -> Vec<u64> {
+    batch.messages().iter().map(|m| m.sequence()).collect()
+}
+
+#[tokio::test]
+async fn batches_hand_out_what_is_buffered_up_to_max_in_order() {
+    let (_srv, client, ch) = setup().await;
+    publish_n(&client, &ch, 10).await;
+    let mut sub = client
+        .subscribe(&ch, SubscribeOptions::new().deliver_all_available())
+        .await
+        .unwrap();
+    buffered(&sub, 10).await;
+    let mut sizes = Vec::new();
+    let mut all = Vec::new();
+    for _ in 0..3 {
+        let b = batch(&mut sub, 4).await;
+        sizes.push(b.len());
+        all.extend(b.map(|m| m.sequence()));
+    }
+    assert_eq!(sizes, vec![4, 4, 2]);
+    assert_eq!(all, (1..=10).collect::<Vec<u64>>());
+    assert!(sub.try_next_batch(4).is_none(), "nothing buffered: no wait");
+    // A max of 0 counts as 1.
+    client.publish(&ch, "m11").await.unwrap();
+    let b = batch(&mut sub, 0).await;
+    assert_eq!(seqs(&b), vec![11]);
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn auto_ack_follows_taking_across_batch_edges_and_untaken_messages_stay_unacked() {
+    let (_srv, client, ch) = setup().await;
+    publish_n(&client, &ch, 6).await;
+    let opts = SubscribeOptions::durable("edges")
+        .deliver_all_available()
+        .ack_wait(Duration::from_secs(30));
+    let mut sub = client.subscribe(&ch, opts.clone()).await.unwrap();
+    buffered(&sub, 6).await;
+    let first = batch(&mut sub, 3).await;
+    assert_eq!(
+        first.map(|m| m.sequence()).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+    // Asking for the next batch acks #3, the message taken last.
+    let mut second = batch(&mut sub, 3).await;
+    assert_eq!(seqs(&second), vec![4, 5, 6]);
+    let four = second.next().unwrap();
+    assert_eq!(four.sequence(), 4);
+    // #5 and #6 are read (as a binding copying a batch does) but never taken: dropping the
+    // batch and every clone of them leaves them unacked.
+    let unseen: Vec<_> = second.messages()[1..].to_vec();
+    drop(second);
+    drop(unseen);
+    drop(four);
+    sub.close().await.unwrap();
+    let mut sub = client.subscribe(&ch, opts).await.unwrap();
+    let again = next_msg(&mut sub).await;
+    assert_eq!(
+        again.sequence(),
+        5,
+        "#4 was taken (acked at close), #5 was not"
+    );
+    assert!(again.redelivered());
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn mark_taken_acks_all_but_the_newest_which_close_acks() {
+    let (_srv, client, ch) = setup().await;
+    publish_n(&client, &ch, 5).await;
+    let opts = SubscribeOptions::durable("marks")
+        .deliver_all_available()
+        .ack_wait(Duration::from_secs(30));
+    let mut sub = client.subscribe(&ch, opts.clone()).await.unwrap();
+    buffered(&sub, 5).await;
+    let mut b = batch(&mut sub, 5).await;
+    b.mark_taken(3);
+    assert_eq!(b.taken(), 3);
+    b.mark_taken(1); // going back changes nothing
+    assert_eq!(b.taken(), 3);
+    assert_eq!(b.next().map(|m| m.sequence()), Some(4));
+    drop(b);
+    sub.close().await.unwrap();
+    let mut sub = client.subscribe(&ch, opts).await.unwrap();
+    assert_eq!(next_msg(&mut sub).await.sequence(), 5);
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_closed_subscription_hands_out_nothing_more_from_a_batch() {
+    let (_srv, client, ch) = setup().await;
+    publish_n(&client, &ch, 5).await;
+    let opts = SubscribeOptions::durable("partly")
+        .deliver_all_available()
+        .ack_wait(Duration::from_secs(30));
+    let mut sub = client.subscribe(&ch, opts.clone()).await.unwrap();
+    buffered(&sub, 5).await;
+    let mut b = batch(&mut sub, 5).await;
+    assert_eq!(b.next().map(|m| m.sequence()), Some(1));
+    assert_eq!(b.next().map(|m| m.sequence()), Some(2));
+    sub.handle().close().await.unwrap();
+    assert!(b.next().is_none(), "nothing is handed out after close");
+    // Too late to ack anything: reported after the close, #3 comes again.
+    b.mark_taken(3);
+    drop(b);
+    assert!(sub.next_batch(5).await.is_none());
+    drop(sub);
+    let mut sub = client.subscribe(&ch, opts).await.unwrap();
+    assert_eq!(
+        next_msg(&mut sub).await.sequence(),
+        3,
+        "#2 was acked at close"
+    );
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn back_pressure_keeps_batches_within_max_in_flight_and_loses_nothing() {
+    let (_srv, client, ch) = setup().await;
+    publish_n(&client, &ch, 100).await;
+    let mut sub = client
+        .subscribe(
+            &ch,
+            SubscribeOptions::new()
+                .deliver_all_available()
+                .max_in_flight(10),
+        )
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    while got.len() < 100 {
+        let b = batch(&mut sub, 256).await;
+        assert!(b.len() <= 10, "a batch of {} with 10 in flight", b.len());
+        for m in b {
+            // The application is slower than the broker.
+            tokio::task::yield_now().await;
+            got.push(m.sequence());
+        }
+    }
+    assert_eq!(got, (1..=100).collect::<Vec<u64>>());
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn ack_many_acks_a_manual_batch_in_one_call() {
+    let (_srv, client, ch) = setup().await;
+    publish_n(&client, &ch, 5).await;
+    let mut sub = client
+        .subscribe(
+            &ch,
+            SubscribeOptions::new()
+                .deliver_all_available()
+                .manual_acks(true)
+                .ack_wait(Duration::from_secs(1)),
+        )
+        .await
+        .unwrap();
+    buffered(&sub, 5).await;
+    let b = batch(&mut sub, 5).await;
+    assert_eq!(seqs(&b), vec![1, 2, 3, 4, 5]);
+    stan_client::Message::ack_many(b.messages()).unwrap();
+    stan_client::Message::ack_many(b.messages()).unwrap(); // twice is harmless
+    drop(b);
+    assert_quiet(&mut sub, Duration::from_millis(1600)).await;
+
+    let mut auto = client
+        .subscribe(&ch, SubscribeOptions::new().deliver_all_available())
+        .await
+        .unwrap();
+    let b = batch(&mut auto, 5).await;
+    let err = stan_client::Message::ack_many(b.messages()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidState);
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_manual_batch_left_unacked_is_redelivered() {
+    let (_srv, client, ch) = setup().await;
+    publish_n(&client, &ch, 3).await;
+    let mut sub = client
+        .subscribe(
+            &ch,
+            SubscribeOptions::new()
+                .deliver_all_available()
+                .manual_acks(true)
+                .ack_wait(Duration::from_secs(1)),
+        )
+        .await
+        .unwrap();
+    buffered(&sub, 3).await;
+    let b = batch(&mut sub, 3).await;
+    stan_client::Message::ack_many(&b.messages()[..1]).unwrap();
+    drop(b);
+    let again = batch(&mut sub, 3).await;
+    assert_eq!(seqs(&again)[0], 2);
+    assert!(again.messages()[0].redelivered());
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn publish_batch_keeps_call_order_and_reports_every_ack() {
+    let (_srv, client, ch) = setup().await;
+    let items: Vec<(String, String)> = (0..200).map(|i| (ch.clone(), format!("p{i}"))).collect();
+    let mut pb = client.start_publish_batch(items).unwrap();
+    assert_eq!(pb.guids().len(), 200);
+    let mut outcomes = vec![None; 200];
+    let mut wakes = 0;
+    while let Some(acks) = within("acks", pb.next_acks()).await {
+        wakes += 1;
+        for (i, outcome) in acks {
+            assert!(outcomes[i].is_none(), "ack {i} reported twice");
+            outcomes[i] = Some(outcome.unwrap());
+        }
+    }
+    assert_eq!(pb.pending(), 0);
+    assert!(wakes <= 200);
+    for (i, guid) in outcomes.iter().enumerate() {
+        assert_eq!(guid.as_deref(), Some(pb.guids()[i].as_str()));
+    }
+    let mut sub = client
+        .subscribe(&ch, SubscribeOptions::new().deliver_all_available())
+        .await
+        .unwrap();
+    for i in 0..200 {
+        let m = next_msg(&mut sub).await;
+        assert_eq!(m.data(), format!("p{i}").as_bytes());
+    }
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn publish_batch_with_a_bad_channel_publishes_nothing() {
+    let (_srv, client, ch) = setup().await;
+    let items = vec![
+        (ch.as_str(), "first"),
+        ("bad..name", "x"),
+        (ch.as_str(), "z"),
+    ];
+    let err = client.start_publish_batch(items).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    assert!(err.to_string().contains("bad..name"), "{err}");
+    client.publish(&ch, "marker").await.unwrap();
+    let mut sub = client
+        .subscribe(&ch, SubscribeOptions::new().deliver_all_available())
+        .await
+        .unwrap();
+    let m = next_msg(&mut sub).await;
+    assert_eq!((m.sequence(), &m.data()[..]), (1, &b"marker"[..]));
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn publish_batch_on_a_closed_client_fails_at_once() {
+    let (_srv, client, ch) = setup().await;
+    client.close().await.unwrap();
+    let err = client
+        .start_publish_batch([(ch.as_str(), "x")])
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionClosed);
+}
+
+#[tokio::test]
+async fn a_publish_batch_cut_short_by_close_still_reports_every_outcome() {
+    let (_srv, client, ch) = setup().await;
+    let items: Vec<(String, Vec<u8>)> = (0..2000).map(|_| (ch.clone(), vec![7u8; 64])).collect();
+    let mut pb = client.start_publish_batch(items).unwrap();
+    client.close().await.unwrap();
+    let mut seen = vec![false; 2000];
+    while let Some(acks) = within("outcomes after close", pb.next_acks()).await {
+        for (i, outcome) in acks {
+            assert!(!seen[i], "outcome {i} twice");
+            seen[i] = true;
+            if let Err(e) = outcome {
+                assert!(
+                    matches!(
+                        e.kind(),
+                        ErrorKind::ConnectionClosed | ErrorKind::ConnectionLost
+                    ),
+                    "{e}"
+                );
+            }
+        }
+    }
+    assert!(seen.iter().all(|s| *s), "every publish got its outcome");
+    assert!(pb.try_acks().is_empty());
+}
