@@ -419,8 +419,9 @@ impl Client {
     }
 
     /// Close the connection: fail pending publishes with
-    /// [`ErrorKind::ConnectionClosed`], end every subscription stream (durables are kept),
-    /// unregister from the server and close the NATS connection if this client opened it.
+    /// [`ErrorKind::ConnectionClosed`], end every subscription stream (durables are kept;
+    /// in auto-ack mode the message a subscription handed out last is acked first, as a
+    /// subscription close does), unregister from the server and close the NATS connection if this client opened it.
     /// Closing a closed client does nothing.
     ///
     /// ```no_run
@@ -433,6 +434,8 @@ impl Client {
         if self.is_closed() {
             return Ok(());
         }
+        // Queued before the close request, so the server gets these acks first.
+        self.inner.shared.ack_last_taken();
         let (tx, rx) = oneshot::channel();
         if self.inner.cmd.send(Command::Close { reply: tx }).is_err() {
             return Ok(());

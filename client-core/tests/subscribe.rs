@@ -633,3 +633,61 @@ async fn ack_now_acks_without_a_future() {
     assert_eq!(err.message(), errors::MANUAL_ACK_IN_AUTO_MODE);
     client.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn auto_ack_client_close_acks_the_last_message_taken() {
+    let (srv, client, ch) = setup().await;
+    publish_n(&client, &ch, 1, 3).await;
+    let id = unique("c");
+    let opts = SubscribeOptions::durable("client-close").deliver_all_available();
+    let consumer = srv.options(&id).connect().await.unwrap();
+    let mut sub = consumer.subscribe(&ch, opts.clone()).await.unwrap();
+    // Take all three and close the client without asking for more or closing the
+    // subscription: the third was handed out, so it counts as handled.
+    let held = next_msgs(&mut sub, 3).await;
+    assert_eq!(seqs(&held), vec![1, 2, 3]);
+    consumer.close().await.unwrap();
+    publish_n(&client, &ch, 4, 4).await;
+    let consumer = srv.options(&id).connect().await.unwrap();
+    let mut sub = consumer.subscribe(&ch, opts).await.unwrap();
+    let m = next_msg(&mut sub).await;
+    assert_eq!(m.sequence(), 4);
+    assert!(!m.redelivered());
+    drop((held, sub));
+    consumer.close().await.unwrap();
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn batch_taken_messages_are_acked_by_client_close() {
+    let (srv, client, ch) = setup().await;
+    publish_n(&client, &ch, 1, 4).await;
+    let id = unique("c");
+    let opts = SubscribeOptions::durable("batch-client-close").deliver_all_available();
+    let consumer = srv.options(&id).connect().await.unwrap();
+    let mut sub = consumer.subscribe(&ch, opts.clone()).await.unwrap();
+    let mut got = Vec::new();
+    let mut batch = within("batch", async {
+        loop {
+            let mut b = sub.next_batch(8).await.unwrap().unwrap();
+            if got.len() + b.len() >= 3 {
+                return b;
+            }
+            got.extend(b.by_ref().map(|m| m.sequence()));
+        }
+    })
+    .await;
+    // Report the rest of the third message only; the fourth (if in this batch) stays untaken.
+    let need = 3 - got.len();
+    batch.mark_taken(need);
+    got.extend(batch.messages()[..need].iter().map(|m| m.sequence()));
+    assert_eq!(got, vec![1, 2, 3]);
+    consumer.close().await.unwrap();
+    drop(batch);
+    let consumer = srv.options(&id).connect().await.unwrap();
+    let mut sub = consumer.subscribe(&ch, opts).await.unwrap();
+    assert_eq!(next_msg(&mut sub).await.sequence(), 4);
+    drop(sub);
+    consumer.close().await.unwrap();
+    client.close().await.unwrap();
+}

@@ -112,6 +112,23 @@ async def test_close_with_partly_consumed_batch(client: stan_client.Client, chan
     assert in_batch >= 1
 
 
+async def test_client_close_right_after_the_last_message_acks_it(
+    client: stan_client.Client, channel: str, stan_broker: BrokerProcess
+) -> None:
+    await fill(client, channel, 5)
+    cid = unique("c")
+    consumer = await stan_client.connect(stan_broker.cluster_id, cid, url=stan_broker.url)
+    sub = await consumer.subscribe(channel, durable_name="cc", deliver_all_available=True)
+    assert [m.sequence for m in await take(sub, 3)] == [1, 2, 3]
+    # No further receive, no subscription close: the third was handed out, so it is handled.
+    await consumer.close()
+    consumer = await stan_client.connect(stan_broker.cluster_id, cid, url=stan_broker.url)
+    try:
+        assert await resume_first_sequence(consumer, channel, "cc") == 4
+    finally:
+        await consumer.close()
+
+
 async def test_cancelled_receive_acks_nothing_unseen(
     stan_broker: BrokerProcess, client: stan_client.Client, channel: str
 ) -> None:

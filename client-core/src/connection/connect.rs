@@ -83,6 +83,7 @@ pub(crate) async fn open(options: &ConnectOptions) -> Result<Handles> {
         session: session_tx,
         events,
         next_sub_id: AtomicU64::new(1),
+        open_subs: Mutex::new(Vec::new()),
     });
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let task = Task::new(TaskInit {

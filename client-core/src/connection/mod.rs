@@ -34,4 +34,4 @@ mod task;
 pub(crate) use connect::{open, Handles};
 pub(crate) use pending::{AckTx, BatchAcks};
 pub(crate) use publish::{put_on_wire, QueuedPub, Started};
-pub(crate) use shared::Shared;
+pub(crate) use shared::{ClientClosing, Shared};

@@ -1,7 +1,7 @@
 //! State shared by a client's handles and its connection task.
 
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use async_nats::Subject;
@@ -28,6 +28,15 @@ pub(crate) struct Shared {
     pub(crate) session: watch::Sender<SessionState>,
     pub(crate) events: broadcast::Sender<Event>,
     pub(crate) next_sub_id: AtomicU64,
+    /// The application's open subscriptions, told when the client closes.
+    pub(crate) open_subs: Mutex<Vec<Weak<dyn ClientClosing>>>,
+}
+
+/// A subscription's part in a client close.
+pub(crate) trait ClientClosing: Send + Sync {
+    /// The client is about to send its close request: queue the ack of the message taken
+    /// last (auto-ack mode), so that the server gets it before the close.
+    fn ack_last_taken(&self);
 }
 
 impl Shared {
@@ -71,6 +80,21 @@ impl Shared {
         };
         for entry in drained {
             let _ = entry.tx.send(Err(err.shallow_clone()));
+        }
+    }
+
+    /// Remember an open subscription (forgetting the ones gone meanwhile).
+    pub(crate) fn register_sub(&self, sub: Weak<dyn ClientClosing>) {
+        let mut subs = lock(&self.open_subs);
+        subs.retain(|s| s.strong_count() > 0);
+        subs.push(sub);
+    }
+
+    /// Before the close request: every open subscription acks the message taken last.
+    pub(crate) fn ack_last_taken(&self) {
+        let subs: Vec<_> = lock(&self.open_subs).drain(..).collect();
+        for sub in subs.iter().filter_map(Weak::upgrade) {
+            sub.ack_last_taken();
         }
     }
 

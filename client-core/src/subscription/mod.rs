@@ -18,7 +18,7 @@ use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::command::{Command, Delivery};
-use crate::connection::Shared;
+use crate::connection::{ClientClosing, Shared};
 use crate::error::{Error, ErrorKind, Result};
 use crate::lock::lock;
 pub use batch::Batch;
@@ -125,6 +125,14 @@ impl Control {
     }
 }
 
+impl ClientClosing for Control {
+    fn ack_last_taken(&self) {
+        if let Some(last) = lock(&self.last).take() {
+            last.auto_ack();
+        }
+    }
+}
+
 impl Subscription {
     pub(crate) fn new(
         conn: Arc<Shared>,
@@ -132,15 +140,18 @@ impl Subscription {
         subject: String,
         rx: mpsc::UnboundedReceiver<Delivery>,
     ) -> Self {
+        let ctl = Arc::new(Control {
+            conn,
+            shared,
+            subject,
+            last: Mutex::new(None),
+            ended: AtomicBool::new(false),
+            waker: AtomicWaker::new(),
+        });
+        let closing: Arc<dyn ClientClosing> = ctl.clone();
+        ctl.conn.register_sub(Arc::downgrade(&closing));
         Subscription {
-            ctl: Arc::new(Control {
-                conn,
-                shared,
-                subject,
-                last: Mutex::new(None),
-                ended: AtomicBool::new(false),
-                waker: AtomicWaker::new(),
-            }),
+            ctl,
             rx,
             final_error: None,
         }

@@ -4,6 +4,8 @@ import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.flow
 import kotlinx.coroutines.future.future
 import kotlinx.coroutines.runBlocking
+import java.util.Collections
+import java.util.WeakHashMap
 import java.util.concurrent.CompletableFuture
 
 /**
@@ -30,6 +32,9 @@ import java.util.concurrent.CompletableFuture
  */
 class StanClient private constructor(private val native: NativeClient, maxPubAcksInFlight: Int) : AutoCloseable {
     private val publisher = Publisher(native, maxPubAcksInFlight)
+
+    /** The subscriptions made by this client, told before it closes (weakly held). */
+    private val subscriptions: MutableSet<Subscription> = Collections.newSetFromMap(WeakHashMap())
 
     /** The client ID. */
     val clientId: String get() = native.clientId()
@@ -74,7 +79,9 @@ class StanClient private constructor(private val native: NativeClient, maxPubAck
 
     /** Subscribe to channel [subject] with [options]. */
     suspend fun subscribe(subject: String, options: SubscribeOptions): Subscription =
-        Subscription(native.subscribe(subject, options.toNative()))
+        Subscription(native.subscribe(subject, options.toNative())).also { sub ->
+            synchronized(subscriptions) { subscriptions.add(sub) }
+        }
 
     /**
      * The connection events emitted from this call on, as a [Flow] that completes after
@@ -95,8 +102,14 @@ class StanClient private constructor(private val native: NativeClient, maxPubAck
     /**
      * Close the connection without blocking a thread: fail pending publishes, end every
      * subscription (durables are kept), unregister from the server. Closing twice does nothing.
+     *
+     * Every ack made before the close is sent before it, and in auto-ack mode the messages a
+     * subscription handed out count as handled (acknowledged); messages it fetched but never
+     * handed out stay unacknowledged and are redelivered.
      */
     suspend fun shutdown() {
+        val open = synchronized(subscriptions) { subscriptions.toList().also { subscriptions.clear() } }
+        open.forEach { it.stopForClientClose() }
         native.closeConnection()
     }
 

@@ -92,6 +92,11 @@ class Subscription internal constructor(private val native: NativeSubscription) 
      */
     private fun detach(): Pair<ULong, UInt> {
         closedByApp = true
+        return dropBatch()
+    }
+
+    /** Send the queued acks, then drop the current batch: returns its id and how much was handed out. */
+    private fun dropBatch(): Pair<ULong, UInt> {
         ackQueue.flush()
         return synchronized(lock) {
             val progress = batchId to taken.toUInt()
@@ -99,6 +104,21 @@ class Subscription internal constructor(private val native: NativeSubscription) 
             acker = null
             taken = 0
             progress
+        }
+    }
+
+    /**
+     * The client is closing: send the queued acks, report how far the current batch was
+     * handed out (auto-ack mode: those messages are acked before the client's close request)
+     * and hand out nothing more.
+     */
+    internal fun stopForClientClose() {
+        if (closedByApp) return // closed already, everything reported
+        val (id, n) = dropBatch()
+        try {
+            native.settle(id, n)
+        } catch (_: IllegalStateException) {
+            // closed and released by another thread meanwhile, which reported the batch
         }
     }
 

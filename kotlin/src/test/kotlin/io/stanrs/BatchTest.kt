@@ -190,6 +190,45 @@ class BatchTest {
     }
 
     @Test
+    fun clientCloseRightAfterTheLastMessageAcksWhatWasHandedOut() = test { sc ->
+        val ch = unique("client-close")
+        val durable = unique("d")
+        val id = unique("kt")
+        sc.publishAll(ch, 5)
+        val opts: SubscribeOptions.() -> Unit = { durableName = durable; deliverAllAvailable(); maxInFlight = 1000 }
+        val consumer = broker.connect(id)
+        val sub = consumer.subscribe(ch, opts)
+        // All five arrive in one batch; three are handed out, then the client closes at once
+        // (no further next(), no subscription close).
+        repeat(3) { assertEquals(it + 1L, sub.nextMsg().sequence) }
+        within { consumer.shutdown() }
+        consumer.close()
+        assertEquals(null, within { sub.next() }, "nothing is handed out after the client closed")
+        val again = broker.connect(id)
+        val resumed = again.subscribe(ch, opts)
+        assertEquals(4L, resumed.nextMsg().sequence, "the three handed out are acked, the rest is not")
+        again.shutdown()
+    }
+
+    @Test
+    fun manualAcksQueuedBeforeAClientCloseAreSent() = test { sc ->
+        val ch = unique("client-close-acks")
+        val durable = unique("d")
+        val id = unique("kt")
+        sc.publishAll(ch, 10)
+        val opts: SubscribeOptions.() -> Unit = { durableName = durable; deliverAllAvailable(); manualAcks = true; maxInFlight = 100 }
+        val consumer = broker.connect(id)
+        val sub = consumer.subscribe(ch, opts)
+        (1..6).map { sub.nextMsg() }.forEach { it.ack() } // queued, not yet sent
+        within { consumer.shutdown() }
+        consumer.close()
+        val again = broker.connect(id)
+        val resumed = again.subscribe(ch, opts)
+        assertEquals(7L, resumed.nextMsg().sequence, "the six acked messages are not redelivered")
+        again.shutdown()
+    }
+
+    @Test
     fun pipelinedPublishesKeepTheirOrder() = test { sc ->
         val ch = unique("pipeline")
         val other = unique("other")
