@@ -60,7 +60,9 @@ step "mvn install (release library without test hooks, the tests of src/test/kot
 mvn_filtered install -f kotlin/pom.xml install
 
 step "the installed library exposes no test hooks"
-JAR="$(ls "$HOME"/.m2/repository/io/stanrs/stan-client/*/stan-client-*.jar | grep -v -- '-sources' | head -n 1)"
+VERSION="$(python3 scripts/version.py)"
+# The main jar (the same folder may also hold the -sources and -javadoc jars of a dist build).
+JAR="$HOME/.m2/repository/io/stanrs/stan-client/$VERSION/stan-client-$VERSION.jar"
 HOOKS='error_kind_codes|error_for_code|errorKindCodes|errorForCode'
 if unzip -p "$JAR" linux-x86-64/libstan_client_uniffi.so | strings | grep -E "$HOOKS" | head -n 3 | grep .; then
     echo "the native library in $JAR exports test hooks" >&2

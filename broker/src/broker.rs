@@ -85,6 +85,8 @@ struct Inner {
     transport: Arc<dyn Transport>,
     engine: EngineHandle,
     monitor_addr: Option<SocketAddr>,
+    /// The limits in force (those of `config` until [`Broker::set_limits`]).
+    limits: std::sync::Mutex<StoreLimits>,
     shutdown: OnceCell<()>,
     closed: watch::Sender<bool>,
 }
@@ -193,7 +195,9 @@ impl Broker {
                 let t = ExternalTransport::connect(x, "stan-broker", sink)
                     .await
                     .map_err(BrokerError::Nats)?;
-                (None, Arc::new(t) as Arc<dyn Transport>, x.url.clone())
+                // Credentials in the URL are not shown (logs, monitoring).
+                let url = crate::transport::external::redact_credentials(&x.url);
+                (None, Arc::new(t) as Arc<dyn Transport>, url)
             }
         };
         let engine = match engine::start(config.clone(), transport.clone(), store, input).await {
@@ -209,6 +213,7 @@ impl Broker {
         let (closed, _) = watch::channel(false);
         let broker = Broker {
             inner: Arc::new(Inner {
+                limits: std::sync::Mutex::new(config.limits.clone()),
                 config,
                 client_url,
                 embedded,
@@ -251,7 +256,33 @@ impl Broker {
         self.inner.monitor_addr
     }
 
-    /// The effective configuration.
+    /// The limits in force: those of the configuration, or the last ones
+    /// [`Broker::set_limits`] applied.
+    pub fn limits(&self) -> StoreLimits {
+        self.inner
+            .limits
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Applies new store limits while running (config reload): channels created from now on
+    /// get them, and existing channels get their new effective limits, enforced from their
+    /// next publish or expiry on. Invalid limits are refused and nothing changes.
+    pub async fn set_limits(&self, limits: StoreLimits) -> Result<(), BrokerError> {
+        let mut candidate = self.inner.config.clone();
+        candidate.limits = limits.clone();
+        validate(&candidate)?;
+        self.inner
+            .engine
+            .set_limits(limits.clone())
+            .await
+            .map_err(BrokerError::Config)?;
+        *self.inner.limits.lock().unwrap_or_else(|p| p.into_inner()) = limits;
+        Ok(())
+    }
+
+    /// The configuration the broker was started with (limits: see [`Broker::limits`]).
     pub fn config(&self) -> &BrokerConfig {
         &self.inner.config
     }
@@ -269,6 +300,8 @@ impl Broker {
                 in_bytes: 0,
                 out_msgs: 0,
                 out_bytes: 0,
+                redeliveries: 0,
+                foreign_requests: 0,
                 clients: Vec::new(),
                 channels: Vec::new(),
             },
@@ -329,11 +362,11 @@ impl Source for Broker {
     }
 
     fn limits(&self) -> StoreLimits {
-        self.config().limits.clone()
+        Broker::limits(self)
     }
 
     fn per_channel_limits(&self) -> BTreeMap<String, ChannelLimits> {
-        let limits = &self.config().limits;
+        let limits = &Broker::limits(self);
         limits
             .channels
             .keys()

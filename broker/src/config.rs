@@ -164,6 +164,9 @@ impl Default for StoreLimits {
     }
 }
 
+/// Default of [`BrokerConfig::dedup_window`]: two minutes.
+pub const DEFAULT_DEDUP_WINDOW: Duration = Duration::from_secs(120);
+
 /// The whole broker configuration.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BrokerConfig {
@@ -191,10 +194,18 @@ pub struct BrokerConfig {
     pub replace_durable: bool,
     /// Messages the engine processes per batch.
     pub io_batch_size: usize,
+    /// How long the guids of stored publishes are remembered, so that a publish re-sent with
+    /// the same guid is acknowledged again without being stored twice (`--dedup_window`;
+    /// zero: off).
+    pub dedup_window: Duration,
     /// Monitoring HTTP listener (`-m`); `None` = off.
     pub monitor: Option<SocketAddr>,
     /// Accept negative `ackWaitInSecs` as milliseconds (tests only).
     pub ack_wait_millis_for_tests: bool,
+    /// Turn client isolation off (`--trust_client_subjects`): acks, unsubscribes,
+    /// subscription closes and connection closes are then accepted from any core-NATS
+    /// connection, like the official server does.
+    pub trust_client_subjects: bool,
 }
 
 impl Default for BrokerConfig {
@@ -212,8 +223,10 @@ impl Default for BrokerConfig {
             duplicate_check_timeout: defaults::DUPLICATE_CHECK_TIMEOUT,
             replace_durable: false,
             io_batch_size: defaults::IO_BATCH_SIZE,
+            dedup_window: DEFAULT_DEDUP_WINDOW,
             monitor: None,
             ack_wait_millis_for_tests: false,
+            trust_client_subjects: false,
         }
     }
 }

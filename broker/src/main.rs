@@ -4,8 +4,9 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use stan_broker::cli;
-use stan_broker::config::{NatsMode, StoreKind};
+use stan_broker::cli::logging::LogHandle;
+use stan_broker::cli::{self, Cli};
+use stan_broker::config::{BrokerConfig, NatsMode, StoreKind};
 use stan_broker::options::Options;
 use stan_broker::ready::Ports;
 use stan_broker::Broker;
@@ -34,10 +35,13 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    if let Err(e) = cli::logging::init(&opts.log) {
-        eprintln!("stan-broker: {e}");
-        return ExitCode::from(1);
-    }
+    let log = match cli::logging::init(&opts.log) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("stan-broker: {e}");
+            return ExitCode::from(1);
+        }
+    };
     for w in &opts.warnings {
         tracing::warn!("{w}");
     }
@@ -51,10 +55,10 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    runtime.block_on(run(opts))
+    runtime.block_on(run(parsed, opts, log))
 }
 
-async fn run(opts: Options) -> ExitCode {
+async fn run(cli: Cli, opts: Options, log: LogHandle) -> ExitCode {
     // Install the signal handlers before anything is announced, so a signal sent as soon as
     // the broker says it is ready is always handled.
     let mut signals = match Signals::install() {
@@ -65,7 +69,7 @@ async fn run(opts: Options) -> ExitCode {
         }
     };
     tracing::info!("Starting stan-broker version {}", env!("CARGO_PKG_VERSION"));
-    let broker = match Broker::start(opts.broker).await {
+    let broker = match Broker::start(opts.broker.clone()).await {
         Ok(b) => b,
         Err(e) => {
             tracing::error!("startup failed: {e}");
@@ -81,9 +85,21 @@ async fn run(opts: Options) -> ExitCode {
         return ExitCode::from(1);
     }
 
-    tokio::select! {
-        name = signals.recv() => tracing::info!("received {name}, shutting down"),
-        _ = broker.closed() => tracing::info!("broker closed"),
+    let mut running = opts;
+    loop {
+        tokio::select! {
+            sig = signals.next() => match sig {
+                Some(name) => {
+                    tracing::info!("received {name}, shutting down");
+                    break;
+                }
+                None => reload(&cli, &broker, &log, &mut running).await,
+            },
+            _ = broker.closed() => {
+                tracing::info!("broker closed");
+                break;
+            }
+        }
     }
     // A second signal while shutting down stops at once.
     tokio::select! {
@@ -93,6 +109,104 @@ async fn run(opts: Options) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// SIGHUP: re-reads the config files and applies the channel limits and the log level; any
+/// other change is reported as needing a restart. A bad file leaves everything as it is.
+async fn reload(cli: &Cli, broker: &Broker, log: &LogHandle, running: &mut Options) {
+    if cli.config_file.is_none() && cli.stan_config_file.is_none() {
+        tracing::warn!(
+            "received SIGHUP, but no configuration file was given (-c, -sc): nothing to reload"
+        );
+        return;
+    }
+    tracing::info!("received SIGHUP, reloading the configuration");
+    let new = match Options::load(cli) {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::error!("configuration reload failed, keeping the running configuration: {e}");
+            return;
+        }
+    };
+    // Warnings already given at startup (ignored flags, unchanged keys) are not repeated.
+    for w in new
+        .warnings
+        .iter()
+        .filter(|w| !running.warnings.contains(w))
+    {
+        tracing::warn!("{w}");
+    }
+    for what in needs_restart(&running.broker, &new.broker) {
+        tracing::warn!("configuration reload: the change of {what} needs a restart; not applied");
+    }
+    let (old_log, new_log) = (&running.log, &new.log);
+    for (what, changed) in [
+        ("log_file", old_log.file != new_log.file),
+        ("logtime", old_log.timestamps != new_log.timestamps),
+        ("log_format", old_log.format != new_log.format),
+    ] {
+        if changed {
+            tracing::warn!(
+                "configuration reload: the change of {what} needs a restart; not applied"
+            );
+        }
+    }
+    if new.broker.limits != running.broker.limits {
+        match broker.set_limits(new.broker.limits.clone()).await {
+            Ok(()) => {
+                tracing::info!("configuration reload: channel limits applied");
+                running.broker.limits = new.broker.limits.clone();
+            }
+            Err(e) => tracing::error!(
+                "configuration reload: new channel limits refused, keeping the running ones: {e}"
+            ),
+        }
+    }
+    if new.log.level != running.log.level {
+        match log.set_level(new.log.level) {
+            Ok(()) => {
+                running.log.level = new.log.level;
+                tracing::info!("configuration reload: log level set to {}", new.log.level);
+            }
+            Err(e) => tracing::error!("configuration reload: {e}"),
+        }
+    }
+    tracing::info!("configuration reloaded");
+}
+
+/// The settings other than the limits that differ between `old` and `new` (a reload does not
+/// apply them).
+fn needs_restart(old: &BrokerConfig, new: &BrokerConfig) -> Vec<&'static str> {
+    [
+        ("cluster_id", old.cluster_id != new.cluster_id),
+        (
+            "discover_prefix",
+            old.discover_prefix != new.discover_prefix,
+        ),
+        (
+            "the NATS settings (listen address, port, authorization, max_payload, nats_server)",
+            old.nats != new.nats,
+        ),
+        ("the store type or directory", old.store != new.store),
+        ("the file store options", old.file != new.file),
+        ("hb_interval", old.hb_interval != new.hb_interval),
+        ("hb_timeout", old.hb_timeout != new.hb_timeout),
+        ("hb_fail_count", old.hb_fail_count != new.hb_fail_count),
+        (
+            "replace_durable",
+            old.replace_durable != new.replace_durable,
+        ),
+        (
+            "trust_client_subjects",
+            old.trust_client_subjects != new.trust_client_subjects,
+        ),
+        ("io_batch_size", old.io_batch_size != new.io_batch_size),
+        ("dedup_window", old.dedup_window != new.dedup_window),
+        ("the monitoring address", old.monitor != new.monitor),
+    ]
+    .into_iter()
+    .filter_map(|(what, changed)| changed.then_some(what))
+    .collect()
 }
 
 const CHECK_USAGE: &str = "usage: stan-broker check --dir PATH [--repair]\n\n\
@@ -194,12 +308,14 @@ fn announce(broker: &Broker, ports_file_dir: Option<&Path>) -> Result<(), String
     Ok(())
 }
 
-/// SIGINT and SIGTERM (Ctrl-C elsewhere).
+/// SIGINT and SIGTERM (Ctrl-C elsewhere), and SIGHUP (configuration reload).
 struct Signals {
     #[cfg(unix)]
     term: tokio::signal::unix::Signal,
     #[cfg(unix)]
     int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    hup: tokio::signal::unix::Signal,
 }
 
 impl Signals {
@@ -210,6 +326,7 @@ impl Signals {
             Ok(Signals {
                 term: signal(SignalKind::terminate())?,
                 int: signal(SignalKind::interrupt())?,
+                hup: signal(SignalKind::hangup())?,
             })
         }
         #[cfg(not(unix))]
@@ -218,7 +335,24 @@ impl Signals {
         }
     }
 
-    /// Waits for the next signal and names it.
+    /// Waits for the next signal: `Some(name)` for a stopping one, `None` for SIGHUP.
+    async fn next(&mut self) -> Option<&'static str> {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                Some(()) = self.term.recv() => Some("SIGTERM"),
+                Some(()) = self.int.recv() => Some("SIGINT"),
+                Some(()) = self.hup.recv() => None,
+                else => std::future::pending().await,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            Some(self.recv().await)
+        }
+    }
+
+    /// Waits for the next stopping signal and names it.
     async fn recv(&mut self) -> &'static str {
         #[cfg(unix)]
         {

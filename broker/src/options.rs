@@ -258,6 +258,12 @@ mod tests {
         assert!(load(&["--replace_durable=true"]).broker.replace_durable);
         assert!(!load(&["--replace_durable=false"]).broker.replace_durable);
         assert!(load(&["-replace_durable=1"]).broker.replace_durable);
+        assert!(!load(&[]).broker.trust_client_subjects);
+        assert!(
+            load(&["--trust_client_subjects"])
+                .broker
+                .trust_client_subjects
+        );
         assert_eq!(load(&["--io_batch_size", "10"]).broker.io_batch_size, 10);
     }
 

@@ -23,6 +23,10 @@ pub struct Snapshot {
     pub out_msgs: u64,
     /// Encoded bytes of deliveries sent.
     pub out_bytes: u64,
+    /// Redeliveries sent (ack timeouts, subscriptions closed with pending messages).
+    pub redeliveries: u64,
+    /// Requests refused and acks dropped by client isolation (docs/operations.md).
+    pub foreign_requests: u64,
     /// Registered clients, sorted by ID.
     pub clients: Vec<ClientSnapshot>,
     /// Channels, sorted by name.
@@ -57,6 +61,23 @@ pub struct ChannelSnapshot {
     pub subs: Vec<SubSnapshot>,
     /// Effective limits of the channel, after inheritance (every field set).
     pub limits: ChannelLimits,
+    /// Traffic of the channel since the server started.
+    pub counters: ChannelCounters,
+}
+
+/// Traffic counters of one channel since the server started (not persisted).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChannelCounters {
+    /// Publishes stored.
+    pub in_msgs: u64,
+    /// Payload bytes of the publishes stored.
+    pub in_bytes: u64,
+    /// Deliveries sent (redeliveries included).
+    pub out_msgs: u64,
+    /// Encoded bytes of the deliveries sent.
+    pub out_bytes: u64,
+    /// Redeliveries sent.
+    pub redeliveries: u64,
 }
 
 /// One subscription.

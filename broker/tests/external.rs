@@ -230,3 +230,25 @@ async fn external_shutdown_completes_when_nats_is_gone() {
     let done = tokio::time::timeout(Duration::from_secs(20), b.shutdown()).await;
     assert!(done.is_ok(), "shutdown hangs while NATS is unreachable");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn external_subscribe_is_handled_after_earlier_publishes() {
+    let n = nats_or_skip!();
+    let b = start_external_broker(&n, |_| {}).await;
+    let mut c = Conn::connect(&b.client_url(), b.cluster_id(), "ord").await;
+    for round in 0..50u8 {
+        let ch = format!("ch{round}");
+        c.publish(&ch, b"old").await;
+        // Published, and without waiting for its PubAck, a subscription from the last
+        // received message: that is the message just published (sequence 2), not the old one.
+        c.publish_async(&ch, b"new").await;
+        let mut req = c.sub_req(&ch);
+        req.start_position = pb::StartPosition::LastReceived as i32;
+        let mut s = c.subscribe(req).await.unwrap();
+        let m = s.next().await;
+        assert_eq!((m.sequence, &m.data[..]), (2, &b"new"[..]), "round {round}");
+        let ack = c.next_pub_ack().await;
+        assert_eq!(ack.error, "", "round {round}");
+    }
+    b.shutdown().await;
+}

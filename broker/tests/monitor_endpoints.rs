@@ -112,6 +112,7 @@ async fn setup() -> (Broker, SocketAddr) {
             conn_id: stan_protocol::subjects::new_nuid().into_bytes().into(),
             ping_interval: 5,
             ping_max_out: 88,
+            resends_publishes: false,
         },
     )
     .await;

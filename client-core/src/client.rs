@@ -23,8 +23,13 @@ use crate::subscription::{SubShared, Subscription};
 
 /// A connection to a NATS Streaming server. Cheap to clone; all clones share one connection.
 ///
-/// The connection stays open while any clone, [`Subscription`] or
-/// [`Message`](crate::Message) of it exists, or until [`close`](Client::close).
+/// The connection stays open while any clone, [`Subscription`],
+/// [`SubscriptionHandle`](crate::SubscriptionHandle) or [`Message`](crate::Message) of it
+/// exists, or until [`close`](Client::close). When the last of them is dropped the client
+/// closes itself in the background, as `close` does (best effort, nobody hears of a failed
+/// close request): publishes still awaiting their acks, and publishes still queued, fail with
+/// [`ErrorKind::ConnectionClosed`]. Await the publishes (or call `close`) before dropping the
+/// client when their outcome matters.
 ///
 /// ```no_run
 /// # async fn demo() -> stan_client::Result<()> {
@@ -421,8 +426,10 @@ impl Client {
     /// Close the connection: fail pending publishes with
     /// [`ErrorKind::ConnectionClosed`], end every subscription stream (durables are kept;
     /// in auto-ack mode the message a subscription handed out last is acked first, as a
-    /// subscription close does), unregister from the server and close the NATS connection if this client opened it.
-    /// Closing a closed client does nothing.
+    /// subscription close does; messages still buffered in a subscription, or in a
+    /// [`Batch`](crate::Batch) not taken yet, are not handed out and stay unacked), unregister
+    /// from the server and close the NATS connection if this client opened it. Closing a
+    /// closed client does nothing.
     ///
     /// ```no_run
     /// # async fn demo(client: stan_client::Client) -> stan_client::Result<()> {
@@ -435,7 +442,7 @@ impl Client {
             return Ok(());
         }
         // Queued before the close request, so the server gets these acks first.
-        self.inner.shared.ack_last_taken();
+        self.inner.shared.close_subscriptions();
         let (tx, rx) = oneshot::channel();
         if self.inner.cmd.send(Command::Close { reply: tx }).is_err() {
             return Ok(());

@@ -5,26 +5,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{assert_quiet, next_msg, unique, within, TestServer};
-use stan_client::{Batch, Client, ErrorKind, SubscribeOptions, Subscription};
-use stan_test_support::wait_until;
-
-async fn setup() -> (TestServer, Client, String) {
-    let srv = TestServer::start().await;
-    let client = srv.options(&unique("c")).connect().await.unwrap();
-    (srv, client, unique("ch"))
-}
-
-async fn publish_n(client: &Client, ch: &str, n: usize) {
-    for i in 1..=n {
-        client.publish(ch, format!("m{i}")).await.unwrap();
-    }
-}
-
-/// Wait until `n` deliveries are buffered in `sub`.
-async fn buffered(sub: &Subscription, n: usize) {
-    wait_until(&format!("{n} buffered messages"), || sub.buffered() >= n).await;
-}
+use common::{assert_quiet, buffered, next_msg, publish_n, setup, within};
+use stan_client::{Batch, ErrorKind, SubscribeOptions, Subscription};
 
 async fn batch(sub: &mut Subscription, max: usize) -> Batch {
     within("a batch", sub.next_batch(max))
@@ -40,7 +22,7 @@ fn seqs(batch: &Batch) -> Vec<u64> {
 #[tokio::test]
 async fn batches_hand_out_what_is_buffered_up_to_max_in_order() {
     let (_srv, client, ch) = setup().await;
-    publish_n(&client, &ch, 10).await;
+    publish_n(&client, &ch, 1, 10).await;
     let mut sub = client
         .subscribe(&ch, SubscribeOptions::new().deliver_all_available())
         .await
@@ -66,7 +48,7 @@ async fn batches_hand_out_what_is_buffered_up_to_max_in_order() {
 #[tokio::test]
 async fn auto_ack_follows_taking_across_batch_edges_and_untaken_messages_stay_unacked() {
     let (_srv, client, ch) = setup().await;
-    publish_n(&client, &ch, 6).await;
+    publish_n(&client, &ch, 1, 6).await;
     let opts = SubscribeOptions::durable("edges")
         .deliver_all_available()
         .ack_wait(Duration::from_secs(30));
@@ -103,7 +85,7 @@ async fn auto_ack_follows_taking_across_batch_edges_and_untaken_messages_stay_un
 #[tokio::test]
 async fn mark_taken_acks_all_but_the_newest_which_close_acks() {
     let (_srv, client, ch) = setup().await;
-    publish_n(&client, &ch, 5).await;
+    publish_n(&client, &ch, 1, 5).await;
     let opts = SubscribeOptions::durable("marks")
         .deliver_all_available()
         .ack_wait(Duration::from_secs(30));
@@ -125,7 +107,7 @@ async fn mark_taken_acks_all_but_the_newest_which_close_acks() {
 #[tokio::test]
 async fn a_closed_subscription_hands_out_nothing_more_from_a_batch() {
     let (_srv, client, ch) = setup().await;
-    publish_n(&client, &ch, 5).await;
+    publish_n(&client, &ch, 1, 5).await;
     let opts = SubscribeOptions::durable("partly")
         .deliver_all_available()
         .ack_wait(Duration::from_secs(30));
@@ -153,7 +135,7 @@ async fn a_closed_subscription_hands_out_nothing_more_from_a_batch() {
 #[tokio::test]
 async fn back_pressure_keeps_batches_within_max_in_flight_and_loses_nothing() {
     let (_srv, client, ch) = setup().await;
-    publish_n(&client, &ch, 100).await;
+    publish_n(&client, &ch, 1, 100).await;
     let mut sub = client
         .subscribe(
             &ch,
@@ -180,7 +162,7 @@ async fn back_pressure_keeps_batches_within_max_in_flight_and_loses_nothing() {
 #[tokio::test]
 async fn ack_many_acks_a_manual_batch_in_one_call() {
     let (_srv, client, ch) = setup().await;
-    publish_n(&client, &ch, 5).await;
+    publish_n(&client, &ch, 1, 5).await;
     let mut sub = client
         .subscribe(
             &ch,
@@ -212,7 +194,7 @@ async fn ack_many_acks_a_manual_batch_in_one_call() {
 #[tokio::test]
 async fn a_manual_batch_left_unacked_is_redelivered() {
     let (_srv, client, ch) = setup().await;
-    publish_n(&client, &ch, 3).await;
+    publish_n(&client, &ch, 1, 3).await;
     let mut sub = client
         .subscribe(
             &ch,

@@ -5,25 +5,13 @@ mod common;
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
-use common::{assert_quiet, next_msg, next_msgs, unique, within, TestServer};
+use common::{assert_quiet, next_msg, next_msgs, publish_n, setup, unique, within};
 use futures::StreamExt;
-use stan_client::{Client, ErrorKind, StartPosition, SubscribeOptions};
+use stan_client::{ErrorKind, StartPosition, SubscribeOptions};
 use stan_protocol::errors;
-
-async fn publish_n(client: &Client, ch: &str, from: usize, to: usize) {
-    for i in from..=to {
-        client.publish(ch, format!("m{i}")).await.unwrap();
-    }
-}
 
 fn seqs(msgs: &[stan_client::Message]) -> Vec<u64> {
     msgs.iter().map(|m| m.sequence()).collect()
-}
-
-async fn setup() -> (TestServer, Client, String) {
-    let srv = TestServer::start().await;
-    let client = srv.options(&unique("c")).connect().await.unwrap();
-    (srv, client, unique("ch"))
 }
 
 #[tokio::test]

@@ -3,8 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use tokio::io::AsyncReadExt;
+use bytes::Bytes;
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
 use tokio::time::{interval_at, Instant, MissedTickBehavior};
@@ -14,14 +13,13 @@ use crate::error::proto_err;
 use crate::info::{ConnectInfo, ServerInfo, SERVER_VERSION};
 use crate::message::Outgoing;
 use crate::options::Auth;
-use crate::outbound::{write_loop, ClientShared};
+use crate::outbound::{write_loop, ClientShared, Producer, STALL_MAX, STALL_TOTAL};
 use crate::parser::{parse, Limits, Op, Parsed};
+use crate::readbuf::ReadBuf;
 use crate::server::ServerInner;
 use crate::sublist::{is_valid_pub_subject, is_valid_queue, is_valid_sub_subject, lock};
 use crate::subscription::{Delivery, Subscription, Target};
 
-/// Read buffer growth step.
-const READ_CHUNK: usize = 64 * 1024;
 /// How long a closing connection may take to flush what is buffered.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -46,6 +44,10 @@ struct Conn {
     no_responders: bool,
     pings_out: u32,
     name: String,
+    /// Readers over their stall mark that this connection's publishes reached.
+    stalled: Vec<Arc<ClientShared>>,
+    /// Time stalled since the last read of the socket.
+    stalled_for: Duration,
 }
 
 /// Releases a connection's server-side state when its task ends, however it ends.
@@ -103,6 +105,8 @@ pub(crate) async fn run(server: Arc<ServerInner>, client: Arc<ClientShared>, str
         no_responders: false,
         pings_out: 0,
         name: String::new(),
+        stalled: Vec::new(),
+        stalled_for: Duration::ZERO,
         server: server.clone(),
         client: client.clone(),
     };
@@ -140,7 +144,7 @@ impl Conn {
         let client = self.client.clone();
         let server = self.server.clone();
         let opts = &server.opts;
-        let mut buf = BytesMut::with_capacity(READ_CHUNK);
+        let mut buf = ReadBuf::new();
         let mut need = 0usize;
         let ping_every = opts.ping_interval.max(Duration::from_millis(1));
         let mut ping = interval_at(Instant::now() + ping_every, ping_every);
@@ -148,10 +152,7 @@ impl Conn {
         let auth_deadline = tokio::time::sleep(opts.auth_timeout);
         tokio::pin!(auth_deadline);
         loop {
-            let spare = buf.capacity() - buf.len();
-            if spare < 1024 || need > buf.capacity() {
-                buf.reserve(READ_CHUNK.max(need.saturating_sub(buf.len())));
-            }
+            buf.prepare(need);
             tokio::select! {
                 biased;
                 _ = client.kill.cancelled() => return Stop::Quiet,
@@ -166,29 +167,56 @@ impl Conn {
                     self.pings_out += 1;
                     client.enqueue_raw(b"PING\r\n");
                 }
-                r = rd.read_buf(&mut buf) => match r {
+                r = buf.read_from(rd) => match r {
                     Ok(0) => return Stop::Quiet,
                     Err(e) => {
                         debug!(cid = client.cid, error = %e, "read failed");
                         return Stop::Quiet;
                     }
-                    Ok(_) => loop {
-                        match parse(&mut buf, self.limits) {
-                            Err(e) => return Stop::Fatal(e.text()),
-                            Ok(Parsed::Incomplete(n)) => {
-                                need = n;
-                                break;
-                            }
-                            Ok(Parsed::Op(op)) => {
-                                if let Err(stop) = self.handle(op) {
-                                    return stop;
-                                }
-                            }
-                        }
-                    },
+                    Ok(_) => self.stalled_for = Duration::ZERO,
                 },
             }
+            loop {
+                match parse(buf.bytes(), self.limits) {
+                    Err(e) => return Stop::Fatal(e.text()),
+                    Ok(Parsed::Incomplete(n)) => {
+                        need = n;
+                        break;
+                    }
+                    Ok(Parsed::Op(op)) => {
+                        if let Err(stop) = self.handle(op) {
+                            return stop;
+                        }
+                        if !self.stalled.is_empty() {
+                            self.stall().await;
+                        }
+                    }
+                }
+            }
         }
+    }
+
+    /// Back-pressure: waits, briefly, for the readers this connection's last publish pushed
+    /// over their stall mark to drain. Each wait is bounded, and so is their total between two
+    /// reads of this connection's socket: a reader that stopped reading slows its producers
+    /// only until it is cut as a slow consumer.
+    async fn stall(&mut self) {
+        let mut stalled = std::mem::take(&mut self.stalled);
+        for reader in stalled.drain(..) {
+            let budget = STALL_TOTAL.saturating_sub(self.stalled_for);
+            if budget.is_zero() {
+                continue;
+            }
+            let started = Instant::now();
+            tokio::select! {
+                biased;
+                _ = self.client.kill.cancelled() => {}
+                _ = reader.stall(budget.min(STALL_MAX)) => {}
+            }
+            self.stalled_for += started.elapsed();
+        }
+        // Keep the allocation for the next stall.
+        self.stalled = stalled;
     }
 
     fn ok(&self) {
@@ -292,6 +320,9 @@ impl Conn {
             self.client.send_err(proto_err::INVALID_SUBJECT);
             return;
         };
+        // The sid is kept for the subscription's lifetime: a copy, so that it does not keep
+        // the read buffer it was parsed from alive.
+        let sid = Bytes::copy_from_slice(&sid);
         let server = &self.server;
         {
             let subs = lock(&self.client.subs);
@@ -345,8 +376,14 @@ impl Conn {
             reply,
             headers,
             payload,
+            publisher: self.client.cid,
         };
-        let delivered = self.server.route(&msg, self.client.cid, self.echo);
+        let delivered = self.server.route(
+            &msg,
+            self.client.cid,
+            self.echo,
+            Producer::Tcp(Some(&mut self.stalled)),
+        );
         if delivered == 0 && self.headers && self.no_responders {
             if let Some(reply) = reply {
                 self.no_responders(subject, reply);
@@ -365,6 +402,7 @@ impl Conn {
             reply: None,
             headers: Some(&headers),
             payload: &payload,
+            publisher: self.client.cid,
         };
         let mut lazy = None;
         let own = result
@@ -373,7 +411,7 @@ impl Conn {
             .chain(result.qsubs.iter().flat_map(|(_, g)| g.iter()))
             .filter(|s| s.conn_id == self.client.cid);
         for sub in own {
-            if sub.deliver(&msg, &mut lazy) == Delivery::DeliveredLast {
+            if sub.deliver(&msg, &mut lazy, &mut Producer::Tcp(None)) == Delivery::DeliveredLast {
                 self.server.remove_sub(sub);
             }
         }

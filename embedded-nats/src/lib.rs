@@ -28,6 +28,7 @@ mod message;
 mod options;
 mod outbound;
 mod parser;
+mod readbuf;
 mod server;
 mod sublist;
 mod subscription;
@@ -37,4 +38,6 @@ pub use info::SERVER_VERSION;
 pub use local::{LocalConnection, LocalSubscription, SubscriptionHandle};
 pub use message::Message;
 pub use options::{Auth, ServerOptions};
+#[doc(hidden)]
+pub use parser::fuzz_parse;
 pub use server::Server;

@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 
 use crate::error::Error;
 use crate::message::{Message, Outgoing};
+use crate::outbound::Producer;
 use crate::server::ServerInner;
 use crate::sublist::{is_valid_queue, is_valid_sub_subject};
 use crate::subscription::{Subscription, Target};
@@ -56,6 +57,17 @@ impl LocalConnection {
     /// Name given at creation.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Server-wide id of this connection (what [`Message::publisher`] holds for its
+    /// publishes).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// True while the TCP connection with server-wide id `id` is open.
+    pub fn is_tcp_connection_open(&self, id: u64) -> bool {
+        crate::sublist::lock(&self.server.clients).contains_key(&id)
     }
 
     fn register(
@@ -126,8 +138,8 @@ impl LocalConnection {
     /// (0 = no one is listening).
     ///
     /// Never blocks: a TCP connection whose unsent backlog would exceed
-    /// [`ServerOptions::max_pending`](crate::ServerOptions::max_pending) is closed as a slow
-    /// consumer instead (and does not count as a delivery).
+    /// [`ServerOptions::max_pending_in_process`](crate::ServerOptions::max_pending_in_process)
+    /// is closed as a slow consumer instead (and does not count as a delivery).
     pub fn publish(&self, subject: &str, reply: Option<&str>, payload: Bytes) -> usize {
         self.publish_with_headers(subject, reply, None, payload)
     }
@@ -146,8 +158,9 @@ impl LocalConnection {
             reply,
             headers: headers.as_ref(),
             payload: &payload,
+            publisher: self.id,
         };
-        self.server.route(&msg, self.id, true)
+        self.server.route(&msg, self.id, true, Producer::InProcess)
     }
 
     /// True when at least one subscription (any connection) would receive a publish on

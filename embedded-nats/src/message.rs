@@ -17,6 +17,8 @@ pub struct Message {
     pub headers: Option<Bytes>,
     /// Payload.
     pub payload: Bytes,
+    /// Server-wide id of the connection (TCP or local) that published it.
+    pub publisher: u64,
 }
 
 /// A message being routed, borrowed from the publisher.
@@ -26,6 +28,7 @@ pub(crate) struct Outgoing<'a> {
     pub reply: Option<&'a str>,
     pub headers: Option<&'a Bytes>,
     pub payload: &'a Bytes,
+    pub publisher: u64,
 }
 
 impl Outgoing<'_> {
@@ -36,6 +39,7 @@ impl Outgoing<'_> {
             reply: self.reply.map(str::to_string),
             headers: self.headers.cloned(),
             payload: self.payload.clone(),
+            publisher: self.publisher,
         }
     }
 }

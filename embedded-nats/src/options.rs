@@ -35,9 +35,17 @@ pub struct ServerOptions {
     pub max_payload: usize,
     /// Longest accepted control line; default 4096 bytes.
     pub max_control_line: usize,
-    /// Outbound bytes buffered per TCP connection before it is closed as a slow consumer;
-    /// default 64 MiB.
+    /// Outbound bytes pending per TCP connection (buffered or being written) before it is
+    /// closed as a slow consumer; default 64 MiB. From half of it on, a TCP connection that
+    /// publishes to the connection is stalled briefly while the connection's writer drains, so
+    /// a reader that keeps up slows its producers down rather than being cut.
     pub max_pending: usize,
+    /// The same limit for messages published by in-process connections
+    /// ([`LocalConnection`](crate::LocalConnection)), which are routed synchronously and cannot
+    /// be stalled: a burst they publish (the streaming engine's deliveries, bounded by each
+    /// subscription's max in flight) may take a connection this far before it is cut; default
+    /// 256 MiB. Values below `max_pending` count as `max_pending`.
+    pub max_pending_in_process: usize,
     /// Interval of server PINGs to TCP clients; default 2 minutes.
     pub ping_interval: Duration,
     /// Unanswered server PINGs tolerated before the connection is closed as stale; default 2.
@@ -57,6 +65,7 @@ impl Default for ServerOptions {
             max_payload: 1024 * 1024,
             max_control_line: 4096,
             max_pending: 64 * 1024 * 1024,
+            max_pending_in_process: 256 * 1024 * 1024,
             ping_interval: Duration::from_secs(120),
             max_pings_out: 2,
             auth: None,

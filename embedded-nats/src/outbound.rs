@@ -1,10 +1,20 @@
 //! Outbound side of a TCP connection: the bounded buffer publishers append to, and the writer
 //! task that drains it in large batched writes.
+//!
+//! Flow control works as in core NATS servers: a connection's pending bytes (buffered plus
+//! taken by the writer but not yet accepted by the socket) above half of `max_pending` make the
+//! producing TCP connection stall briefly ([`ClientShared::stall`], bounded per wait and per
+//! read of the producer) until the writer has drained below that mark. A connection is closed
+//! as a slow consumer only when a message would take its pending bytes past `max_pending`,
+//! which a reader that keeps up does not reach: its producers are slowed to its pace instead.
+//! In-process producers cannot be stalled; their messages are held to the larger
+//! `max_pending_in_process` instead.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use tokio::io::AsyncWriteExt;
@@ -17,14 +27,42 @@ use crate::message::Outgoing;
 use crate::sublist::lock;
 use crate::subscription::Subscription;
 
-/// Initial writer batch capacity.
-const BATCH: usize = 64 * 1024;
+/// Initial writer batch capacity: small, as most connections receive little; the buffers grow
+/// with the bursts a connection receives (up to [`KEEP_BATCH`] kept between writes).
+const BATCH: usize = 4 * 1024;
 /// Writer batch capacity kept between writes; larger batches are released after use.
 const KEEP_BATCH: usize = 1024 * 1024;
 
+/// Longest a producer waits for one stalled reader to drain.
+pub(crate) const STALL_MAX: Duration = Duration::from_millis(5);
+/// Longest a producer stalls in total between two reads of its socket.
+pub(crate) const STALL_TOTAL: Duration = Duration::from_millis(10);
+
 struct OutBuf {
     buf: BytesMut,
+    /// Bytes in `buf` plus bytes the writer took and the socket has not accepted yet.
+    pending: usize,
     closed: bool,
+}
+
+/// Who publishes a message, which decides the limit it is held to and whether it can stall.
+pub(crate) enum Producer<'a> {
+    /// A TCP connection; collects the readers its message pushed over their stall mark, when
+    /// given a list.
+    Tcp(Option<&'a mut Vec<Arc<ClientShared>>>),
+    /// An in-process connection: never stalls, held to `max_pending_in_process`.
+    InProcess,
+}
+
+/// Result of appending a message to a connection's outbound buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Enqueued {
+    /// Queued.
+    Queued,
+    /// Queued; the connection is over its stall mark, so the producer should stall.
+    Stall,
+    /// Not queued: the connection is closed (or was just closed as a slow consumer).
+    Dropped,
 }
 
 /// The part of a TCP connection shared with publishers (who append to its outbound buffer).
@@ -35,7 +73,13 @@ pub(crate) struct ClientShared {
     pub peer: SocketAddr,
     out: Mutex<OutBuf>,
     wake: Notify,
+    /// Woken (all waiters) when the writer brings pending bytes down to the stall mark.
+    drained: Notify,
     max_pending: usize,
+    /// Limit for messages of in-process producers (at least `max_pending`).
+    max_pending_in_process: usize,
+    /// Pending bytes above which producers stall.
+    stall_at: usize,
     headers: AtomicBool,
     closed: AtomicBool,
     /// Subscriptions by sid.
@@ -61,16 +105,25 @@ fn put_num(b: &mut BytesMut, mut n: usize) {
 }
 
 impl ClientShared {
-    pub(crate) fn new(cid: u64, peer: SocketAddr, max_pending: usize) -> Self {
+    pub(crate) fn new(
+        cid: u64,
+        peer: SocketAddr,
+        max_pending: usize,
+        max_pending_in_process: usize,
+    ) -> Self {
         ClientShared {
             cid,
             peer,
             out: Mutex::new(OutBuf {
                 buf: BytesMut::new(),
+                pending: 0,
                 closed: false,
             }),
             wake: Notify::new(),
+            drained: Notify::new(),
             max_pending,
+            max_pending_in_process: max_pending_in_process.max(max_pending),
+            stall_at: max_pending / 2,
             headers: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             subs: Mutex::new(HashMap::new()),
@@ -89,9 +142,9 @@ impl ClientShared {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// Appends `MSG`/`HMSG` for `msg` under `sid`. False if the connection is closed or was
-    /// just closed as a slow consumer.
-    pub(crate) fn enqueue_msg(&self, msg: &Outgoing<'_>, sid: &[u8]) -> bool {
+    /// Appends `MSG`/`HMSG` for `msg` under `sid`, held to the limit of its producer
+    /// (`in_process`: `max_pending_in_process`, else `max_pending`).
+    pub(crate) fn enqueue_msg(&self, msg: &Outgoing<'_>, sid: &[u8], in_process: bool) -> Enqueued {
         let headers = if self.headers.load(Ordering::Relaxed) {
             msg.headers
         } else {
@@ -102,14 +155,20 @@ impl ClientShared {
         let need = 64 + msg.subject.len() + sid.len() + msg.reply.map_or(0, str::len) + total;
         let mut out = lock(&self.out);
         if out.closed {
-            return false;
+            return Enqueued::Dropped;
         }
-        if out.buf.len() + need > self.max_pending {
+        let limit = if in_process {
+            self.max_pending_in_process
+        } else {
+            self.max_pending
+        };
+        if out.pending + need > limit {
             drop(out);
-            self.slow_consumer();
-            return false;
+            self.slow_consumer(limit);
+            return Enqueued::Dropped;
         }
         let was_empty = out.buf.is_empty();
+        let before = out.buf.len();
         let b = &mut out.buf;
         b.reserve(need);
         b.put_slice(if headers.is_some() { b"HMSG " } else { b"MSG " });
@@ -133,26 +192,36 @@ impl ClientShared {
         }
         b.put_slice(msg.payload);
         b.put_slice(b"\r\n");
+        let added = b.len() - before;
+        out.pending += added;
+        let stall = out.pending > self.stall_at;
         drop(out);
         if was_empty {
             self.wake.notify_one();
         }
-        true
+        if stall {
+            Enqueued::Stall
+        } else {
+            Enqueued::Queued
+        }
     }
 
-    /// Appends raw protocol bytes (INFO, PING, PONG, +OK, -ERR).
+    /// Appends raw protocol bytes (INFO, PING, PONG, +OK, -ERR), held to the larger limit.
     pub(crate) fn enqueue_raw(&self, data: &[u8]) -> bool {
         let mut out = lock(&self.out);
         if out.closed {
             return false;
         }
-        if out.buf.len() + data.len() > self.max_pending {
+        // Replies to the connection's own requests (PONG, +OK, -ERR) are small and must not
+        // cut a connection that holds a large in-process burst.
+        if out.pending + data.len() > self.max_pending_in_process {
             drop(out);
-            self.slow_consumer();
+            self.slow_consumer(self.max_pending_in_process);
             return false;
         }
         let was_empty = out.buf.is_empty();
         out.buf.extend_from_slice(data);
+        out.pending += data.len();
         drop(out);
         if was_empty {
             self.wake.notify_one();
@@ -160,7 +229,7 @@ impl ClientShared {
         true
     }
 
-    fn slow_consumer(&self) {
+    fn slow_consumer(&self, limit: usize) {
         {
             let mut out = lock(&self.out);
             if out.closed {
@@ -168,9 +237,11 @@ impl ClientShared {
             }
             out.closed = true;
             out.buf = BytesMut::new();
+            out.pending = 0;
         }
         self.closed.store(true, Ordering::Release);
-        warn!(cid = self.cid, peer = %self.peer, max_pending = self.max_pending,
+        self.drained.notify_waiters();
+        warn!(cid = self.cid, peer = %self.peer, max_pending = limit,
             "slow consumer detected, closing connection");
         self.kill.cancel();
         self.closing.cancel();
@@ -190,10 +261,43 @@ impl ClientShared {
             let mut out = lock(&self.out);
             out.closed = true;
             out.buf = BytesMut::new();
+            out.pending = 0;
         }
         self.closed.store(true, Ordering::Release);
+        self.drained.notify_waiters();
         self.kill.cancel();
         self.closing.cancel();
+    }
+
+    /// Records that the socket accepted `n` bytes; wakes stalled producers once pending bytes
+    /// are down to the stall mark.
+    fn wrote(&self, n: usize) {
+        let below = {
+            let mut out = lock(&self.out);
+            out.pending = out.pending.saturating_sub(n);
+            out.pending <= self.stall_at
+        };
+        if below {
+            self.drained.notify_waiters();
+        }
+    }
+
+    /// Waits (at most `max`) until the writer has drained pending bytes down to the stall mark
+    /// or the connection is closed. A producer calls this after a delivery returned
+    /// [`Enqueued::Stall`].
+    pub(crate) async fn stall(&self, max: Duration) {
+        let notified = self.drained.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        {
+            let out = lock(&self.out);
+            if out.closed || out.pending <= self.stall_at {
+                return;
+            }
+        }
+        if tokio::time::timeout(max, notified).await.is_err() {
+            debug!(cid = self.cid, "producer stall timed out");
+        }
     }
 
     /// Appends `-ERR '<text>'`.
@@ -238,14 +342,28 @@ pub(crate) async fn write_loop(client: Arc<ClientShared>, mut wr: OwnedWriteHalf
                 return;
             }
             WriterStep::Write => {
-                let res = tokio::select! {
-                    r = wr.write_all(&batch) => r,
-                    _ = client.kill.cancelled() => return,
-                };
-                if let Err(e) = res {
-                    debug!(cid = client.cid, error = %e, "write failed");
-                    client.close_now();
-                    return;
+                let mut at = 0;
+                while at < batch.len() {
+                    let res = tokio::select! {
+                        r = wr.write(&batch[at..]) => r,
+                        _ = client.kill.cancelled() => return,
+                    };
+                    match res {
+                        Ok(0) => {
+                            debug!(cid = client.cid, "socket closed for writing");
+                            client.close_now();
+                            return;
+                        }
+                        Ok(n) => {
+                            at += n;
+                            client.wrote(n);
+                        }
+                        Err(e) => {
+                            debug!(cid = client.cid, error = %e, "write failed");
+                            client.close_now();
+                            return;
+                        }
+                    }
                 }
                 batch.clear();
                 if batch.capacity() > KEEP_BATCH {

@@ -276,6 +276,91 @@ pub(crate) fn parse(buf: &mut BytesMut, limits: Limits) -> Result<Parsed, ParseE
     Ok(Parsed::Op(op))
 }
 
+/// Runs the parser over `data` the way a connection's read loop does, for fuzzing and for
+/// replaying fuzz inputs in tests.
+///
+/// The first byte picks the size of the simulated socket reads (1..=64 bytes) and whether the
+/// limits are tight (control line 64, payload 16) or the defaults (4096, 1 MiB); the rest is the
+/// byte stream. Parsing stops at the first error, as a connection does. Panics only if the
+/// parser breaks one of its own guarantees: an `Incomplete(n)` that asks for no more bytes than
+/// are buffered, or a parsed operation whose parts are not slices of the input.
+#[doc(hidden)]
+pub fn fuzz_parse(data: &[u8]) {
+    let Some((&mode, stream)) = data.split_first() else {
+        return;
+    };
+    let chunk = usize::from(mode & 0x3f) + 1;
+    let limits = if mode & 0x40 != 0 {
+        Limits {
+            max_control_line: 64,
+            max_payload: 16,
+        }
+    } else {
+        Limits {
+            max_control_line: 4096,
+            max_payload: 1024 * 1024,
+        }
+    };
+    let mut buf = BytesMut::new();
+    let mut fed = 0;
+    let mut need = 0;
+    while fed < stream.len() {
+        let end = (fed + chunk).min(stream.len());
+        buf.extend_from_slice(&stream[fed..end]);
+        fed = end;
+        if buf.len() < need {
+            continue;
+        }
+        loop {
+            let before = buf.len();
+            match parse(&mut buf, limits) {
+                Err(_) => return,
+                Ok(Parsed::Incomplete(n)) => {
+                    assert!(
+                        n > buf.len(),
+                        "Incomplete({n}) with {} bytes buffered",
+                        buf.len()
+                    );
+                    assert_eq!(buf.len(), before, "Incomplete consumed input");
+                    need = n;
+                    break;
+                }
+                Ok(Parsed::Op(op)) => {
+                    assert!(buf.len() < before, "an operation consumed no input");
+                    check_op(&op, limits);
+                }
+            }
+        }
+    }
+}
+
+fn check_op(op: &Op, limits: Limits) {
+    let no_blank = |b: &Bytes| !b.is_empty() && !b.iter().any(|c| matches!(c, b' ' | b'\t'));
+    match op {
+        Op::Pub {
+            subject,
+            reply,
+            headers,
+            payload,
+        } => {
+            assert!(no_blank(subject));
+            assert!(reply.as_ref().is_none_or(no_blank));
+            let total = headers.as_ref().map_or(0, Bytes::len) + payload.len();
+            assert!(total <= limits.max_payload);
+        }
+        Op::Sub {
+            subject,
+            queue,
+            sid,
+        } => {
+            assert!(no_blank(subject) && no_blank(sid));
+            assert!(queue.as_ref().is_none_or(no_blank));
+        }
+        Op::Unsub { sid, .. } => assert!(no_blank(sid)),
+        Op::Connect(_) | Op::Ping | Op::Pong | Op::Ok | Op::Err(_) | Op::Info => {}
+    }
+}
+
 fn no_args(rest: &[u8], op: Op) -> Result<Op, ParseError> {
     if rest.iter().all(|b| matches!(b, b' ' | b'\t')) {
         Ok(op)

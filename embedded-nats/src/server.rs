@@ -17,7 +17,7 @@ use crate::client;
 use crate::local::LocalConnection;
 use crate::message::Outgoing;
 use crate::options::ServerOptions;
-use crate::outbound::ClientShared;
+use crate::outbound::{ClientShared, Producer};
 use crate::sublist::{lock, Sublist};
 use crate::subscription::{Delivery, Subscription, Target};
 
@@ -41,8 +41,15 @@ impl ServerInner {
     }
 
     /// Routes a message to every matching subscription; returns the number of deliveries.
-    /// With `echo` false, subscriptions of the `publisher` connection are skipped.
-    pub(crate) fn route(&self, msg: &Outgoing<'_>, publisher: u64, echo: bool) -> usize {
+    /// With `echo` false, subscriptions of the `publisher` connection are skipped. A TCP
+    /// producer collects the connections its message pushed over their stall mark.
+    pub(crate) fn route(
+        &self,
+        msg: &Outgoing<'_>,
+        publisher: u64,
+        echo: bool,
+        mut from: Producer<'_>,
+    ) -> usize {
         let result = self.sublist.matches(msg.subject);
         if result.is_empty() {
             return 0;
@@ -54,7 +61,7 @@ impl ServerInner {
             if !echo && sub.conn_id == publisher {
                 continue;
             }
-            match sub.deliver(msg, &mut lazy) {
+            match sub.deliver(msg, &mut lazy, &mut from) {
                 Delivery::Skipped => {}
                 Delivery::Delivered => delivered += 1,
                 Delivery::DeliveredLast => {
@@ -75,7 +82,7 @@ impl ServerInner {
                 if !echo && sub.conn_id == publisher {
                     continue;
                 }
-                match sub.deliver(msg, &mut lazy) {
+                match sub.deliver(msg, &mut lazy, &mut from) {
                     Delivery::Skipped => continue,
                     Delivery::Delivered => {}
                     Delivery::DeliveredLast => finished.push(sub),
@@ -258,7 +265,12 @@ async fn accept_loop(inner: Arc<ServerInner>, listener: TcpListener) {
             r = listener.accept() => match r {
                 Ok((stream, peer)) => {
                     let cid = inner.next_id();
-                    let client = Arc::new(ClientShared::new(cid, peer, inner.opts.max_pending));
+                    let client = Arc::new(ClientShared::new(
+                        cid,
+                        peer,
+                        inner.opts.max_pending,
+                        inner.opts.max_pending_in_process,
+                    ));
                     lock(&inner.clients).insert(cid, client.clone());
                     inner.tracker.spawn(client::run(inner.clone(), client, stream));
                 }

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use crate::message::{Message, Outgoing};
-use crate::outbound::ClientShared;
+use crate::outbound::{ClientShared, Enqueued, Producer};
 
 /// Handler of a `subscribe_with` subscription.
 pub(crate) type Handler = Arc<dyn Fn(Message) + Send + Sync>;
@@ -110,8 +110,14 @@ impl Subscription {
             }
     }
 
-    /// Delivers a message. `lazy` caches the owned message built for in-process targets.
-    pub(crate) fn deliver(&self, msg: &Outgoing<'_>, lazy: &mut Option<Message>) -> Delivery {
+    /// Delivers a message of `from`. `lazy` caches the owned message built for in-process
+    /// targets. A TCP target over its stall mark is added (once) to a TCP producer's list.
+    pub(crate) fn deliver(
+        &self,
+        msg: &Outgoing<'_>,
+        lazy: &mut Option<Message>,
+        from: &mut Producer<'_>,
+    ) -> Delivery {
         if self.is_closed() {
             return Delivery::Skipped;
         }
@@ -124,7 +130,20 @@ impl Subscription {
             return Delivery::Skipped;
         }
         let ok = match &self.target {
-            Target::Tcp { client, sid } => client.enqueue_msg(msg, sid),
+            Target::Tcp { client, sid } => {
+                match client.enqueue_msg(msg, sid, matches!(from, Producer::InProcess)) {
+                    Enqueued::Queued => true,
+                    Enqueued::Stall => {
+                        if let Producer::Tcp(Some(stalled)) = from {
+                            if !stalled.iter().any(|c| c.cid == client.cid) {
+                                stalled.push(client.clone());
+                            }
+                        }
+                        true
+                    }
+                    Enqueued::Dropped => false,
+                }
+            }
             Target::Channel(tx) => tx.send(owned(msg, lazy)).is_ok(),
             Target::Handler(h) => {
                 let m = owned(msg, lazy);

@@ -29,9 +29,11 @@ async fn local_to_local_with_publish_count_and_echo() {
             subject: "x.y".into(),
             reply: Some("r.1".into()),
             headers: None,
-            payload: Bytes::from_static(b"hi")
+            payload: Bytes::from_static(b"hi"),
+            publisher: a.id(),
         }
     );
+    assert_ne!(a.id(), b.id());
     assert_eq!(s2.next().await.unwrap().payload, "hi");
     assert_eq!(a.publish("x.y.z", None, "deep".into()), 1);
     assert!(s1.try_next().is_none());

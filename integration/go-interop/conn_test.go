@@ -262,17 +262,19 @@ func mustMarshal(t *testing.T, m interface{ Marshal() ([]byte, error) }) []byte 
 func TestPingDetectsClosedSession(t *testing.T) {
 	id := uniqueName(t, "c")
 	lost := make(chan error, 1)
-	stanConnect(t, id, stan.Pings(1, 3), stan.SetConnectionLostHandler(func(_ stan.Conn, err error) {
+	sc := stanConnect(t, id, stan.Pings(1, 3), stan.SetConnectionLostHandler(func(_ stan.Conn, err error) {
 		lost <- err
 	}))
 	nc := natsConnect(t)
 	s := rawConnect(t, nc, uniqueName(t, "closer"))
 	r := &pb.CloseResponse{}
-	if err := r.Unmarshal(rawRequest(t, nc, s.resp.CloseRequests, mustMarshal(t, &pb.CloseRequest{ClientID: id}))); err != nil {
+	// Sent on the client's own NATS connection, behind its back: stan-broker refuses a close
+	// from another connection (client isolation).
+	if err := r.Unmarshal(rawRequest(t, sc.NatsConn(), s.resp.CloseRequests, mustMarshal(t, &pb.CloseRequest{ClientID: id}))); err != nil {
 		t.Fatal(err)
 	}
 	if r.Error != "" {
-		t.Fatalf("close of %s from another connection: %q", id, r.Error)
+		t.Fatalf("close of %s behind its back: %q", id, r.Error)
 	}
 	select {
 	case err := <-lost:

@@ -61,8 +61,9 @@ def sc_at_least_once_kill9(ctx: Ctx, lang: str) -> None:
 
     Durable (manual acks) on a broker of its own with the file store; 20 published (each
     awaiting its PubAck), all 20 delivered, 1..10 acked; ``kill -9``; the broker restarts on
-    the same directory and port. The store kept the client's registration, so the session
-    normally survives (NATS disconnects and reconnects); a client that lost it must resume.
+    the same directory and port. With the dedup window on, the restarted broker drops the
+    registration of a client that re-sends its in-flight publishes (ours, auto-resume on), so
+    the client resumes its session; a registration the store kept survives the reconnect.
     Then 11..20 come again flagged redelivered, 3 more published arrive, a new subscription
     from the first message finds all 23 stored, and once everything is acked nothing comes back.
     """

@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 
-import { connect, isStanError, isTimeoutError, STAN_ERROR_CODES, StanErrorCode } from 'stan-client'
+import { connect, isStanError, isTimeoutError, STAN_ERROR_CODES, StanErrorCode, version } from 'stan-client'
 import {
   errorForCode,
   errorKindCodes,
@@ -34,6 +34,12 @@ test('every core ErrorKind maps to its own stable code (sync and async paths)', 
   assert.equal(isTimeoutError(errorForCode('PUBLISH_ACK_TIMEOUT', 'x')), true)
   assert.equal(isTimeoutError(errorForCode('TRANSPORT', 'x')), false)
   assert.equal(isStanError(new Error('plain')), false)
+})
+
+test('version is the package version', () => {
+  const pkg = require('stan-client/package.json') as { version: string }
+  assert.match(version, /^\d+\.\d+\.\d+/)
+  assert.equal(version, pkg.version)
 })
 
 test('an unknown code given to the helper is an INVALID_ARGUMENT error', () => {

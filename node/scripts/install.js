@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-// npm "install" script: builds the native addon (Rust, via the napi CLI) and the JavaScript
-// layer. Runs on `npm install ./node`, `npm install --install-links ./node` and
-// `npm install stan-client-<version>.tgz`. Needs Rust (cargo) and Node; the build tools
+// Builds the native addon (Rust, via the napi CLI) and the JavaScript layer. It is the npm
+// "install" script of the package in the repository (`npm install ./node`, `npm install
+// --install-links ./node`, the tarball of `npm pack`), and `npx stan-client-build` in the
+// released tarball (scripts/dist.js), which has a prebuilt linux-x64 addon and no install
+// script, on other platforms. Needs Rust (cargo) and Node; the build tools
 // (@napi-rs/cli, typescript, @types/node) come from this package's devDependencies when they
 // are installed, else they are installed into a temporary folder with npm.
 //
@@ -51,7 +53,8 @@ function tools() {
     return { ...local, cleanup() {} }
   }
   const prefix = fs.mkdtempSync(path.join(os.tmpdir(), 'stan-client-build-'))
-  const dev = pkg.devDependencies
+  // In the repository: the devDependencies; in the released tarball: buildDependencies.
+  const dev = pkg.devDependencies || pkg.buildDependencies
   const wanted = ['@napi-rs/cli', 'typescript', '@types/node'].map((n) => `${n}@${dev[n]}`)
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
   run(npm, ['install', '--no-save', '--no-audit', '--no-fund', '--ignore-scripts', '--prefix', prefix, ...wanted])

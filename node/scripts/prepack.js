@@ -8,6 +8,7 @@
 //   prepack (`npm pack`):                         sources and dist/
 //   prepare (`npm install --install-links ./node`, which packs the folder): sources only;
 //     outside the repository (an installed tarball) it does nothing.
+//   `--out DIR`: write the sources to DIR instead of rust/ (scripts/dist.js).
 'use strict'
 
 const { execFileSync } = require('node:child_process')
@@ -16,7 +17,8 @@ const path = require('node:path')
 
 const pkgDir = path.resolve(__dirname, '..')
 const repo = path.resolve(pkgDir, '..')
-const out = path.join(pkgDir, 'rust')
+const outArg = process.argv.indexOf('--out')
+const out = outArg > 0 ? path.resolve(process.argv[outArg + 1]) : path.join(pkgDir, 'rust')
 const CRATES = ['bindings/node', 'client-core', 'protocol']
 
 function copyCrate(rel) {

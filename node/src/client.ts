@@ -2,7 +2,8 @@
 
 import { EventEmitter } from 'node:events'
 
-import * as native from './native'
+import { addon } from './addon'
+import type * as native from './native'
 import { invalidArgument } from './errors'
 import {
   ClientEvent,
@@ -102,7 +103,7 @@ export type ClientEventListener<K extends ClientEventType> = (event: ClientEvent
  */
 export async function connect(options: ConnectOptions): Promise<Client> {
   const nativeOptions = toNativeConnectOptions(options)
-  return new Client(await native.connect(nativeOptions))
+  return new Client(await addon.connect(nativeOptions))
 }
 
 /**
@@ -110,6 +111,12 @@ export async function connect(options: ConnectOptions): Promise<Client> {
  *
  * Close it with {@link Client.close} (or `await using`): afterwards nothing of the client
  * keeps the process alive.
+ *
+ * The connection stays open while the client or any of its subscriptions or messages is
+ * referenced. A client that is garbage collected without `close()` (and with no subscription
+ * or message left) closes itself in the background, as `close()` does: publishes still
+ * awaiting their acks reject with `CONNECTION_CLOSED`. Await them, or close the client, when
+ * their outcome matters.
  */
 export class Client implements AsyncDisposable {
   readonly #native: native.NativeClient
@@ -304,8 +311,10 @@ export class Client implements AsyncDisposable {
 
   /**
    * Close the connection: pending publishes fail with `CONNECTION_CLOSED`, every
-   * subscription's iteration ends (durables are kept), the client unregisters from the
-   * server. Closing a closed client does nothing.
+   * subscription's iteration ends (durables are kept; in auto-ack mode the messages handed
+   * out are acknowledged, messages received but not handed out yet are not handed out and
+   * stay unacknowledged), the client unregisters from the server. Closing a closed client
+   * does nothing.
    */
   async close(): Promise<void> {
     this.#flush()

@@ -26,3 +26,6 @@ export type { ConnectOptions, SubscribeOptions, StartAt, TlsOptions } from './op
 export type { ClientEvent, ClientEventType, ClientEventOf, ClientEvents, LostReason } from './events'
 export { STAN_ERROR_CODES, isStanError, isTimeoutError } from './errors'
 export type { StanError, StanErrorCode } from './errors'
+
+/** The package's version (the same for every stan-rs crate and package). */
+export const version: string = (require('../package.json') as { version: string }).version

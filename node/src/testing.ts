@@ -25,7 +25,7 @@ import { existsSync } from 'node:fs'
 import * as path from 'node:path'
 import { createInterface } from 'node:readline'
 
-import * as native from './native'
+import { addon as native } from './addon'
 import type { StanErrorCode } from './errors'
 
 /** Options of {@link startBroker}. */

@@ -104,6 +104,12 @@ pub struct ConnectRequest {
     /// Pings without answer before the client declares the connection lost.
     #[prost(int32, tag = "6")]
     pub ping_max_out: i32,
+    /// stan-rs extension: the client re-sends its in-flight publishes (with their guids)
+    /// when its registration is lost. A restarted server does not restore such a
+    /// registration, so the client registers anew and its re-sent publishes reach their
+    /// channels before any publish it made later. Absent (official clients): false.
+    #[prost(bool, tag = "1000")]
+    pub resends_publishes: bool,
 }
 
 /// The server's answer to a [`ConnectRequest`].
@@ -142,6 +148,13 @@ pub struct ConnectResponse {
     /// Reserved.
     #[prost(string, tag = "100")]
     pub public_key: String,
+    /// stan-rs extension (field numbers from 1000 on are stan-rs's own): how long, in
+    /// milliseconds, the server remembers the guids of the publishes it stored, answering a
+    /// publish re-sent with such a guid with the original PubAck and storing nothing. 0 (or
+    /// absent, as from the official servers): no de-duplication. Official clients skip the
+    /// field as unknown.
+    #[prost(uint64, tag = "1000")]
+    pub dedup_window_ms: u64,
 }
 
 /// A client ping.
@@ -341,6 +354,7 @@ mod tests {
             conn_id: Bytes::from_static(b"n"),
             ping_interval: 5,
             ping_max_out: 88,
+            resends_publishes: false,
         };
         let expected: &[u8] = &[
             0x0a, 1, b'c', 0x12, 1, b'h', 0x18, 1, 0x22, 1, b'n', 0x28, 5, 0x30, 88,
@@ -364,6 +378,71 @@ mod tests {
         expected.extend_from_slice(&[0xa2, 0x06, 1, b'k']);
         assert_eq!(resp.encode_to_vec(), expected);
         assert_eq!(ConnectResponse::decode(expected.as_slice()).unwrap(), resp);
+    }
+
+    /// The ConnectResponse as the official clients know it: fields 1-10 and 100, without the
+    /// stan-rs extension.
+    #[derive(Clone, PartialEq, ::prost::Message)]
+    struct OfficialConnectResponse {
+        #[prost(string, tag = "1")]
+        pub_prefix: String,
+        #[prost(string, tag = "2")]
+        sub_requests: String,
+        #[prost(string, tag = "3")]
+        unsub_requests: String,
+        #[prost(string, tag = "4")]
+        close_requests: String,
+        #[prost(string, tag = "5")]
+        error: String,
+        #[prost(string, tag = "6")]
+        sub_close_requests: String,
+        #[prost(string, tag = "7")]
+        ping_requests: String,
+        #[prost(int32, tag = "8")]
+        ping_interval: i32,
+        #[prost(int32, tag = "9")]
+        ping_max_out: i32,
+        #[prost(int32, tag = "10")]
+        protocol: i32,
+        #[prost(string, tag = "100")]
+        public_key: String,
+    }
+
+    #[test]
+    fn dedup_window_field_golden_bytes_and_skipped_by_a_decoder_without_it() {
+        let resp = ConnectResponse {
+            pub_prefix: "p".into(),
+            ping_requests: "q".into(),
+            protocol: 1,
+            dedup_window_ms: 120_000,
+            ..Default::default()
+        };
+        // field 1000, wire type 0: (1000 << 3) = 8000 = varint 0xc0 0x3e; 120000 = 0xc0 0xa9 0x07
+        let expected: &[u8] = &[
+            0x0a, 1, b'p', 0x3a, 1, b'q', 0x50, 1, 0xc0, 0x3e, 0xc0, 0xa9, 0x07,
+        ];
+        assert_eq!(resp.encode_to_vec(), expected);
+        assert_eq!(ConnectResponse::decode(expected).unwrap(), resp);
+        let official = OfficialConnectResponse::decode(expected).unwrap();
+        assert_eq!(
+            official,
+            OfficialConnectResponse {
+                pub_prefix: "p".into(),
+                ping_requests: "q".into(),
+                protocol: 1,
+                ..Default::default()
+            }
+        );
+        // Absent (an official server): 0, de-duplication off.
+        let from_official = ConnectResponse::decode(official.encode_to_vec().as_slice()).unwrap();
+        assert_eq!(from_official.dedup_window_ms, 0);
+        // 0 is not encoded at all: a response without the window is byte-identical to the
+        // official server's.
+        let off = ConnectResponse {
+            dedup_window_ms: 0,
+            ..resp
+        };
+        assert_eq!(off.encode_to_vec(), &expected[..8]);
     }
 
     #[test]

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import timedelta
 from types import TracebackType
@@ -95,13 +96,21 @@ class Client:
     """A connection to a streaming server, from :func:`connect`.
 
     Use it as an async context manager (``async with``) or call :meth:`close`.
+
+    The connection stays open while the client or any of its subscriptions or messages is
+    referenced. A client that is garbage collected without :meth:`close` (and with no
+    subscription or message left) closes itself in the background, as :meth:`close` does:
+    publishes still awaiting their acks fail with :class:`ConnectionClosedError`. Await them,
+    or close the client, when their outcome matters.
     """
 
-    __slots__ = ("_native", "_pending", "_pending_futures", "_pending_loop")
+    __slots__ = ("_native", "_pending", "_pending_futures", "_pending_loop", "_subs")
 
     def __init__(self, native: _native.Client) -> None:
         """Wrap a native client (use :func:`connect`)."""
         self._native = native
+        # Open subscriptions: closing the client stops handing out their buffered messages.
+        self._subs: weakref.WeakSet[Subscription] = weakref.WeakSet()
         # publish_async calls of the current loop turn, sent together by _flush.
         self._pending: list[tuple[str, bytes]] = []
         self._pending_futures: list[asyncio.Future[str]] = []
@@ -220,6 +229,7 @@ class Client:
         """
         config = _config.subscribe_config(locals())
         sub = Subscription(await self._native.subscribe(subject, config))
+        self._subs.add(sub)
         if cb is not None:
             sub._start_callback(cb, error_cb)
         return sub
@@ -237,7 +247,18 @@ class Client:
         return Events(self._native.events())
 
     async def close(self) -> None:
-        """Close the connection (durable subscriptions are kept). Idempotent."""
+        """Close the connection (durable subscriptions are kept). Idempotent.
+
+        Publishes awaiting their acks fail with :class:`ConnectionClosedError`. Every
+        subscription ends (its iteration stops, its ``cb=`` task finishes): with auto acks
+        the messages it handed out are acknowledged first, and messages it received but did
+        not hand out yet are not handed out any more (they stay unacknowledged and the
+        server redelivers them).
+        """
+        subs = list(self._subs)
+        self._subs.clear()
+        for sub in subs:
+            sub._drop_buffer()
         await self._native.close()
 
     async def __aenter__(self) -> Client:
@@ -265,8 +286,9 @@ BATCH_MAX = 256
 class Subscription(AsyncIterator[Message]):
     """A subscription, from :meth:`Client.subscribe`.
 
-    Iterate it with ``async for`` (the iteration ends when the subscription is closed, and
-    raises when it is lost for good). Use it as an async context manager to close it at the
+    Iterate it with ``async for`` (the iteration ends when the subscription or its client is
+    closed, and raises when it is lost for good); after a close, messages received but not
+    handed out yet are not handed out. Use it as an async context manager to close it at the
     end; a durable subscription is kept by :meth:`close` and deleted by :meth:`unsubscribe`.
 
     Messages come from the client core in batches (everything already received, up to
@@ -277,7 +299,7 @@ class Subscription(AsyncIterator[Message]):
     and the rest of a batch after a ``break`` out of ``async for`` followed by :meth:`close`.
     """
 
-    __slots__ = ("_auto", "_batch", "_msgs", "_native", "_pos", "_queued", "_task")
+    __slots__ = ("__weakref__", "_auto", "_batch", "_msgs", "_native", "_pos", "_queued", "_task")
 
     def __init__(self, native: _native.Subscription) -> None:
         """Wrap a native subscription (use :meth:`Client.subscribe`)."""

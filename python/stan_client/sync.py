@@ -19,6 +19,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -112,10 +113,12 @@ class Subscription:
     """A subscription; iterate it (blocking) or call :meth:`next`.
 
     Messages come from the client core in batches and are handed out one by one; the
-    acknowledgement rules are those of :class:`stan_client.Subscription`.
+    acknowledgement rules are those of :class:`stan_client.Subscription`. After the
+    subscription or its client is closed, messages received but not handed out yet are not
+    handed out.
     """
 
-    __slots__ = ("_auto", "_batch", "_msgs", "_native", "_pos")
+    __slots__ = ("__weakref__", "_auto", "_batch", "_msgs", "_native", "_pos")
 
     def __init__(self, native: _native.Subscription) -> None:
         """Wrap a native subscription."""
@@ -196,13 +199,20 @@ class Subscription:
 
 
 class Client:
-    """A blocking client, from :func:`connect`; use it with ``with``."""
+    """A blocking client, from :func:`connect`; use it with ``with``.
 
-    __slots__ = ("_native",)
+    A client garbage collected without :meth:`close` behaves as
+    :class:`stan_client.Client` does: once no subscription or message of it is left, it
+    closes itself in the background.
+    """
+
+    __slots__ = ("_native", "_subs")
 
     def __init__(self, native: _native.Client) -> None:
         """Wrap a native client."""
         self._native = native
+        # Open subscriptions: closing the client stops handing out their buffered messages.
+        self._subs: weakref.WeakSet[Subscription] = weakref.WeakSet()
 
     @property
     def client_id(self) -> str:
@@ -232,10 +242,16 @@ class Client:
     ) -> Subscription:
         """Subscribe; the options are those of :meth:`stan_client.Client.subscribe`."""
         config = _config.subscribe_config(locals())
-        return Subscription(self._native.subscribe_blocking(subject, config))
+        sub = Subscription(self._native.subscribe_blocking(subject, config))
+        self._subs.add(sub)
+        return sub
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connection, as :meth:`stan_client.Client.close` does."""
+        subs = list(self._subs)
+        self._subs.clear()
+        for sub in subs:
+            sub._release_batch()
         self._native.close_blocking()
 
     def __enter__(self) -> Client:

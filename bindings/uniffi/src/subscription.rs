@@ -58,6 +58,21 @@ impl NativeSubscription {
         }
     }
 
+    /// Keep `batch` as the current one and copy it for the caller.
+    fn hand_out(&self, batch: Batch) -> DeliveryBatch {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let messages = batch.messages().iter().map(Delivery::from).collect();
+        let acker = self
+            .manual_acks
+            .then(|| Arc::new(NativeAcker::new(batch.messages().to_vec())));
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some((id, batch));
+        DeliveryBatch {
+            id,
+            messages,
+            acker,
+        }
+    }
+
     async fn end(&self, unsubscribe: bool) -> Result<(), StanError> {
         let result = if unsubscribe {
             self.handle.unsubscribe().await
@@ -96,22 +111,35 @@ export! {
         ) -> Result<Option<DeliveryBatch>, StanError> {
             let mut stream = self.stream.lock().await;
             self.mark(done_id, done_taken, true);
-            let batch = match stream.next_batch(max.max(1) as usize).await {
-                Some(Ok(batch)) => batch,
-                Some(Err(e)) => return Err(e.into()),
-                None => return Ok(None),
+            match stream.next_batch(max.max(1) as usize).await {
+                Some(Ok(batch)) => Ok(Some(self.hand_out(batch))),
+                Some(Err(e)) => Err(e.into()),
+                None => Ok(None),
+            }
+        }
+
+        /// [`next_batch`](Self::next_batch) without waiting (a plain call, no suspension): the
+        /// messages buffered now, up to `max`; `null` when none is buffered, when the
+        /// subscription ended, or while a `next_batch()` is waiting (then call that). It
+        /// reports the previous batch only when it returns a new one.
+        pub fn try_next_batch(
+            &self,
+            max: u32,
+            done_id: u64,
+            done_taken: u32,
+        ) -> Result<Option<DeliveryBatch>, StanError> {
+            let Ok(mut stream) = self.stream.try_lock() else {
+                return Ok(None);
             };
-            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-            let messages = batch.messages().iter().map(Delivery::from).collect();
-            let acker = self
-                .manual_acks
-                .then(|| Arc::new(NativeAcker::new(batch.messages().to_vec())));
-            *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some((id, batch));
-            Ok(Some(DeliveryBatch {
-                id,
-                messages,
-                acker,
-            }))
+            if stream.buffered() == 0 {
+                return Ok(None);
+            }
+            self.mark(done_id, done_taken, true);
+            match stream.try_next_batch(max.max(1) as usize) {
+                Some(Ok(batch)) => Ok(Some(self.hand_out(batch))),
+                Some(Err(e)) => Err(e.into()),
+                None => Ok(None),
+            }
         }
 
         /// Report that the first `taken` messages of batch `id` were handed to the application

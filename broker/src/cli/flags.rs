@@ -125,7 +125,9 @@ pub const FLAGS: &[Flag] = &[
     flag("hb_timeout", &["hbt"], Duration, Streaming, "How long the server waits for a heartbeat response (default 10s)"),
     flag("hb_fail_count", &["hbf"], Int, Streaming, "Failed heartbeats before the server closes the client connection (default 10)"),
     flag("replace_durable", &[], Bool, Streaming, "Replace an active durable subscription instead of reporting a duplicate"),
+    flag("trust_client_subjects", &[], Bool, Streaming, "Turn client isolation off: accept acks, unsubscribes and closes from any NATS connection"),
     flag("io_batch_size", &[], Int, Streaming, "Max number of requests processed in one batch (default 1024)"),
+    flag("dedup_window", &[], Duration, Streaming, "How long the guids of stored publishes are remembered: a publish re-sent with such a guid is acknowledged again, not stored twice (at most 100000 guids per channel, about 100 bytes each; default 2m, 0 for off)"),
     // FILE store.
     flag("file_sync", &[], Bool, FileStore, "Sync every write before acknowledging (default: true)"),
     flag("file_auto_sync", &[], Duration, FileStore, "Sync unsynced files this often: all written ones with file_sync=false, index files otherwise (default 1m, 0 = never)"),
@@ -150,6 +152,7 @@ pub const FLAGS: &[Flag] = &[
     flag("ports_file_dir", &[], Str, Nats, "Write <dir>/stan-broker_<pid>.ports (JSON: client and monitoring URLs) once ready"),
     // Logging.
     flag("log", &["l"], Str, Logging, "File to redirect log output"),
+    flag("log_format", &[], Str, Logging, "Log line format: text|json (json: one object per line with timestamp, level, message and fields; default: text)"),
     flag("logtime", &["T"], Bool, Logging, "Timestamp log entries (default: true)"),
     flag("debug", &["D"], Bool, Logging, "Enable debugging output"),
     flag("trace", &["V"], Bool, Logging, "Trace the raw protocol"),
@@ -340,6 +343,12 @@ pub fn help_text() -> String {
     text.push_str(
         "\n\nFlags may be written -flag or --flag, with values as -flag value or -flag=value;\n\
          booleans as -flag or -flag=false. Command-line flags override config-file values.\n",
+    );
+    text.push_str(
+        "\nMonitoring (-m) serves /streaming/* (JSON), /healthz and /metrics (Prometheus text).\n\
+         Signals: SIGTERM and SIGINT stop the server; SIGHUP re-reads the config files (-c, -sc)\n\
+         and applies channel limits and the log level; other changes are logged as needing a\n\
+         restart. See docs/operations.md.\n",
     );
     text
 }

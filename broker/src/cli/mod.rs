@@ -134,7 +134,9 @@ fn from_matches(m: &ArgMatches) -> Cli {
         hb_timeout: dur("hb_timeout"),
         hb_fail_count: int("hb_fail_count"),
         replace_durable: boolean("replace_durable"),
+        trust_client_subjects: boolean("trust_client_subjects"),
         io_batch_size: int("io_batch_size"),
+        dedup_window: dur("dedup_window"),
         addr: string("addr"),
         port: int("port"),
         http_port: int("http_port"),
@@ -147,6 +149,7 @@ fn from_matches(m: &ArgMatches) -> Cli {
         trace: or(or(boolean("trace"), dv), vv),
         logtime: boolean("logtime"),
         log_file: string("log").map(PathBuf::from),
+        log_format: string("log_format"),
         ..Settings::default()
     };
     let ignored = FLAGS

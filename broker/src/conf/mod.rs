@@ -96,6 +96,7 @@ const CORE_KEYS: &[&str] = &[
     "logtime",
     "log_file",
     "logfile",
+    "log_format",
 ];
 
 const STREAMING_KEYS: &[&str] = &[
@@ -137,7 +138,9 @@ const STREAMING_KEYS: &[&str] = &[
     "replace_durables",
     "replace_duplicate_durable",
     "replace_duplicate_durables",
+    "trust_client_subjects",
     "io_batch_size",
+    "dedup_window",
     "file",
     "file_options",
 ];
@@ -264,6 +267,7 @@ impl Ctx<'_> {
                 "trace" => s.trace = Some(self.boolean(key, item)?),
                 "logtime" => s.logtime = Some(self.boolean(key, item)?),
                 "log_file" | "logfile" => s.log_file = Some(PathBuf::from(self.string(key, item)?)),
+                "log_format" => s.log_format = Some(self.string(key, item)?),
                 "authorization" => {
                     let auth = self.map(key, item)?;
                     for (k, v) in &auth.entries {
@@ -343,7 +347,9 @@ impl Ctx<'_> {
                 | "replace_duplicate_durables" => {
                     s.replace_durable = Some(self.boolean(key, item)?)
                 }
+                "trust_client_subjects" => s.trust_client_subjects = Some(self.boolean(key, item)?),
                 "io_batch_size" => s.io_batch_size = Some(self.non_negative(key, item)?),
+                "dedup_window" => s.dedup_window = Some(self.duration(key, item)?),
                 "limits" | "store_limits" | "storelimits" => {
                     let m = self.map(key, item)?;
                     self.apply_store_limits(m, s)?;
@@ -489,6 +495,29 @@ impl Ctx<'_> {
     }
 }
 
+/// Parses `data` as a configuration file and applies it to default [`Settings`], for fuzzing
+/// and for replaying fuzz inputs in tests. Errors are expected; only a panic, a hang or an
+/// unbounded allocation is a defect.
+///
+/// Inputs that mention `include` are skipped: an include names a file to read (an absolute path
+/// or `\x2f` escapes can reach any file, `/dev/zero` among them), which is the trusted
+/// operator's business rather than the parser's.
+#[doc(hidden)]
+pub fn fuzz_parse(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    if text.to_ascii_lowercase().contains("include") {
+        return;
+    }
+    let path = Path::new("/nonexistent/stan-fuzz/fuzz.conf");
+    let Ok(doc) = parser::parse_str(&text, path) else {
+        return;
+    };
+    for (core, streaming) in [(true, true), (false, true), (true, false)] {
+        let mut settings = Settings::default();
+        let _ = apply(&doc, path, Parts { core, streaming }, &mut settings);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -509,7 +538,7 @@ mod tests {
     #[test]
     fn top_level_streaming_keys() {
         let (s, w) = load(
-            "id: c1\nstore: memory\nhbi: \"5s\"\nhbt: 2s\nhbf: 3\nns: \"nats://127.0.0.1:1\"\ndiscover_prefix: _X\nreplace_durable: true\n",
+            "id: c1\nstore: memory\nhbi: \"5s\"\nhbt: 2s\nhbf: 3\nns: \"nats://127.0.0.1:1\"\ndiscover_prefix: _X\nreplace_durable: true\ntrust_client_subjects: true\n",
             BOTH,
         )
         .unwrap();
@@ -522,6 +551,7 @@ mod tests {
         assert_eq!(s.nats_server.as_deref(), Some("nats://127.0.0.1:1"));
         assert_eq!(s.discover_prefix.as_deref(), Some("_X"));
         assert_eq!(s.replace_durable, Some(true));
+        assert_eq!(s.trust_client_subjects, Some(true));
     }
 
     #[test]

@@ -106,6 +106,8 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Map, ConfError> {
 }
 
 const MAX_INCLUDE_DEPTH: usize = 10;
+/// How deep maps and arrays may nest (the parser recurses once a level).
+const MAX_NESTING: usize = 100;
 
 struct Parser<'a> {
     chars: Vec<char>,
@@ -113,6 +115,8 @@ struct Parser<'a> {
     line: usize,
     file: &'a Path,
     depth: usize,
+    /// Maps and arrays open around the current value.
+    nesting: usize,
     /// Maps being built, outermost first (for `$variable` lookups).
     scopes: Vec<Map>,
 }
@@ -125,6 +129,7 @@ impl<'a> Parser<'a> {
             line: 1,
             file,
             depth,
+            nesting: 0,
             scopes: Vec::new(),
         }
     }
@@ -343,17 +348,28 @@ impl<'a> Parser<'a> {
         let value = match self.peek() {
             None => return self.err(line, "expected a value, found end of file"),
             Some('\n') => return self.err(line, "expected a value, found a new line"),
+            Some('{' | '[') if self.nesting >= MAX_NESTING => {
+                return self.err(
+                    line,
+                    format!("maps and arrays are nested more than {MAX_NESTING} deep"),
+                );
+            }
             Some('{') => {
                 self.bump();
                 self.scopes.push(Map::default());
+                self.nesting += 1;
                 let result = self.parse_entries(Some(('}', line)));
+                self.nesting -= 1;
                 let map = self.scopes.pop().unwrap_or_default();
                 result?;
                 Value::Map(map)
             }
             Some('[') => {
                 self.bump();
-                Value::Array(self.parse_array(line)?)
+                self.nesting += 1;
+                let result = self.parse_array(line);
+                self.nesting -= 1;
+                Value::Array(result?)
             }
             Some(q @ ('"' | '\'')) => Value::Str(self.parse_quoted(q, line)?),
             Some(c @ ('}' | ']' | ',' | ';' | '=' | ':')) => {
@@ -786,5 +802,20 @@ mod tests {
         ] {
             let _ = parse_str(text, Path::new("g.conf"));
         }
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let n = 200_000;
+        for text in [
+            format!("a: {}{}", "[".repeat(n), "]".repeat(n)),
+            format!("a: {}1{}", "{b: ".repeat(n), "}".repeat(n)),
+        ] {
+            let e = parse_err(&text);
+            assert!(e.to_string().contains("nested more than 100 deep"), "{e}");
+        }
+        // 100 levels are fine.
+        let ok = format!("a: {}1{}", "[".repeat(100), "]".repeat(100));
+        parse(&ok);
     }
 }

@@ -48,14 +48,19 @@ impl Engine {
             tracing::debug!("connect request without reply subject dropped");
             return;
         };
-        if let Err(e) = self.process_connect(m.payload, &reply) {
+        if let Err(e) = self.process_connect(m.payload, &reply, m.origin) {
             self.connect_error(&reply, &e);
         }
     }
 
     /// Validates a connect request and registers the client; when the client ID is taken,
     /// probes the old client first (its answer comes back as [`Event::Duplicate`]).
-    fn process_connect(&mut self, payload: Bytes, reply: &str) -> Result<(), RequestError> {
+    fn process_connect(
+        &mut self,
+        payload: Bytes,
+        reply: &str,
+        origin: Option<u64>,
+    ) -> Result<(), RequestError> {
         let req = match pb::ConnectRequest::decode(payload) {
             Ok(r) if !r.heartbeat_inbox.is_empty() => r,
             _ => return Err(RequestError::InvalidConnRequest),
@@ -64,7 +69,7 @@ impl Engine {
             return Err(RequestError::InvalidClientId);
         }
         let Some(c) = self.clients.get_mut(&req.client_id) else {
-            return self.register_client(req, reply);
+            return self.register_client(req, reply, origin);
         };
         if c.dup_check {
             return Err(RequestError::ClientIdRegistered);
@@ -81,6 +86,7 @@ impl Engine {
                 old_registration,
                 req,
                 reply,
+                origin,
                 answered,
             },
         );
@@ -93,6 +99,7 @@ impl Engine {
         old_registration: u64,
         req: pb::ConnectRequest,
         reply: String,
+        origin: Option<u64>,
         answered: bool,
     ) {
         let result = match self.clients.get_mut(&req.client_id) {
@@ -103,11 +110,11 @@ impl Engine {
                 } else {
                     tracing::debug!(client = %req.client_id, "replacing unresponsive client");
                     self.close_client(&req.client_id);
-                    self.register_client(req, &reply)
+                    self.register_client(req, &reply, origin)
                 }
             }
             Some(_) => Err(RequestError::ClientIdRegistered),
-            None => self.register_client(req, &reply),
+            None => self.register_client(req, &reply, origin),
         };
         if let Err(e) = result {
             self.connect_error(&reply, &e);
@@ -119,6 +126,7 @@ impl Engine {
         &mut self,
         req: pb::ConnectRequest,
         reply: &str,
+        origin: Option<u64>,
     ) -> Result<(), RequestError> {
         let record = ClientRecord {
             id: req.client_id.clone(),
@@ -127,9 +135,13 @@ impl Engine {
             protocol: req.protocol,
             ping_interval: req.ping_interval,
             ping_max_out: req.ping_max_out,
+            resends_publishes: req.resends_publishes,
         };
         self.store.add_client(&record)?;
         self.add_client_state(&record);
+        if let Some(c) = self.clients.get_mut(&req.client_id) {
+            c.origin = origin;
+        }
         let mut resp = pb::ConnectResponse {
             pub_prefix: self.subjects.publish.clone(),
             sub_requests: self.subjects.subscribe.clone(),
@@ -137,6 +149,7 @@ impl Engine {
             close_requests: self.subjects.close.clone(),
             sub_close_requests: self.subjects.sub_close.clone(),
             protocol: stan_protocol::defaults::PROTOCOL_VERSION,
+            dedup_window_ms: u64::try_from(self.cfg.dedup_window.as_millis()).unwrap_or(u64::MAX),
             ..Default::default()
         };
         if req.protocol >= 1 {
@@ -167,6 +180,7 @@ impl Engine {
                 hb_failures: 0,
                 hb_in_flight: false,
                 dup_check: false,
+                origin: None,
             },
         );
         self.timers.set(
@@ -196,7 +210,7 @@ impl Engine {
 
     /// Connection close request.
     pub(crate) fn handle_close(&mut self, m: Inbound) {
-        let result = self.process_close(m.payload);
+        let result = self.process_close(m.payload, m.origin);
         self.hold_reply(
             m.reply.as_deref(),
             &pb::CloseResponse {
@@ -205,10 +219,13 @@ impl Engine {
         );
     }
 
-    fn process_close(&mut self, payload: Bytes) -> Result<(), RequestError> {
+    fn process_close(&mut self, payload: Bytes, origin: Option<u64>) -> Result<(), RequestError> {
         let req =
             pb::CloseRequest::decode(payload).map_err(|_| RequestError::InvalidCloseRequest)?;
         if !self.clients.contains_key(&req.client_id) {
+            return Err(RequestError::UnknownClient);
+        }
+        if !self.sent_by_owner(&req.client_id, origin, "close") {
             return Err(RequestError::UnknownClient);
         }
         self.close_client(&req.client_id);
@@ -223,6 +240,7 @@ impl Engine {
         let Ok(ping) = pb::Ping::decode(m.payload) else {
             return;
         };
+        self.bind_by_conn_id(&ping.conn_id, m.origin);
         let result = self.process_ping(&ping.conn_id);
         self.reply(
             m.reply.as_deref(),
@@ -298,6 +316,70 @@ impl Engine {
             TimerKey::Heartbeat(client_id.to_string()),
             later(Instant::now(), self.cfg.hb_interval),
         );
+    }
+
+    /// Client isolation: whether a request about `client_id`'s client (`what`: for the log)
+    /// that came from core-NATS connection `origin` is accepted. Accepted when isolation is
+    /// off, the sender is unknown (external transport), the client is not bound to a
+    /// connection (recovered from the store, not seen since), or it comes from the bound
+    /// connection; also when the bound connection is gone, and the client is then bound to
+    /// the sender. Refusals are counted and logged at debug level.
+    pub(crate) fn sent_by_owner(
+        &mut self,
+        client_id: &str,
+        origin: Option<u64>,
+        what: &'static str,
+    ) -> bool {
+        if self.cfg.trust_client_subjects {
+            return true;
+        }
+        let Some(origin) = origin else {
+            return true;
+        };
+        let bound = match self.clients.get(client_id) {
+            Some(c) => c.origin,
+            None => return true,
+        };
+        match bound {
+            None => true,
+            Some(b) if b == origin => true,
+            Some(b) if !self.transport.origin_open(b) => {
+                tracing::debug!(client = %client_id, "client moved to a new core-NATS connection");
+                if let Some(c) = self.clients.get_mut(client_id) {
+                    c.origin = Some(origin);
+                }
+                true
+            }
+            Some(_) => {
+                self.stats.foreign_requests += 1;
+                tracing::debug!(
+                    client = %client_id,
+                    request = what,
+                    "request from another client's core-NATS connection refused"
+                );
+                false
+            }
+        }
+    }
+
+    /// Client isolation: a request carrying a registered connection ID (ping, publish) binds
+    /// that client to the core-NATS connection it came from (a reconnected client).
+    pub(crate) fn bind_by_conn_id(&mut self, conn_id: &Bytes, origin: Option<u64>) {
+        let Some(origin) = origin else {
+            return;
+        };
+        if conn_id.is_empty() {
+            return;
+        }
+        let Some(id) = self.conn_ids.get(conn_id) else {
+            return;
+        };
+        if let Some(c) = self.clients.get_mut(id) {
+            if c.origin != Some(origin) {
+                tracing::debug!(client = %c.id, "client bound to a new core-NATS connection");
+                c.origin = Some(origin);
+            }
+        }
     }
 
     /// True when the client is failing heartbeats.

@@ -42,6 +42,13 @@ impl Outbox<'_> {
         };
         self.stats.out_msgs += 1;
         self.stats.out_bytes += payload.len() as u64;
+        let counters = self.stats.channel(&sub.channel);
+        counters.out_msgs += 1;
+        counters.out_bytes += payload.len() as u64;
+        if redelivery.is_some() {
+            counters.redeliveries += 1;
+            self.stats.redeliveries += 1;
+        }
         self.transport.publish(&sub.inbox, None, payload);
         let expiry = later(now, sub.ack_wait);
         match redelivery {
@@ -200,11 +207,19 @@ impl Engine {
     }
 
     /// An ack arrived on the ack inbox of subscription `id`.
-    pub(crate) fn handle_ack(&mut self, id: u64, payload: &[u8]) {
+    pub(crate) fn handle_ack(&mut self, id: u64, payload: &[u8], origin: Option<u64>) {
         let Ok(ack) = pb::Ack::decode(payload) else {
             tracing::debug!("undecodable ack dropped");
             return;
         };
+        if origin.is_some() && !self.cfg.trust_client_subjects {
+            let Some(owner) = self.subs.get(&id).map(|s| s.client_id.clone()) else {
+                return;
+            };
+            if !self.sent_by_owner(&owner, origin, "ack") {
+                return;
+            }
+        }
         let Some(sub) = self.subs.get_mut(&id) else {
             return;
         };
@@ -401,6 +416,16 @@ impl Engine {
     /// stored redelivery counts (on the subscription, or on its queue group).
     pub(crate) fn apply_recovered(&mut self, r: RecoveredState) {
         for c in &r.clients {
+            if c.resends_publishes && self.dedup.enabled() {
+                // Publishes it sent before the restart may be lost: it re-registers and
+                // re-sends them before its later ones, which its old connID must not store
+                // first (see `ConnectRequest.resends_publishes`).
+                tracing::debug!(client = %c.id, "registration of a re-sending client not restored");
+                if let Err(e) = self.store.delete_client(&c.id) {
+                    tracing::error!(client = %c.id, "unable to delete client from store: {e}");
+                }
+                continue;
+            }
             self.add_client_state(c);
         }
         let now = Instant::now();

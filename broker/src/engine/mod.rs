@@ -8,8 +8,10 @@
 //! Timers (ack expiry, heartbeats, max age, inactivity) live in one deadline index.
 
 mod conn;
+mod dedup;
 mod delivery;
 mod error;
+mod fuzz;
 mod publish;
 mod state;
 mod subscribe;
@@ -31,11 +33,13 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use crate::config::BrokerConfig;
-use crate::snapshot::{ChannelSnapshot, ClientSnapshot, Snapshot, SubSnapshot};
+use crate::snapshot::{ChannelCounters, ChannelSnapshot, ClientSnapshot, Snapshot, SubSnapshot};
 use crate::store::{ServerInfo, Store};
 use crate::transport::{Inbound, Route, Sink, Transport, TransportSubscription};
 
 pub use error::{RequestError, StartError};
+#[doc(hidden)]
+pub use fuzz::fuzz_requests;
 use state::{Channel, Client, Sub};
 use timers::{TimerKey, Timers};
 
@@ -59,6 +63,8 @@ pub(crate) enum Event {
         old_registration: u64,
         req: pb::ConnectRequest,
         reply: String,
+        /// Core-NATS connection the connect request came from.
+        origin: Option<u64>,
         answered: bool,
     },
 }
@@ -66,6 +72,11 @@ pub(crate) enum Event {
 enum Control {
     Snapshot(oneshot::Sender<Snapshot>),
     Shutdown(oneshot::Sender<()>),
+    /// New limits (config reload).
+    SetLimits(
+        crate::config::StoreLimits,
+        oneshot::Sender<Result<(), String>>,
+    ),
     /// Test hook: run a closure on the engine state.
     #[cfg(test)]
     Inspect(Box<dyn FnOnce(&Engine) + Send>),
@@ -129,6 +140,17 @@ impl EngineHandle {
         rx.await.ok()
     }
 
+    /// Replaces the store limits: channels created from now on get them, existing channels
+    /// get their new effective limits for future enforcement (next append or expiry).
+    pub async fn set_limits(&self, limits: crate::config::StoreLimits) -> Result<(), String> {
+        let (tx, rx) = oneshot::channel();
+        self.ctrl
+            .send(Control::SetLimits(limits, tx))
+            .map_err(|_| "the engine has stopped".to_string())?;
+        rx.await
+            .unwrap_or_else(|_| Err("the engine has stopped".to_string()))
+    }
+
     /// Processes what is queued, answers pending PubAcks, flushes and closes the store, then
     /// stops the task. Returns when done (at once if it already stopped).
     pub async fn shutdown(&self) {
@@ -169,12 +191,30 @@ impl EngineHandle {
 }
 
 /// Counters reported by monitoring.
-#[derive(Default, Clone, Copy)]
+#[derive(Default, Clone)]
 pub(crate) struct Stats {
     pub(crate) in_msgs: u64,
     pub(crate) in_bytes: u64,
     pub(crate) out_msgs: u64,
     pub(crate) out_bytes: u64,
+    pub(crate) redeliveries: u64,
+    /// Requests refused or acks dropped by client isolation.
+    pub(crate) foreign_requests: u64,
+    /// Per-channel traffic, by channel name.
+    pub(crate) channels: HashMap<String, ChannelCounters>,
+}
+
+impl Stats {
+    /// The counters of channel `name` (created at zero).
+    pub(crate) fn channel(&mut self, name: &str) -> &mut ChannelCounters {
+        if !self.channels.contains_key(name) {
+            self.channels
+                .insert(name.to_string(), ChannelCounters::default());
+        }
+        self.channels
+            .get_mut(name)
+            .expect("the counters were inserted above")
+    }
 }
 
 /// The engine state, owned by one task.
@@ -207,6 +247,8 @@ pub(crate) struct Engine {
     pub(crate) held_replies: Vec<(String, Bytes)>,
     /// Subscriptions whose delivery starts once their held response went out: ID, resumed.
     pub(crate) held_starts: Vec<(u64, bool)>,
+    /// The guids of recently stored publishes (`--dedup_window`).
+    pub(crate) dedup: dedup::Dedup,
 }
 
 /// Current time in Unix nanoseconds.
@@ -252,6 +294,7 @@ pub async fn start(
     }
     let start_time = SystemTime::now();
     let EngineInput { tx, rx, received } = input;
+    let dedup = dedup::Dedup::new(cfg.dedup_window);
     let mut engine = Engine {
         cfg,
         transport: transport.clone(),
@@ -276,6 +319,7 @@ pub async fn start(
         batch_seen: HashSet::new(),
         held_replies: Vec::new(),
         held_starts: Vec::new(),
+        dedup,
     };
     if let Some(r) = recovered {
         engine.apply_recovered(r);
@@ -370,6 +414,9 @@ impl Engine {
                 c = ctrl.recv() => match c {
                     Some(Control::Snapshot(tx)) => {
                         let _ = tx.send(self.snapshot());
+                    }
+                    Some(Control::SetLimits(limits, tx)) => {
+                        let _ = tx.send(self.set_limits(limits));
                     }
                     #[cfg(test)]
                     Some(Control::Inspect(f)) => f(&self),
@@ -476,7 +523,7 @@ impl Engine {
         match ev {
             Event::Msg(m) => match m.route {
                 Route::Publish => self.handle_publish(m),
-                Route::Ack(id) => self.handle_ack(id, &m.payload),
+                Route::Ack(id) => self.handle_ack(id, &m.payload, m.origin),
                 route => {
                     self.finish_batch().await;
                     match route {
@@ -502,10 +549,11 @@ impl Engine {
                 old_registration,
                 req,
                 reply,
+                origin,
                 answered,
             } => {
                 self.finish_batch().await;
-                self.duplicate_result(old_registration, req, reply, answered);
+                self.duplicate_result(old_registration, req, reply, origin, answered);
             }
         }
     }
@@ -527,6 +575,20 @@ impl Engine {
         if let Some(r) = reply {
             self.transport.publish(r, None, msg.encode_to_vec().into());
         }
+    }
+
+    /// See [`EngineHandle::set_limits`].
+    fn set_limits(&mut self, limits: crate::config::StoreLimits) -> Result<(), String> {
+        self.store
+            .set_limits(limits.clone())
+            .map_err(|e| e.to_string())?;
+        for ch in self.channels.values_mut() {
+            let eff = crate::store::limits::effective_limits(&limits, &ch.name);
+            ch.store.msgs.set_limits(&eff).map_err(|e| e.to_string())?;
+            ch.store.limits = eff;
+        }
+        self.cfg.limits = limits;
+        Ok(())
     }
 
     fn snapshot(&self) -> Snapshot {
@@ -579,6 +641,12 @@ impl Engine {
                     last_seq: c.store.msgs.last_sequence(),
                     subs: c.all_sub_ids().iter().filter_map(sub_snap).collect(),
                     limits: c.store.limits.clone(),
+                    counters: self
+                        .stats
+                        .channels
+                        .get(&c.name)
+                        .copied()
+                        .unwrap_or_default(),
                 }
             })
             .collect();
@@ -592,6 +660,8 @@ impl Engine {
             in_bytes: self.stats.in_bytes,
             out_msgs: self.stats.out_msgs,
             out_bytes: self.stats.out_bytes,
+            redeliveries: self.stats.redeliveries,
+            foreign_requests: self.stats.foreign_requests,
             clients,
             channels,
         }

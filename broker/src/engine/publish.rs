@@ -6,9 +6,11 @@ use prost::Message;
 use stan_protocol::{pb, validate};
 use tokio::time::Instant;
 
+use super::dedup;
 use super::state::Channel;
 use super::timers::{later, TimerKey};
 use super::{now_nanos, Engine, RequestError};
+use crate::monitor::metrics;
 use crate::store::StoreError;
 use crate::transport::Inbound;
 
@@ -31,6 +33,8 @@ pub(crate) struct BatchAck {
     error: String,
     /// The channel the message was stored in (`None` if it was refused).
     channel: Option<String>,
+    /// When the engine took the PubMsg (for the publish-to-PubAck latency metric).
+    received: std::time::Instant,
 }
 
 impl Engine {
@@ -39,6 +43,7 @@ impl Engine {
         reply: Option<String>,
         guid: String,
         result: Result<String, RequestError>,
+        received: std::time::Instant,
     ) {
         if let Some(reply) = reply {
             let (error, channel) = match &result {
@@ -50,13 +55,20 @@ impl Engine {
                 guid,
                 error,
                 channel,
+                received,
             });
         }
     }
 
     /// Validates and stores one publish; its PubAck goes out with the batch.
     pub(crate) fn handle_publish(&mut self, m: Inbound) {
-        let Inbound { reply, payload, .. } = m;
+        let received = std::time::Instant::now();
+        let Inbound {
+            reply,
+            payload,
+            origin,
+            ..
+        } = m;
         let mut req = match pb::PubMsg::decode(payload.clone()) {
             Ok(r) => r,
             Err(_) if CtrlMsg::decode(payload).is_ok() => {
@@ -68,21 +80,27 @@ impl Engine {
                     reply,
                     String::new(),
                     Err(RequestError::InvalidPubRequest),
+                    received,
                 )
             }
         };
+        if origin.is_some() && !self.cfg.trust_client_subjects {
+            self.bind_by_conn_id(&req.conn_id, origin);
+        }
         let guid = std::mem::take(&mut req.guid);
         let result = if guid.is_empty() {
             Err(RequestError::InvalidPubRequest)
         } else {
-            self.store_publish(req)
+            self.store_publish(req, &guid)
         };
-        self.queue_pub_ack(reply, guid, result);
+        self.queue_pub_ack(reply, guid, result, received);
     }
 
     /// Checks the subject and the publisher, then appends the message to its channel (created
     /// on first use), arms the channel's max_age timer and marks the channel for the batch.
-    fn store_publish(&mut self, req: pb::PubMsg) -> Result<String, RequestError> {
+    /// A publish whose guid the channel stored within the de-duplication window is
+    /// acknowledged like the original (with the batch, after the flush) and not stored again.
+    fn store_publish(&mut self, req: pb::PubMsg, guid: &str) -> Result<String, RequestError> {
         if !validate::is_valid_channel(&req.subject) {
             return Err(RequestError::InvalidPubRequest);
         }
@@ -101,7 +119,12 @@ impl Engine {
             .channels
             .get_mut(&req.subject)
             .ok_or(RequestError::InvalidPubRequest)?;
-        let timestamp = now_nanos().max(ch.store.msgs.last_timestamp());
+        let now_ns = now_nanos();
+        if self.dedup.seen(&ch.name, guid, now_ns) {
+            tracing::debug!(channel = %ch.name, guid, "re-sent publish acknowledged again, not stored");
+            return Ok(ch.name.clone());
+        }
+        let timestamp = now_ns.max(ch.store.msgs.last_timestamp());
         let msg = pb::MsgProto {
             sequence: 0,
             subject: req.subject,
@@ -110,7 +133,12 @@ impl Engine {
             timestamp,
             ..Default::default()
         };
-        ch.store.msgs.store(msg)?;
+        if self.dedup.enabled() {
+            ch.store.msgs.store_with_guid(msg, guid)?;
+            self.dedup.record(&ch.name, guid, timestamp);
+        } else {
+            ch.store.msgs.store(msg)?;
+        }
         let now = Instant::now();
         ch.last_activity = now;
         let max_age = ch.max_age();
@@ -125,6 +153,9 @@ impl Engine {
         }
         self.stats.in_msgs += 1;
         self.stats.in_bytes += payload_len;
+        let counters = self.stats.channel(&ch.name);
+        counters.in_msgs += 1;
+        counters.in_bytes += payload_len;
         Ok(ch.name.clone())
     }
 
@@ -164,8 +195,10 @@ impl Engine {
             tracing::error!("store flush failed: {e}");
         }
         for mut a in std::mem::take(&mut self.batch_acks) {
-            if let Some((_, e)) = failed.iter().find(|(n, _)| a.channel.as_ref() == Some(n)) {
+            if let Some((n, e)) = failed.iter().find(|(n, _)| a.channel.as_ref() == Some(n)) {
                 a.error = e.clone();
+                // Not durable: a re-sent copy must be stored.
+                self.dedup.forget(n, &a.guid);
             }
             let ack = pb::PubAck {
                 guid: a.guid,
@@ -173,6 +206,7 @@ impl Engine {
             };
             self.transport
                 .publish(&a.reply, None, ack.encode_to_vec().into());
+            metrics::PUBLISH_ACK_LATENCY.observe(a.received.elapsed());
         }
     }
 
@@ -211,8 +245,18 @@ impl Engine {
         Ok(())
     }
 
-    /// Adds a channel to the engine (created or recovered) and arms its inactivity timer.
+    /// Adds a channel to the engine (created or recovered) and arms its inactivity timer. The
+    /// de-duplication window of a recovered channel is rebuilt from the guids its store kept
+    /// with the messages stored within the window.
     pub(crate) fn add_channel(&mut self, name: &str, store: crate::store::ChannelStore) {
+        if self.dedup.enabled() && store.msgs.last_sequence() > 0 {
+            let since = self.dedup.oldest(now_nanos());
+            let guids = store.msgs.recent_guids(since, dedup::MAX_GUIDS_PER_CHANNEL);
+            tracing::debug!(channel = %name, guids = guids.len(), "de-duplication window recovered");
+            for (guid, ts) in guids {
+                self.dedup.record(name, &guid, ts);
+            }
+        }
         let now = Instant::now();
         let ch = Channel {
             name: name.to_string(),
@@ -303,6 +347,7 @@ impl Engine {
             }
         }
         self.lower_names.remove(&name.to_lowercase());
+        self.dedup.drop_channel(name);
         self.timers.cancel(&TimerKey::Age(name.to_string()));
         self.timers.cancel(&TimerKey::Inactivity(name.to_string()));
         if let Err(e) = self.store.delete_channel(name) {

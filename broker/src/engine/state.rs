@@ -26,6 +26,8 @@ pub(crate) struct Client {
     pub(crate) hb_in_flight: bool,
     /// A duplicate-client probe is out.
     pub(crate) dup_check: bool,
+    /// Core-NATS connection the client is bound to (client isolation); `None` until known.
+    pub(crate) origin: Option<u64>,
 }
 
 /// A subscription (active, offline durable, or offline durable queue group state).

@@ -93,7 +93,7 @@ impl Engine {
             tracing::debug!("subscription request without reply subject dropped");
             return;
         };
-        match self.process_subscribe(&m.payload) {
+        match self.process_subscribe(&m.payload, m.origin) {
             Ok((id, resumed)) => {
                 let ack_inbox = self
                     .subs
@@ -110,8 +110,12 @@ impl Engine {
 
     /// Validates, classifies and installs a subscription; returns its ID and whether it
     /// resumed an existing one.
-    fn process_subscribe(&mut self, payload: &[u8]) -> Result<(u64, bool), RequestError> {
-        let valid = self.validate_subscribe(payload)?;
+    fn process_subscribe(
+        &mut self,
+        payload: &[u8],
+        origin: Option<u64>,
+    ) -> Result<(u64, bool), RequestError> {
+        let valid = self.validate_subscribe(payload, origin)?;
         let kind = self.classify_subscribe(&valid)?;
         self.install_subscribe(valid, kind)
     }
@@ -119,7 +123,11 @@ impl Engine {
     /// Step 1: decodes the request and checks its fields and client (§3.4), then looks up the
     /// channel, creating it on first use. The channel is created before the durable queue
     /// name is checked (as before the split), so an invalid name still creates the channel.
-    fn validate_subscribe(&mut self, payload: &[u8]) -> Result<ValidRequest, RequestError> {
+    fn validate_subscribe(
+        &mut self,
+        payload: &[u8],
+        origin: Option<u64>,
+    ) -> Result<ValidRequest, RequestError> {
         let req = pb::SubscriptionRequest::decode(payload)
             .map_err(|_| RequestError::InvalidSubRequest)?;
         if req.client_id.is_empty() {
@@ -140,7 +148,9 @@ impl Engine {
         if !validate::is_valid_channel(&req.subject) {
             return Err(RequestError::InvalidSubject);
         }
-        if !self.clients.contains_key(&req.client_id) {
+        if !self.clients.contains_key(&req.client_id)
+            || !self.sent_by_owner(&req.client_id, origin, "subscribe")
+        {
             return Err(RequestError::UnknownClient);
         }
         self.lookup_or_create_channel(&req.subject)?;
@@ -343,7 +353,7 @@ impl Engine {
 
     /// Unsubscribe (`close == false`) or subscription close (`close == true`).
     pub(crate) fn handle_unsubscribe(&mut self, m: Inbound, close: bool) {
-        let result = self.process_unsubscribe(&m.payload, close);
+        let result = self.process_unsubscribe(&m.payload, close, m.origin);
         self.hold_reply(
             m.reply.as_deref(),
             &pb::SubscriptionResponse {
@@ -355,7 +365,12 @@ impl Engine {
 
     /// Finds the subscription (by ack inbox, else by delivery inbox), checks its owner and
     /// removes it.
-    fn process_unsubscribe(&mut self, payload: &[u8], close: bool) -> Result<(), RequestError> {
+    fn process_unsubscribe(
+        &mut self,
+        payload: &[u8],
+        close: bool,
+        origin: Option<u64>,
+    ) -> Result<(), RequestError> {
         let req = pb::UnsubscribeRequest::decode(payload)
             .map_err(|_| RequestError::InvalidUnsubRequest)?;
         let ch = self
@@ -383,6 +398,9 @@ impl Engine {
             && self.clients.contains_key(&req.client_id);
         if !owner_ok {
             return Err(RequestError::UnknownClient);
+        }
+        if !self.sent_by_owner(&req.client_id, origin, "unsubscribe") {
+            return Err(RequestError::InvalidUnsubRequest);
         }
         self.remove_sub(id, !close);
         Ok(())

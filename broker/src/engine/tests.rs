@@ -141,6 +141,7 @@ fn recovered(cluster: &str) -> Recovering {
                 protocol: 1,
                 ping_interval: 5,
                 ping_max_out: 88,
+                resends_publishes: false,
             }],
             channels: vec![RecoveredChannel {
                 name: "ch".into(),
@@ -242,10 +243,27 @@ fn inject(sink: &crate::transport::Sink, route: Route, reply: &str, payload: imp
         subject: String::new(),
         reply: Some(reply.to_string()),
         payload: payload.encode_to_vec().into(),
+        origin: None,
     });
 }
 
 /// An engine on a [`Recorder`] with `max_msgs` 1, no heartbeats, and client "c" connected.
+/// Register client `c` (connID `conn`); the engine answers on `_INBOX.r1`.
+fn connect_c(sink: &crate::transport::Sink) {
+    inject(
+        sink,
+        Route::Connect,
+        "_INBOX.r1",
+        pb::ConnectRequest {
+            client_id: "c".into(),
+            heartbeat_inbox: "_INBOX.hb".into(),
+            protocol: 1,
+            conn_id: Bytes::from_static(b"conn"),
+            ..Default::default()
+        },
+    );
+}
+
 async fn limited_engine() -> (super::EngineHandle, Arc<Recorder>, crate::transport::Sink) {
     let mut cfg = BrokerConfig::for_tests();
     cfg.hb_interval = Duration::from_secs(3600);
@@ -261,18 +279,7 @@ async fn limited_engine() -> (super::EngineHandle, Arc<Recorder>, crate::transpo
     )
     .await
     .unwrap();
-    inject(
-        &sink,
-        Route::Connect,
-        "_INBOX.r1",
-        pb::ConnectRequest {
-            client_id: "c".into(),
-            heartbeat_inbox: "_INBOX.hb".into(),
-            protocol: 1,
-            conn_id: Bytes::from_static(b"conn"),
-            ..Default::default()
-        },
-    );
+    connect_c(&sink);
     (h, t, sink)
 }
 
@@ -478,18 +485,7 @@ async fn a_failed_store_flush_is_never_acknowledged_as_success() {
     )
     .await
     .unwrap();
-    inject(
-        &sink,
-        Route::Connect,
-        "_INBOX.r1",
-        pb::ConnectRequest {
-            client_id: "c".into(),
-            heartbeat_inbox: "_INBOX.hb".into(),
-            protocol: 1,
-            conn_id: Bytes::from_static(b"conn"),
-            ..Default::default()
-        },
-    );
+    connect_c(&sink);
     publish(&sink, "g1");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
     let ack = loop {
@@ -602,18 +598,7 @@ async fn responses_are_sent_after_the_records_they_promise_are_flushed() {
         delay: Duration::from_millis(150),
     };
     let h = start(cfg, t.clone(), Box::new(store), input).await.unwrap();
-    inject(
-        &sink,
-        Route::Connect,
-        "_INBOX.r1",
-        pb::ConnectRequest {
-            client_id: "c".into(),
-            heartbeat_inbox: "_INBOX.hb".into(),
-            protocol: 1,
-            conn_id: Bytes::from_static(b"conn"),
-            ..Default::default()
-        },
-    );
+    connect_c(&sink);
     let resp = image_at_response(&t, "_INBOX.r1", &dir).await;
     assert_eq!(pb::ConnectResponse::decode(resp).unwrap().error, "");
     let r = recover_image(&dir).await;

@@ -76,6 +76,7 @@ pub fn router<S: Source>(source: S, bound: SocketAddr) -> Router {
         .route("/varz", get(varz::<S>))
         .route("/connz", get(connz::<S>))
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics::<S>))
         .route("/streaming", get(streaming_root))
         .route("/streaming/serverz", get(serverz::<S>))
         .route("/streaming/storez", get(storez::<S>))
@@ -179,6 +180,16 @@ async fn healthz(Query(p): Params) -> Response {
     if !p.contains_key("callback") {
         *r.body_mut() = Body::from("{\"status\":\"ok\"}");
     }
+    r
+}
+
+async fn metrics<S: Source>(State(app): State<App<S>>) -> Response {
+    let snap = app.source.snapshot().await;
+    let mut r = Response::new(Body::from(super::metrics::render(&snap)));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(super::metrics::CONTENT_TYPE),
+    );
     r
 }
 

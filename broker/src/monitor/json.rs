@@ -598,6 +598,8 @@ mod tests {
             in_bytes: 50,
             out_msgs: 6,
             out_bytes: 60,
+            redeliveries: 0,
+            foreign_requests: 0,
             clients: vec![
                 ClientSnapshot {
                     id: "c2".into(),
@@ -619,6 +621,7 @@ mod tests {
                     last_seq: 2,
                     subs: vec![s1, s2, off],
                     limits: ChannelLimits::default(),
+                    counters: Default::default(),
                 },
                 ChannelSnapshot {
                     name: "bar".into(),
@@ -628,6 +631,7 @@ mod tests {
                     last_seq: 3,
                     subs: vec![],
                     limits: ChannelLimits::default(),
+                    counters: Default::default(),
                 },
             ],
         }

@@ -16,9 +16,11 @@
 //! | `/streaming/isFTActive` | 204: a standalone server is never the active FT member |
 //! | `/varz`, `/connz` | minimal core-side information |
 //! | `/healthz` | `{"status":"ok"}` |
+//! | `/metrics` | Prometheus (OpenMetrics) text, see [`metrics`] |
 
 pub mod http;
 pub mod json;
+pub mod metrics;
 
 use std::io;
 use std::net::SocketAddr;

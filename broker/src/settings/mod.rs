@@ -89,8 +89,12 @@ pub struct Settings {
     pub hb_fail_count: Option<i64>,
     /// `--replace_durable`.
     pub replace_durable: Option<bool>,
+    /// `--trust_client_subjects` (client isolation off).
+    pub trust_client_subjects: Option<bool>,
     /// `--io_batch_size`.
     pub io_batch_size: Option<i64>,
+    /// `--dedup_window`.
+    pub dedup_window: Option<Duration>,
     /// `-a`.
     pub addr: Option<String>,
     /// `-p` (0 or -1: any free port).
@@ -119,6 +123,8 @@ pub struct Settings {
     pub logtime: Option<bool>,
     /// `-l`.
     pub log_file: Option<PathBuf>,
+    /// `--log_format` (`text` or `json`).
+    pub log_format: Option<String>,
 }
 
 macro_rules! overlay_fields {
@@ -136,9 +142,10 @@ impl Settings {
             file_compact_interval, file_compact_min_size, file_fds_limit, file_crc);
         overlay_fields!(base, top; cluster_id, discover_prefix, store, dir, max_channels, max_subs,
             max_msgs, max_bytes, max_age, max_inactivity, channels, nats_server, hb_interval,
-            hb_timeout, hb_fail_count, replace_durable, io_batch_size, addr, port, http_host,
-            http_port, user, pass, auth, max_payload, stan_debug, stan_trace, debug, trace,
-            logtime, log_file);
+            hb_timeout, hb_fail_count, replace_durable, trust_client_subjects, io_batch_size, dedup_window,
+            addr, port,
+            http_host, http_port, user, pass, auth, max_payload, stan_debug, stan_trace, debug,
+            trace, logtime, log_file, log_format);
         self
     }
 }
@@ -152,6 +159,29 @@ pub struct LogOptions {
     pub file: Option<PathBuf>,
     /// Timestamp log lines.
     pub timestamps: bool,
+    /// Log line format.
+    pub format: LogFormat,
+}
+
+/// The format of log lines (`--log_format`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line (`timestamp`, `level`, `message` and the event's fields).
+    Json,
+}
+
+impl LogFormat {
+    /// Parses `text` or `json` (any case).
+    pub fn parse(s: &str) -> Result<LogFormat, SettingsError> {
+        match s.to_ascii_lowercase().as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => invalid(format!("invalid log format {s:?} (expected text or json)")),
+        }
+    }
 }
 
 impl Default for LogOptions {
@@ -160,6 +190,7 @@ impl Default for LogOptions {
             level: tracing::Level::INFO,
             file: None,
             timestamps: true,
+            format: LogFormat::Text,
         }
     }
 }
@@ -320,6 +351,9 @@ pub fn build(s: &Settings) -> Result<(BrokerConfig, LogOptions), SettingsError> 
     if let Some(v) = s.hb_interval {
         cfg.hb_interval = v;
     }
+    if let Some(v) = s.dedup_window {
+        cfg.dedup_window = v;
+    }
     if let Some(v) = s.hb_timeout {
         cfg.hb_timeout = v;
     }
@@ -329,6 +363,9 @@ pub fn build(s: &Settings) -> Result<(BrokerConfig, LogOptions), SettingsError> 
     }
     if let Some(v) = s.replace_durable {
         cfg.replace_durable = v;
+    }
+    if let Some(v) = s.trust_client_subjects {
+        cfg.trust_client_subjects = v;
     }
     if let Some(v) = non_negative("I/O batch size", s.io_batch_size)? {
         cfg.io_batch_size = v as usize;
@@ -383,6 +420,33 @@ pub fn build(s: &Settings) -> Result<(BrokerConfig, LogOptions), SettingsError> 
         },
         file: s.log_file.clone(),
         timestamps: s.logtime.unwrap_or(true),
+        format: match &s.log_format {
+            Some(f) => LogFormat::parse(f)?,
+            None => LogFormat::Text,
+        },
     };
     Ok((cfg, log))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_format_values() {
+        let with = |f: &str| Settings {
+            log_format: Some(f.into()),
+            ..Settings::default()
+        };
+        assert_eq!(build(&with("json")).unwrap().1.format, LogFormat::Json);
+        assert_eq!(build(&with("TEXT")).unwrap().1.format, LogFormat::Text);
+        assert_eq!(
+            build(&Settings::default()).unwrap().1.format,
+            LogFormat::Text
+        );
+        assert_eq!(
+            build(&with("yaml")).unwrap_err().to_string(),
+            "invalid log format \"yaml\" (expected text or json)"
+        );
+    }
 }

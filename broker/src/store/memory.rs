@@ -46,6 +46,11 @@ impl Store for MemoryStore {
         "MEMORY"
     }
 
+    fn set_limits(&mut self, limits: StoreLimits) -> StoreResult<()> {
+        self.limits = limits;
+        Ok(())
+    }
+
     fn recover(&mut self) -> BoxFuture<'_, StoreResult<Option<RecoveredState>>> {
         ready(Ok(None)).boxed()
     }
@@ -162,6 +167,13 @@ impl MemoryMsgStore {
 }
 
 impl MsgStore for MemoryMsgStore {
+    fn set_limits(&mut self, limits: &ChannelLimits) -> StoreResult<()> {
+        self.max_msgs = limits.max_msgs.unwrap_or(0);
+        self.max_bytes = limits.max_bytes.unwrap_or(0);
+        self.max_age = limits.max_age.unwrap_or(Duration::ZERO);
+        Ok(())
+    }
+
     fn store(&mut self, mut msg: MsgProto) -> StoreResult<u64> {
         self.last_seq += 1;
         msg.sequence = self.last_seq;

@@ -21,7 +21,7 @@ use futures::future::BoxFuture;
 use stan_protocol::pb::MsgProto;
 use stan_protocol::subjects::ServerSubjects;
 
-use crate::config::ChannelLimits;
+use crate::config::{ChannelLimits, StoreLimits};
 
 pub use file::FileStore;
 pub use memory::MemoryStore;
@@ -69,6 +69,9 @@ pub struct ClientRecord {
     pub ping_interval: i32,
     /// Ping max out.
     pub ping_max_out: i32,
+    /// The client re-sends its in-flight publishes when its registration is lost
+    /// (`ConnectRequest.resends_publishes`): its registration is not restored at startup.
+    pub resends_publishes: bool,
 }
 
 /// A subscription, as persisted.
@@ -163,6 +166,14 @@ pub trait Store: Send {
     fn flush(&mut self) -> BoxFuture<'_, StoreResult<()>>;
     /// Flushes and releases resources. The store is not used afterwards.
     fn close(&mut self) -> BoxFuture<'_, StoreResult<()>>;
+    /// Replaces the limits channels created from now on get (the channels that exist keep
+    /// theirs: see [`MsgStore::set_limits`]). Stores that cannot do this say so.
+    fn set_limits(&mut self, limits: StoreLimits) -> StoreResult<()> {
+        let _ = limits;
+        Err(StoreError::Other(
+            "this store cannot change its limits while running".into(),
+        ))
+    }
 }
 
 /// The messages of one channel.
@@ -171,6 +182,21 @@ pub trait MsgStore: Send {
     /// then enforces the count and byte limits by dropping the oldest messages (the newest is
     /// always kept). Returns the sequence. Many appends may precede one [`MsgStore::flush`].
     fn store(&mut self, msg: MsgProto) -> StoreResult<u64>;
+    /// [`MsgStore::store`], for a message whose publish had this guid. A persistent store
+    /// keeps the guid with the message (not in its wire form), so that
+    /// [`MsgStore::recent_guids`] finds it after a restart; the default forgets it.
+    fn store_with_guid(&mut self, msg: MsgProto, guid: &str) -> StoreResult<u64> {
+        let _ = guid;
+        self.store(msg)
+    }
+    /// The guids kept by [`MsgStore::store_with_guid`] for the stored messages with a
+    /// timestamp at or after `since` (Unix nanoseconds), oldest first, at most the newest
+    /// `max`: `(guid, timestamp)`. The default (a store that keeps nothing across restarts)
+    /// has none.
+    fn recent_guids(&self, since: i64, max: usize) -> Vec<(String, i64)> {
+        let _ = (since, max);
+        Vec::new()
+    }
     /// The message with that sequence, if still stored.
     fn lookup(&self, seq: u64) -> Option<MsgProto>;
     /// The message with that sequence in wire form (an encoded [`MsgProto`] without the
@@ -203,6 +229,14 @@ pub trait MsgStore: Send {
     fn expire(&mut self, now: i64) -> Option<i64>;
     /// Makes appended messages durable.
     fn flush(&mut self) -> BoxFuture<'_, StoreResult<()>>;
+    /// Replaces the channel's count, byte and age limits (`limits` has every field set);
+    /// they are enforced from the next append or expiry on. Stores that cannot do this say so.
+    fn set_limits(&mut self, limits: &ChannelLimits) -> StoreResult<()> {
+        let _ = limits;
+        Err(StoreError::Other(
+            "this store cannot change its limits while running".into(),
+        ))
+    }
 }
 
 /// The subscription records of one channel.

@@ -41,6 +41,7 @@ impl Transport for EmbeddedTransport {
                 subject: m.subject,
                 reply: m.reply,
                 payload: m.payload,
+                origin: Some(m.publisher),
             })
         });
         match self.conn.subscribe_with(subject, None, handler) {
@@ -87,6 +88,10 @@ impl Transport for EmbeddedTransport {
 
     fn close(&self) -> BoxFuture<'static, ()> {
         async {}.boxed()
+    }
+
+    fn origin_open(&self, origin: u64) -> bool {
+        origin == self.conn.id() || self.conn.is_tcp_connection_open(origin)
     }
 }
 

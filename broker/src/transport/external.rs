@@ -47,10 +47,12 @@ struct Reader {
 /// one writer task, so a subscription always reaches the server before a later publish.
 ///
 /// async-nats hands each subscription its own queue, so messages of different subscriptions
-/// can reach the sink out of arrival order. Unsubscribe, subscription-close and close requests
-/// must be handled after the acks and publishes that arrived before them; their reader first
-/// has every other subscription drain what it already received (a barrier, as the official
-/// server does with its NATS client), then forwards the request.
+/// can reach the sink out of arrival order. Subscribe, unsubscribe, subscription-close and
+/// close requests must be handled after the acks and publishes that arrived before them (a
+/// subscription starting at the last received message must see a message its client published
+/// just before); their reader first has every other subscription drain what it already
+/// received (a barrier, as the official server does with its NATS client), then forwards the
+/// request.
 pub struct ExternalTransport {
     client: async_nats::Client,
     cmds: mpsc::UnboundedSender<Cmd>,
@@ -81,12 +83,7 @@ impl ExternalTransport {
             .name(name)
             .subscription_capacity(1 << 20)
             .request_timeout(None);
-        if let (Some(u), Some(p)) = (&cfg.user, &cfg.pass) {
-            opts = opts.user_and_password(u.clone(), p.clone());
-        }
-        if let Some(t) = &cfg.auth_token {
-            opts = opts.token(t.clone());
-        }
+        let shown = redact_credentials(&cfg.url);
         let urls: Vec<String> = cfg
             .url
             .split(',')
@@ -98,19 +95,34 @@ impl ExternalTransport {
             .map(|u| u.parse::<async_nats::ServerAddr>())
             .collect::<Result<_, _>>()
             .map_err(|source| TransportError::InvalidUrl {
-                url: cfg.url.clone(),
+                url: shown.clone(),
                 source,
             })?;
         if addrs.is_empty() {
             return Err(TransportError::NoUrl);
         }
-        let client =
-            opts.connect(addrs.as_slice())
-                .await
-                .map_err(|source| TransportError::Connect {
-                    url: cfg.url.clone(),
-                    source,
-                })?;
+        // async-nats ignores user info in URLs: credentials of the first URL that has some
+        // (`nats://user:pass@host`, or `nats://token@host`) win over the settings.
+        let from_url = addrs.iter().find_map(|a| {
+            a.username()
+                .map(|u| (percent_decode(u), a.password().map(percent_decode)))
+        });
+        match from_url {
+            Some((user, Some(pass))) => opts = opts.user_and_password(user, pass),
+            Some((token, None)) => opts = opts.token(token),
+            None => {
+                if let (Some(u), Some(p)) = (&cfg.user, &cfg.pass) {
+                    opts = opts.user_and_password(u.clone(), p.clone());
+                }
+                if let Some(t) = &cfg.auth_token {
+                    opts = opts.token(t.clone());
+                }
+            }
+        }
+        let client = opts
+            .connect(addrs.as_slice())
+            .await
+            .map_err(|source| TransportError::Connect { url: shown, source })?;
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(writer(client.clone(), rx, tx.downgrade(), sink));
         Ok(ExternalTransport {
@@ -121,12 +133,46 @@ impl ExternalTransport {
     }
 }
 
+/// `url` (a comma-separated list) with the user info of each URL replaced by `***`, for
+/// errors and logs.
+pub(crate) fn redact_credentials(url: &str) -> String {
+    url.split(',')
+        .map(|u| match (u.find("://"), u.rfind('@')) {
+            (Some(s), Some(at)) if at > s + 3 => format!("{}***{}", &u[..s + 3], &u[at..]),
+            (None, Some(at)) => format!("***{}", &u[at..]),
+            _ => u.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Decodes the `%XX` escapes of a URL's user info (invalid escapes are kept as they are).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn forward(sink: &Sink, route: Route, m: async_nats::Message) {
     sink(Inbound {
         route,
         subject: m.subject.to_string(),
         reply: m.reply.map(|r| r.to_string()),
         payload: m.payload,
+        origin: None,
     });
 }
 
@@ -138,7 +184,10 @@ async fn reader(
     mut drains: mpsc::UnboundedReceiver<oneshot::Sender<()>>,
     cmds: mpsc::WeakUnboundedSender<Cmd>,
 ) {
-    let ordered = matches!(route, Route::Unsubscribe | Route::SubClose | Route::Close);
+    let ordered = matches!(
+        route,
+        Route::Subscribe | Route::Unsubscribe | Route::SubClose | Route::Close
+    );
     loop {
         tokio::select! {
             biased;
@@ -327,5 +376,21 @@ impl Transport for ExternalTransport {
             let _ = tokio::time::timeout(Duration::from_secs(2), client.drain()).await;
         }
         .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{percent_decode, redact_credentials};
+
+    #[test]
+    fn url_credentials_are_redacted_and_decoded() {
+        assert_eq!(
+            redact_credentials("nats://u:p@h:1, nats://h2:2,tok@h3:3"),
+            "nats://***@h:1, nats://h2:2,***@h3:3"
+        );
+        assert_eq!(redact_credentials("nats://h:4222"), "nats://h:4222");
+        assert_eq!(percent_decode("p%40ss%3Aw%2"), "p@ss:w%2");
+        assert_eq!(percent_decode("plain"), "plain");
     }
 }

@@ -50,6 +50,9 @@ pub struct Inbound {
     pub reply: Option<String>,
     /// Payload.
     pub payload: Bytes,
+    /// Server-wide id of the core-NATS connection that published it, when the transport
+    /// knows it (embedded: yes; external: `None`, a NATS server does not tell).
+    pub origin: Option<u64>,
 }
 
 /// Where subscriptions deliver: must be cheap and never block.
@@ -113,4 +116,9 @@ pub trait Transport: Send + Sync + 'static {
     fn flush(&self) -> BoxFuture<'static, ()>;
     /// Flushes and closes the connection (external) or detaches (embedded).
     fn close(&self) -> BoxFuture<'static, ()>;
+    /// True while the core-NATS connection `origin` (an [`Inbound::origin`]) is open. A
+    /// transport that cannot tell answers `true`.
+    fn origin_open(&self, _origin: u64) -> bool {
+        true
+    }
 }

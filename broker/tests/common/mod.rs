@@ -171,6 +171,7 @@ pub fn connect_request(client_id: &str, hb_inbox: &str) -> pb::ConnectRequest {
         conn_id: Bytes::from(new_nuid()),
         ping_interval: 5,
         ping_max_out: 88,
+        resends_publishes: false,
     }
 }
 

@@ -2,7 +2,9 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use bytes::Bytes;
 use futures::task::AtomicWaker;
 use tokio::sync::{oneshot, OwnedSemaphorePermit};
 use tokio::time::Instant;
@@ -14,7 +16,22 @@ use crate::lock::lock;
 pub(crate) struct PendingPub {
     pub(crate) tx: AckTx,
     pub(crate) _permit: OwnedSemaphorePermit,
+    /// What a resume re-sends: kept when the session's server de-duplicates re-sent guids.
+    pub(crate) resend: Option<Resend>,
 }
+
+/// A publish as a resume re-sends it (with its original guid).
+pub(crate) struct Resend {
+    pub(crate) channel: String,
+    pub(crate) payload: Bytes,
+    /// When it was first put on the wire.
+    pub(crate) first_sent: Instant,
+}
+
+/// Share of the server's de-duplication window within which a publish is still re-sent: a
+/// publish first sent earlier than that may have been forgotten by the server by the time
+/// the re-send arrives, and fails as lost instead (it may or may not be stored).
+const RESEND_WITHIN: (u32, u32) = (9, 10);
 
 /// Where the outcome of one publish goes.
 pub(crate) enum AckTx {
@@ -101,9 +118,67 @@ pub(crate) struct PendingPubs {
     /// not wake the task (an awaited publish would otherwise wake it on every call, since the
     /// table is empty before each one).
     pub(crate) timer_armed: bool,
+    /// Epoch of the session for which a refused connID already triggered a ping.
+    pub(crate) conn_probe_epoch: u64,
 }
 
 impl PendingPubs {
+    /// The entry a PubAck completes; `None` when there is none, or when the PubAck refuses
+    /// the publish's connID (`unknown_conn`) and the publish can be re-sent: the server no
+    /// longer knows the session it was sent in, so the entry stays for the resume to re-send
+    /// it (or for its timeout).
+    pub(super) fn take_for_ack(&mut self, guid: &str, unknown_conn: bool) -> Option<PendingPub> {
+        if unknown_conn && self.map.get(guid).is_some_and(|p| p.resend.is_some()) {
+            return None;
+        }
+        self.remove(guid)
+    }
+
+    /// The session was lost while its server de-duplicates: stop accepting publishes for it
+    /// and keep the entries that can be re-sent (returns the others, to fail them).
+    pub(super) fn suspend(&mut self) -> Vec<PendingPub> {
+        self.epoch = 0;
+        let gone: Vec<String> = self
+            .map
+            .iter()
+            .filter(|(_, p)| p.resend.is_none())
+            .map(|(g, _)| g.clone())
+            .collect();
+        let failed = gone.iter().filter_map(|g| self.map.remove(g)).collect();
+        let map = &self.map;
+        self.order.retain(|(_, g)| map.contains_key(g));
+        failed
+    }
+
+    /// A new session whose server de-duplicates within `window` (zero: not at all): the
+    /// kept entries to re-send, in publish order, as `(guid, channel, payload)`, each with the
+    /// new `deadline`; and the entries that cannot be re-sent safely, removed, to fail.
+    pub(super) fn take_resends(
+        &mut self,
+        window: Duration,
+        deadline: Instant,
+    ) -> (Vec<(String, String, Bytes)>, Vec<PendingPub>) {
+        let now = Instant::now();
+        let limit = window * RESEND_WITHIN.0 / RESEND_WITHIN.1;
+        let mut resend = Vec::new();
+        let mut failed = Vec::new();
+        let mut order = VecDeque::with_capacity(self.order.len());
+        for (_, guid) in std::mem::take(&mut self.order) {
+            let Some(p) = self.map.get(&guid) else {
+                continue;
+            };
+            match &p.resend {
+                Some(r) if now.saturating_duration_since(r.first_sent) < limit => {
+                    resend.push((guid.clone(), r.channel.clone(), r.payload.clone()));
+                    order.push_back((deadline, guid));
+                }
+                _ => failed.extend(self.map.remove(&guid)),
+            }
+        }
+        self.order = order;
+        (resend, failed)
+    }
+
     pub(super) fn remove(&mut self, guid: &str) -> Option<PendingPub> {
         let entry = self.map.remove(guid);
         while let Some((_, g)) = self.order.front() {

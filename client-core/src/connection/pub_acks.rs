@@ -73,6 +73,15 @@ impl Task {
         self.rearm_pub_timer();
     }
 
+    /// True for the first publish of the current session refused for its connID (one ping
+    /// checks the session; the others need none).
+    fn first_refusal_of_session(&self) -> bool {
+        let mut p = lock(&self.shared.pending);
+        let first = p.conn_probe_epoch != self.epoch;
+        p.conn_probe_epoch = self.epoch;
+        first
+    }
+
     pub(super) fn on_pub_ack(&mut self, m: async_nats::Message) {
         let ack = match pb::PubAck::decode(m.payload) {
             Ok(a) => a,
@@ -81,8 +90,15 @@ impl Task {
                 return;
             }
         };
-        let entry = lock(&self.shared.pending).remove(&ack.guid);
-        let Some(entry) = entry else { return };
+        let unknown_conn = ack.error == errors::INVALID_PUB_REQ;
+        let entry = lock(&self.shared.pending).take_for_ack(&ack.guid, unknown_conn);
+        let Some(entry) = entry else {
+            if unknown_conn && self.first_refusal_of_session() {
+                // Kept for a re-send: find out at once whether the session is gone.
+                self.ping_now_sync();
+            }
+            return;
+        };
         if ack.error.is_empty() {
             let _ = entry.tx.send(Ok(ack.guid));
         } else {

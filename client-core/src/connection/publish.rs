@@ -8,12 +8,12 @@ use bytes::Bytes;
 use prost::Message as _;
 use stan_protocol::pb;
 use stan_protocol::validate;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 use tracing::{debug_span, Instrument};
 
 use super::deadline::deadline_after;
-use super::pending::{AckTx, BatchAcks, BatchSlot, PendingPub};
-use super::session::SessionState;
+use super::pending::{AckTx, BatchAcks, BatchSlot, PendingPub, Resend};
+use super::session::{Session, SessionState};
 use super::shared::Shared;
 use crate::error::{Error, ErrorKind, Result};
 use crate::lock::lock;
@@ -137,9 +137,46 @@ async fn put_on_wire_or_return(
         Ok(p) => p,
         Err(_) => return Err((shared.closed_error(), Some(tx))),
     };
-    let session = match shared.wait_session(shared.pub_ack_wait).await {
-        Ok(s) => s,
-        Err(e) => return Err((e, Some(tx))),
+    let wait_until = deadline_after(shared.pub_ack_wait);
+    let mut changes = shared.session.subscribe();
+    let mut tx = tx;
+    let mut permit = permit;
+    let session = loop {
+        let wait = wait_until.saturating_duration_since(tokio::time::Instant::now());
+        let session = match shared.wait_session(wait).await {
+            Ok(s) => s,
+            Err(e) => return Err((e, Some(tx))),
+        };
+        let resend = (!session.dedup_window.is_zero()).then(|| Resend {
+            channel: subject.to_string(),
+            payload: payload.clone(),
+            first_sent: tokio::time::Instant::now(),
+        });
+        match register_pending(shared, &session, &guid, tx, permit, resend) {
+            Ok(()) => break session,
+            Err(back) => (tx, permit) = back,
+        }
+        // The session ended meanwhile: closed, or lost (and being resumed). Nothing was sent:
+        // wait for the resumed session (within the same wait) unless closed.
+        if let SessionState::Closed(kind, msg) = &*shared.session.borrow() {
+            return Err((Error::new(*kind, msg.clone()), Some(tx)));
+        }
+        let still_current = matches!(
+            &*changes.borrow_and_update(),
+            SessionState::Active(s) if s.epoch == session.epoch
+        );
+        if still_current
+            && !matches!(
+                tokio::time::timeout_at(wait_until, changes.changed()).await,
+                Ok(Ok(()))
+            )
+        {
+            let e = Error::new(
+                ErrorKind::ConnectionLost,
+                "stan: connection lost, session is being resumed",
+            );
+            return Err((e, Some(tx)));
+        }
     };
     let msg = pb::PubMsg {
         client_id: shared.client_id.clone(),
@@ -150,35 +187,6 @@ async fn put_on_wire_or_return(
         conn_id: session.conn_id.clone(),
         sha256: Bytes::new(),
     };
-    {
-        let mut pending = lock(&shared.pending);
-        if pending.epoch != session.epoch {
-            // The session ended meanwhile: closed, or lost (and being resumed).
-            if let SessionState::Closed(kind, msg) = &*shared.session.borrow() {
-                return Err((Error::new(*kind, msg.clone()), Some(tx)));
-            }
-            let e = Error::new(
-                ErrorKind::ConnectionLost,
-                "stan: connection lost, session is being resumed",
-            );
-            return Err((e, Some(tx)));
-        }
-        let arm_timer = !pending.timer_armed;
-        pending.timer_armed = true;
-        pending.map.insert(
-            guid.clone(),
-            PendingPub {
-                tx,
-                _permit: permit,
-            },
-        );
-        pending
-            .order
-            .push_back((deadline_after(shared.pub_ack_wait), guid.clone()));
-        if arm_timer {
-            shared.pub_timer.notify_one();
-        }
-    }
     let subject = format!("{}.{subject}", session.pub_prefix);
     if let Err(e) = shared
         .nats
@@ -199,6 +207,39 @@ async fn put_on_wire_or_return(
             ErrorKind::Transport
         };
         return Err((Error::with_source(kind, format!("nats: {e}"), e), tx));
+    }
+    Ok(())
+}
+
+/// Registers a publish in the pending-ack table of `session`; hands `tx` and `permit` back when
+/// that session no longer accepts publishes.
+fn register_pending(
+    shared: &Shared,
+    session: &Session,
+    guid: &str,
+    tx: AckTx,
+    permit: OwnedSemaphorePermit,
+    resend: Option<Resend>,
+) -> std::result::Result<(), (AckTx, OwnedSemaphorePermit)> {
+    let mut pending = lock(&shared.pending);
+    if pending.epoch != session.epoch {
+        return Err((tx, permit));
+    }
+    let arm_timer = !pending.timer_armed;
+    pending.timer_armed = true;
+    pending.map.insert(
+        guid.to_string(),
+        PendingPub {
+            tx,
+            _permit: permit,
+            resend,
+        },
+    );
+    pending
+        .order
+        .push_back((deadline_after(shared.pub_ack_wait), guid.to_string()));
+    if arm_timer {
+        shared.pub_timer.notify_one();
     }
     Ok(())
 }

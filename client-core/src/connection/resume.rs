@@ -6,14 +6,17 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::FutureExt;
+use prost::Message as _;
 use stan_protocol::errors;
 use stan_protocol::pb;
 use tracing::{debug, info, info_span, warn, Instrument};
 
+use super::deadline::deadline_after;
 use super::session::{RegisterCtx, SessionState};
 use super::task::{OpDone, Task};
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::{Event, LostReason};
+use crate::lock::lock;
 
 /// Consecutive `clientID already registered` answers after which auto-resume gives up.
 const RESUME_REJECTIONS_BEFORE_GIVING_UP: u32 = 3;
@@ -27,9 +30,9 @@ const RESUME_MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 impl Task {
     pub(super) async fn on_lost(&mut self, reason: LostReason, message: String) {
-        if self.session.take().is_none() {
+        let Some(lost) = self.session.take() else {
             return;
-        }
+        };
         let auto_resume = self.ctx.resolved.auto_resume;
         warn!(%reason, %message, auto_resume, "streaming session lost");
         self.ping_timer = None;
@@ -37,7 +40,16 @@ impl Task {
             ErrorKind::ConnectionLost,
             format!("stan: connection lost ({reason}): {message}"),
         );
-        self.shared.fail_pending(&err);
+        if auto_resume && !lost.dedup_window.is_zero() {
+            // The server de-duplicates re-sent guids: the in-flight publishes wait for the
+            // resumed session and are re-sent there.
+            let failed = lock(&self.shared.pending).suspend();
+            for entry in failed {
+                let _ = entry.tx.send(Err(err.shallow_clone()));
+            }
+        } else {
+            self.shared.fail_pending(&err);
+        }
         let unconfirmed: Vec<u64> = self
             .subs
             .iter()
@@ -74,7 +86,11 @@ impl Task {
 
     pub(super) async fn on_resumed(&mut self, resp: pb::ConnectResponse, conn_id: Bytes) {
         info!(client_id = %self.ctx.client_id, "re-registered, re-creating subscriptions");
+        let resent = self.resend_in_flight(&resp, &conn_id).await;
         self.install(resp, conn_id);
+        if resent > 0 {
+            self.arm_pub_timer();
+        }
         let ids: Vec<u64> = self.subs.keys().copied().collect();
         self.resume_pending = ids.len();
         self.resume_failed = 0;
@@ -90,6 +106,101 @@ impl Task {
                 failed_subscriptions: 0,
             });
         }
+    }
+}
+
+impl Task {
+    /// Before a resumed session accepts publishes: re-send the publishes kept from the lost
+    /// session, in publish order, with their original guids, when the new session's server
+    /// de-duplicates them; fail the ones it cannot take safely (no window, or first sent too
+    /// long ago) as lost. Returns how many were re-sent.
+    async fn resend_in_flight(&mut self, resp: &pb::ConnectResponse, conn_id: &Bytes) -> usize {
+        let window = Duration::from_millis(resp.dedup_window_ms);
+        let deadline = deadline_after(self.shared.pub_ack_wait);
+        let (resend, failed) = lock(&self.shared.pending).take_resends(window, deadline);
+        if !failed.is_empty() {
+            debug!(
+                count = failed.len(),
+                "in-flight publishes not re-sent: outside the server's de-duplication window"
+            );
+            let err = Error::new(
+                ErrorKind::ConnectionLost,
+                "stan: connection lost, publish not re-sent (outside the server's de-duplication window)",
+            );
+            for entry in failed {
+                let _ = entry.tx.send(Err(err.shallow_clone()));
+            }
+        }
+        let count = resend.len();
+        if count > 0 {
+            info!(count, "re-sending in-flight publishes");
+        }
+        for (guid, channel, payload) in resend {
+            let msg = pb::PubMsg {
+                client_id: self.ctx.client_id.clone(),
+                guid: guid.clone(),
+                subject: channel.clone(),
+                reply: String::new(),
+                data: payload,
+                conn_id: conn_id.clone(),
+                sha256: Bytes::new(),
+            };
+            let sent = self
+                .shared
+                .nats
+                .publish_with_reply(
+                    format!("{}.{channel}", resp.pub_prefix),
+                    self.shared.pub_ack_inbox.clone(),
+                    Bytes::from(msg.encode_to_vec()),
+                )
+                .await;
+            if let Err(e) = sent {
+                let entry = lock(&self.shared.pending).remove(&guid);
+                if let Some(entry) = entry {
+                    let _ = entry.tx.send(Err(Error::with_source(
+                        ErrorKind::Transport,
+                        format!("nats: {e}"),
+                        e,
+                    )));
+                }
+            }
+        }
+        count
+    }
+
+    /// The client closes while its session is being resumed: tell the server too. The
+    /// registration the server may still hold (the lost one, or one of our attempts) is
+    /// taken over by registering once more (the server only replaces a registration whose
+    /// holder does not answer its probe, so a live process that took the client ID meanwhile
+    /// keeps it) and then closed. Bounded by the connect wait plus the pauses after
+    /// `clientID already registered` answers (5 s with the defaults); nothing is closed when
+    /// the server cannot be reached or keeps the ID for a live holder.
+    pub(super) async fn close_while_resuming(&mut self) -> Result<()> {
+        if self.stopped || !matches!(&*self.shared.session.borrow(), SessionState::Resuming) {
+            return Ok(());
+        }
+        let closed = Error::closed();
+        self.shared
+            .session
+            .send_replace(SessionState::Closed(closed.kind(), closed.to_string()));
+        self.shared.fail_pending(&closed);
+        // Like a resume attempt (the server may still be probing for an earlier one), within
+        // the connect wait plus the pauses after `clientID already registered` answers.
+        let limit = self.ctx.resolved.connect_wait
+            + RESUME_REJECTION_PAUSE * RESUME_REJECTIONS_BEFORE_GIVING_UP;
+        let attempt = resume_register(self.ctx.clone(), self.hb_current.clone());
+        let resp = match tokio::time::timeout(limit, attempt).await {
+            Ok(Ok((resp, _))) => resp,
+            Ok(Err(e)) => {
+                debug!(error = %e, "closing while resuming: not registered again");
+                return Ok(());
+            }
+            Err(_) => {
+                debug!("closing while resuming: the server could not be reached");
+                return Ok(());
+            }
+        };
+        self.send_close_request(resp.close_requests).await
     }
 }
 

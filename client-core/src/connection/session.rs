@@ -25,6 +25,9 @@ pub(crate) struct Session {
     pub(crate) ping_requests: String,
     /// (interval, max out) when pinging.
     pub(crate) ping: Option<(Duration, u32)>,
+    /// How long the server remembers the guids of stored publishes (zero: it does not, as
+    /// the official servers): in-flight publishes are re-sent on resume only when it does.
+    pub(crate) dedup_window: Duration,
 }
 
 /// The session as seen by publishers and other callers.
@@ -59,6 +62,7 @@ impl RegisterCtx {
             conn_id: conn_id.clone(),
             ping_interval: self.resolved.ping_interval_wire,
             ping_max_out: self.resolved.ping_max_out,
+            resends_publishes: self.resolved.auto_resume,
         };
         let result = request(
             &self.nats,
@@ -99,5 +103,6 @@ pub(crate) fn session_from(epoch: u64, resp: pb::ConnectResponse, conn_id: Bytes
         close_requests: resp.close_requests,
         ping_requests: resp.ping_requests,
         ping,
+        dedup_window: Duration::from_millis(resp.dedup_window_ms),
     }
 }

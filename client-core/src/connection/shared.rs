@@ -35,8 +35,9 @@ pub(crate) struct Shared {
 /// A subscription's part in a client close.
 pub(crate) trait ClientClosing: Send + Sync {
     /// The client is about to send its close request: queue the ack of the message taken
-    /// last (auto-ack mode), so that the server gets it before the close.
-    fn ack_last_taken(&self);
+    /// last (auto-ack mode), so that the server gets it before the close, and end the stream
+    /// (messages still buffered are not handed out).
+    fn client_closing(&self);
 }
 
 impl Shared {
@@ -90,11 +91,12 @@ impl Shared {
         subs.push(sub);
     }
 
-    /// Before the close request: every open subscription acks the message taken last.
-    pub(crate) fn ack_last_taken(&self) {
+    /// Before the close request: every open subscription acks the message taken last and
+    /// ends its stream.
+    pub(crate) fn close_subscriptions(&self) {
         let subs: Vec<_> = lock(&self.open_subs).drain(..).collect();
         for sub in subs.iter().filter_map(Weak::upgrade) {
-            sub.ack_last_taken();
+            sub.client_closing();
         }
     }
 

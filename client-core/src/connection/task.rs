@@ -44,6 +44,10 @@ pub(super) enum OpDone {
     Registered(Result<(pb::ConnectResponse, Bytes)>),
 }
 
+/// Commands, PubAcks and inbox messages the task takes in a row before it gives its timers,
+/// requests and NATS events the first chance (see [`Task::next_wake`]).
+const INBOUND_STREAK: u32 = 32;
+
 /// What woke the task.
 enum Wake {
     Cmd(Option<Command>),
@@ -100,6 +104,8 @@ pub(crate) struct Task {
     pub(super) pub_sleep: Pin<Box<Sleep>>,
     /// `pub_sleep` is set.
     pub(super) pub_armed: bool,
+    /// Commands, PubAcks and inbox messages taken in a row (see [`INBOUND_STREAK`]).
+    inbound_streak: u32,
     /// The task stopped for good.
     pub(super) stopped: bool,
     /// [`Event::Closed`] was emitted.
@@ -144,6 +150,7 @@ impl Task {
             resume_failed: 0,
             pub_sleep: Box::pin(tokio::time::sleep(Duration::from_secs(3600))),
             pub_armed: false,
+            inbound_streak: 0,
             stopped: false,
             closed_emitted: false,
         };
@@ -177,11 +184,19 @@ impl Task {
         }
     }
 
+    /// The next thing to handle: commands first, then PubAcks, then the inbox, then requests
+    /// done, NATS events, the ping tick and the pub-ack timer. Each source yields its items in
+    /// its own order whatever the interleaving (a handle's acks still reach the server before
+    /// its close request: both are commands). So that a flood of commands, PubAcks or inbox
+    /// messages cannot hold the others back for ever (pub-ack timeouts, pings, answers to
+    /// requests), after [`INBOUND_STREAK`] of them in a row the others go first until none of
+    /// them is ready.
     async fn next_wake(&mut self) -> Wake {
         let ping_on = self.ping_timer.is_some();
         let ops_on = !self.ops.is_empty();
         let events_on = self.nats_events.is_some();
         let pub_armed = self.pub_armed;
+        let others_first = self.inbound_streak >= INBOUND_STREAK;
         let Task {
             cmd_rx,
             inbox_sub,
@@ -193,17 +208,44 @@ impl Task {
             shared,
             ..
         } = self;
-        tokio::select! {
-            biased;
-            c = cmd_rx.recv() => Wake::Cmd(c),
-            m = ack_sub.next() => Wake::PubAck(m),
-            m = inbox_sub.next() => Wake::Inbox(m),
-            Some(op) = ops.next(), if ops_on => Wake::Op(op),
-            e = async { nats_events.as_mut().expect("guarded").recv().await }, if events_on => Wake::Nats(e),
-            _ = async { ping_timer.as_mut().expect("guarded").tick().await }, if ping_on => Wake::Ping,
-            () = pub_sleep.as_mut(), if pub_armed => Wake::PubTimer,
-            () = shared.pub_timer.notified() => Wake::PubTimerArm,
-        }
+        let wake = if others_first {
+            tokio::select! {
+                biased;
+                () = pub_sleep.as_mut(), if pub_armed => Wake::PubTimer,
+                () = shared.pub_timer.notified() => Wake::PubTimerArm,
+                _ = async { ping_timer.as_mut().expect("guarded").tick().await }, if ping_on => Wake::Ping,
+                Some(op) = ops.next(), if ops_on => Wake::Op(op),
+                e = async { nats_events.as_mut().expect("guarded").recv().await }, if events_on => Wake::Nats(e),
+                c = cmd_rx.recv() => Wake::Cmd(c),
+                m = ack_sub.next() => Wake::PubAck(m),
+                m = inbox_sub.next() => Wake::Inbox(m),
+            }
+        } else {
+            tokio::select! {
+                biased;
+                c = cmd_rx.recv() => Wake::Cmd(c),
+                m = ack_sub.next() => Wake::PubAck(m),
+                m = inbox_sub.next() => Wake::Inbox(m),
+                Some(op) = ops.next(), if ops_on => Wake::Op(op),
+                e = async { nats_events.as_mut().expect("guarded").recv().await }, if events_on => Wake::Nats(e),
+                _ = async { ping_timer.as_mut().expect("guarded").tick().await }, if ping_on => Wake::Ping,
+                () = pub_sleep.as_mut(), if pub_armed => Wake::PubTimer,
+                () = shared.pub_timer.notified() => Wake::PubTimerArm,
+            }
+        };
+        let inbound = matches!(
+            wake,
+            Wake::Cmd(Some(_)) | Wake::PubAck(Some(_)) | Wake::Inbox(Some(_))
+        );
+        self.inbound_streak = match (inbound, others_first) {
+            (true, false) => self.inbound_streak + 1,
+            // Nothing else was ready: back to the usual order.
+            (true, true) => 1,
+            // Others first until none is ready.
+            (false, true) => self.inbound_streak,
+            (false, false) => 0,
+        };
+        wake
     }
 
     async fn handle(&mut self, wake: Wake) {
@@ -332,10 +374,11 @@ impl Task {
         }
     }
 
-    /// Send the CloseRequest of the current session, if any.
+    /// Send the CloseRequest of the current session; while resuming, see
+    /// [`Task::close_while_resuming`].
     pub(super) async fn close_session(&mut self) -> Result<()> {
         let Some(session) = self.session.take() else {
-            return Ok(());
+            return self.close_while_resuming().await;
         };
         // Closed from now on: publishes that start meanwhile fail as closed, not as lost.
         let closed = Error::closed();
@@ -343,12 +386,18 @@ impl Task {
             .session
             .send_replace(SessionState::Closed(closed.kind(), closed.to_string()));
         self.shared.fail_pending(&closed);
+        self.send_close_request(session.close_requests.clone())
+            .await
+    }
+
+    /// Unregister this client with a CloseRequest to `close_requests` and read the answer.
+    pub(super) async fn send_close_request(&mut self, close_requests: String) -> Result<()> {
         let req = pb::CloseRequest {
             client_id: self.ctx.client_id.clone(),
         };
         let result = request(
             &self.shared.nats,
-            session.close_requests.clone(),
+            close_requests,
             req.encode_to_vec(),
             self.ctx.resolved.connect_wait,
         )

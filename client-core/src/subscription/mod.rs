@@ -74,6 +74,8 @@ pub(crate) struct Control {
     last: Mutex<Option<Arc<AckHandle>>>,
     /// The stream yielded its end (or its final error).
     ended: AtomicBool,
+    /// Closed by [`Client::close`](crate::Client::close).
+    closed_by_client: AtomicBool,
     /// The task waiting in `poll_next`, woken by a close so that it ends.
     waker: AtomicWaker,
 }
@@ -107,6 +109,9 @@ impl Control {
 
     async fn close_or_unsubscribe(&self, unsubscribe: bool) -> Result<()> {
         if !self.mark_closed(true) {
+            if self.closed_by_client.load(Ordering::Acquire) {
+                return Err(self.conn.closed_error());
+            }
             return Err(Error::new(ErrorKind::InvalidState, errors::INVALID_SUB));
         }
         // Give a resume in progress the chance to finish; the task answers either way (and
@@ -126,10 +131,10 @@ impl Control {
 }
 
 impl ClientClosing for Control {
-    fn ack_last_taken(&self) {
-        if let Some(last) = lock(&self.last).take() {
-            last.auto_ack();
-        }
+    fn client_closing(&self) {
+        self.closed_by_client.store(true, Ordering::Release);
+        // The connection task forgets the subscription when it shuts down.
+        self.mark_closed(true);
     }
 }
 
@@ -146,6 +151,7 @@ impl Subscription {
             subject,
             last: Mutex::new(None),
             ended: AtomicBool::new(false),
+            closed_by_client: AtomicBool::new(false),
             waker: AtomicWaker::new(),
         });
         let closing: Arc<dyn ClientClosing> = ctl.clone();

@@ -10,9 +10,9 @@ use std::time::Duration;
 use futures::StreamExt;
 use stan_broker::config::BrokerConfig;
 use stan_broker::Broker;
-use stan_client::{ConnectOptions, Event, Events, Message, Subscription};
-use stan_test_support::InProcessBroker;
+use stan_client::{Client, ConnectOptions, Event, Events, Message, Subscription};
 pub use stan_test_support::{unique, within};
+use stan_test_support::{wait_until, InProcessBroker};
 
 /// The server a test talks to.
 pub struct TestServer {
@@ -114,6 +114,25 @@ macro_rules! broker_or_skip {
             }
         }
     };
+}
+
+/// A started test server, a client connected to it and a fresh channel name.
+pub async fn setup() -> (TestServer, Client, String) {
+    let srv = TestServer::start().await;
+    let client = srv.options(&unique("c")).connect().await.unwrap();
+    (srv, client, unique("ch"))
+}
+
+/// Publish `m<from>`..=`m<to>` on `ch`, awaiting each ack.
+pub async fn publish_n(client: &Client, ch: &str, from: usize, to: usize) {
+    for i in from..=to {
+        client.publish(ch, format!("m{i}")).await.unwrap();
+    }
+}
+
+/// Wait until `n` deliveries are buffered in `sub`.
+pub async fn buffered(sub: &Subscription, n: usize) {
+    wait_until(&format!("{n} buffered messages"), || sub.buffered() >= n).await;
 }
 
 /// The next message of `sub` (fails the test on error, end, or timeout).

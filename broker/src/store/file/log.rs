@@ -69,7 +69,7 @@ impl LogFile {
             .truncate(true)
             .open(path)?;
         f.write_all_at(&header(magic, 0), 0)?;
-        f.sync_all()?;
+        super::timed_sync(|| f.sync_all())?;
         Ok(LogFile {
             path: path.to_path_buf(),
             magic,
@@ -92,7 +92,7 @@ impl LogFile {
         let f = open_rw(path)?;
         if f.metadata()?.len() != good_len {
             f.set_len(good_len)?;
-            f.sync_all()?;
+            super::timed_sync(|| f.sync_all())?;
         }
         Ok(LogFile {
             path: path.to_path_buf(),
@@ -155,7 +155,7 @@ impl LogFile {
                 .truncate(true)
                 .open(&tmp)?;
             f.write_all_at(&out, 0)?;
-            f.sync_all()?;
+            super::timed_sync(|| f.sync_all())?;
         }
         std::fs::rename(&tmp, &self.path)?;
         if let Some(dir) = self.path.parent() {

@@ -17,9 +17,9 @@ use prost::Message;
 use stan_protocol::pb::MsgProto;
 
 use super::record::{
-    frame_parts, header, msg_prefix, parse_frame, read_from, read_header, scan_log, Frame,
-    IdxEntry, FRAME_LEN, HEADER_LEN, HOLE, IDX_ENTRY_LEN, MAGIC_DATA, MAGIC_INDEX, MAGIC_STATE,
-    MSG_PREFIX,
+    frame_parts, guid_field, header, msg_prefix, parse_frame, read_from, read_header, scan_log,
+    split_guid, Frame, IdxEntry, FRAME_LEN, HEADER_LEN, HOLE, IDX_ENTRY_LEN, MAGIC_DATA,
+    MAGIC_INDEX, MAGIC_STATE, MSG_PREFIX,
 };
 use super::{io_err, lock, Shared};
 use crate::config::ChannelLimits;
@@ -27,6 +27,9 @@ use crate::store::{MsgStore, StoreError, StoreResult};
 
 /// Index entries whose records are checked against the data at recovery (from the tail).
 const TAIL_CHECK: usize = 8;
+/// The largest first sequence a slice header may hold: far beyond any sequence the store
+/// assigns, and low enough that adding a slice's record count cannot overflow.
+const MAX_FIRST_SEQ: u64 = 1 << 62;
 /// Most bytes of recent messages kept in memory per channel.
 const CACHE_BYTES: usize = 4 << 20;
 /// Most recent messages kept in memory per channel.
@@ -169,6 +172,12 @@ pub(crate) fn verify_slice(dir: &Path, no: u64, full: bool) -> SliceCheck {
             c.fatal = Some("data header holds first sequence 0".into());
             return c;
         }
+        Ok(s) if s > MAX_FIRST_SEQ => {
+            c.fatal = Some(format!(
+                "data header holds first sequence {s}, beyond any the store assigns"
+            ));
+            return c;
+        }
         Ok(s) => s,
         Err(e) => {
             c.fatal = Some(format!("data header: {e}"));
@@ -283,6 +292,8 @@ pub(crate) fn verify_slice(dir: &Path, no: u64, full: bool) -> SliceCheck {
     };
     let scan = scan_log(&buf, start, &accept);
     let mut rebuilt = 0u64;
+    // End of the last record kept: lost records can only have been between it and the next.
+    let mut kept_end = start;
     for (off, range) in &scan.records {
         let body = &buf[range.clone()];
         let Some((seq, ts)) = msg_prefix(body) else {
@@ -292,6 +303,19 @@ pub(crate) fn verify_slice(dir: &Path, no: u64, full: bool) -> SliceCheck {
         if seq < next {
             continue;
         }
+        // Each lost record took at least a frame and a message prefix: a gap that the bytes
+        // before this record cannot hold means its sequence is wrong (and filling the gap
+        // with holes would allocate without bound).
+        let room = off.saturating_sub(kept_end) / (FRAME_LEN + MSG_PREFIX);
+        if seq - next > room {
+            c.errors.push(format!(
+                "record at offset {off} has sequence {seq}, {} after the expected {next} with \
+                 room for {room} lost records: ignored",
+                seq - next
+            ));
+            continue;
+        }
+        kept_end = off + FRAME_LEN + body.len() as u64;
         if seq > next {
             c.errors.push(format!(
                 "sequences {next}..{}: records lost (corrupt data before offset {off})",
@@ -349,7 +373,7 @@ pub(crate) fn repair_slice(dir: &Path, c: &SliceCheck) -> io::Result<()> {
     if c.data_good_len != c.data_file_len {
         let f = OpenOptions::new().write(true).open(&data_path)?;
         f.set_len(c.data_good_len)?;
-        f.sync_all()?;
+        super::timed_sync(|| f.sync_all())?;
     }
     let want_len = HEADER_LEN + c.count * IDX_ENTRY_LEN;
     if c.idx_recreate || c.idx_keep != c.count || c.idx_file_len != want_len {
@@ -373,7 +397,7 @@ pub(crate) fn repair_slice(dir: &Path, c: &SliceCheck) -> io::Result<()> {
         idx.set_len(from)?;
         idx.write_all_at(&out, from)?;
         idx.set_len(want_len)?;
-        idx.sync_all()?;
+        super::timed_sync(|| idx.sync_all())?;
     }
     Ok(())
 }
@@ -667,8 +691,8 @@ impl FileMsgStore {
         let slice = create_slice(dir, 1, 1, &s.shared)?;
         s.slices.push_back(slice);
         let f = s.active_files()?;
-        f.data.sync_all()?;
-        f.idx.sync_all()?;
+        super::timed_sync(|| f.data.sync_all())?;
+        super::timed_sync(|| f.idx.sync_all())?;
         Ok(s)
     }
 
@@ -836,8 +860,15 @@ impl FileMsgStore {
         }
     }
 
-    /// Reads a message record (buffered or from its slice) and returns the encoded message.
+    /// Reads a message record (buffered or from its slice) and returns the encoded message
+    /// in wire form.
     fn read_msg(&self, seq: u64) -> Option<Bytes> {
+        self.read_stored(seq).map(wire_form)
+    }
+
+    /// Reads a message record (buffered or from its slice) and returns the stored message
+    /// (the wire form, then the guid field if it was stored with one).
+    fn read_stored(&self, seq: u64) -> Option<Bytes> {
         let e = self.entry(seq)?;
         if e.is_hole() {
             return None;
@@ -957,6 +988,7 @@ impl FileMsgStore {
                 let at = (e.offset - start) as usize;
                 let end = (e.end() - start) as usize;
                 self.record_body(e.seq, e, data.slice(at..end))
+                    .map(wire_form)
             })
             .collect();
         let got = msgs[0].clone();
@@ -1095,8 +1127,17 @@ impl FileMsgStore {
     }
 }
 
-impl MsgStore for FileMsgStore {
-    fn store(&mut self, mut msg: MsgProto) -> StoreResult<u64> {
+/// The wire form of a stored message: without the guid field at its end.
+fn wire_form(stored: Bytes) -> Bytes {
+    match split_guid(&stored) {
+        (n, Some(_)) => stored.slice(..n),
+        (_, None) => stored,
+    }
+}
+
+impl FileMsgStore {
+    /// Appends a message, with the guid field at the end of its record when given.
+    fn append(&mut self, mut msg: MsgProto, guid: Option<&str>) -> StoreResult<u64> {
         let seq = self
             .last
             .checked_add(1)
@@ -1107,17 +1148,23 @@ impl MsgStore for FileMsgStore {
         msg.redelivered = false;
         msg.redelivery_count = 0;
         let encoded = Bytes::from(msg.encode_to_vec());
+        let guid = guid.map(guid_field).unwrap_or_default();
         let s = self.slices.len() - 1;
         let offset = self.slices[s].data_len + self.pend_data.len() as u64;
         frame_parts(
             &mut self.pend_data,
-            &[&seq.to_le_bytes(), &msg.timestamp.to_le_bytes(), &encoded],
+            &[
+                &seq.to_le_bytes(),
+                &msg.timestamp.to_le_bytes(),
+                &encoded,
+                &guid,
+            ],
         );
         let e = IdxEntry {
             seq,
             offset,
             ts: msg.timestamp,
-            len: (MSG_PREFIX as usize + encoded.len()) as u32,
+            len: (MSG_PREFIX as usize + encoded.len() + guid.len()) as u32,
         };
         self.pend_idx.push(e);
         let size = e.msg_size();
@@ -1145,6 +1192,52 @@ impl MsgStore for FileMsgStore {
             self.warn_once();
         }
         Ok(seq)
+    }
+}
+
+impl MsgStore for FileMsgStore {
+    fn set_limits(&mut self, limits: &ChannelLimits) -> StoreResult<()> {
+        self.max_msgs = limits.max_msgs.unwrap_or(0) as u64;
+        self.max_bytes = limits.max_bytes.unwrap_or(0);
+        self.max_age = limits.max_age.unwrap_or(Duration::ZERO);
+        Ok(())
+    }
+
+    fn store(&mut self, msg: MsgProto) -> StoreResult<u64> {
+        self.append(msg, None)
+    }
+
+    fn store_with_guid(&mut self, msg: MsgProto, guid: &str) -> StoreResult<u64> {
+        self.append(msg, Some(guid))
+    }
+
+    fn recent_guids(&self, since: i64, max: usize) -> Vec<(String, i64)> {
+        if self.first > self.last || max == 0 {
+            return Vec::new();
+        }
+        let newest_max = self.last.saturating_sub(max as u64 - 1);
+        let from = self
+            .sequence_for_timestamp(since)
+            .max(newest_max)
+            .max(self.first);
+        let mut out = Vec::new();
+        for seq in from..=self.last {
+            let Some(e) = self.entry(seq).filter(|e| !e.is_hole()) else {
+                continue;
+            };
+            if e.ts < since {
+                continue;
+            }
+            let Some(stored) = self.read_stored(seq) else {
+                continue;
+            };
+            if let (_, Some(g)) = split_guid(&stored) {
+                if let Ok(g) = std::str::from_utf8(g) {
+                    out.push((g.to_string(), e.ts));
+                }
+            }
+        }
+        out
     }
 
     fn lookup(&self, seq: u64) -> Option<MsgProto> {

@@ -269,6 +269,75 @@ pub(crate) fn msg_prefix(body: &[u8]) -> Option<(u64, i64)> {
     Some((seq, ts))
 }
 
+/// Protobuf field number of the publish guid kept at the end of a stored message record
+/// (a stan-rs extension of the stored `MsgProto`; deliveries never carry it).
+pub(crate) const GUID_FIELD: u32 = 1000;
+
+/// The guid field appended to an encoded message in its record: key (field
+/// [`GUID_FIELD`], wire type 2), length, guid.
+pub(crate) fn guid_field(guid: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(guid.len() + 4);
+    put_varint(&mut out, u64::from(GUID_FIELD << 3 | 2));
+    put_varint(&mut out, guid.len() as u64);
+    out.extend_from_slice(guid.as_bytes());
+    out
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_varint(b: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let byte = *b.get(*pos)?;
+        *pos += 1;
+        v |= u64::from(byte & 0x7f) << shift;
+        if byte < 0x80 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// Splits a stored message into its wire form and the guid field at its end, if there is
+/// one: `(length of the wire form, guid)`. Walks the top-level fields; anything malformed
+/// is left as it is (all wire form, no guid).
+pub(crate) fn split_guid(msg: &[u8]) -> (usize, Option<&[u8]>) {
+    let mut pos = 0usize;
+    while pos < msg.len() {
+        let start = pos;
+        let Some(key) = get_varint(msg, &mut pos) else {
+            break;
+        };
+        let len = match key & 7 {
+            0 => match get_varint(msg, &mut pos) {
+                Some(_) => 0,
+                None => break,
+            },
+            1 => 8,
+            5 => 4,
+            2 => match get_varint(msg, &mut pos).and_then(|l| usize::try_from(l).ok()) {
+                Some(l) => l,
+                None => break,
+            },
+            _ => break,
+        };
+        let Some(end) = pos.checked_add(len).filter(|&e| e <= msg.len()) else {
+            break;
+        };
+        if key == u64::from(GUID_FIELD << 3 | 2) && end == msg.len() {
+            return (start, Some(&msg[pos..end]));
+        }
+        pos = end;
+    }
+    (msg.len(), None)
+}
+
 /// Subscription-log record types (first byte of the body).
 pub(crate) mod sub_op {
     /// A new subscription (full record).
@@ -335,6 +404,9 @@ pub(crate) struct ClientPb {
     pub(crate) ping_interval: i32,
     #[prost(int32, tag = "6")]
     pub(crate) ping_max_out: i32,
+    /// Absent in records written before it existed: false.
+    #[prost(bool, tag = "7")]
+    pub(crate) resends_publishes: bool,
 }
 
 /// The server-info record body.
@@ -363,6 +435,40 @@ pub(crate) struct ServerPb {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn guid_field_is_split_off_the_end_of_a_stored_message() {
+        use prost::Message;
+        let m = stan_protocol::pb::MsgProto {
+            sequence: 7,
+            subject: "ch".into(),
+            data: bytes::Bytes::from_static(b"payload"),
+            timestamp: 99,
+            ..Default::default()
+        };
+        let wire = m.encode_to_vec();
+        let mut stored = wire.clone();
+        stored.extend_from_slice(&guid_field("g-1"));
+        assert_eq!(split_guid(&stored), (wire.len(), Some(&b"g-1"[..])));
+        // Still a valid message for a decoder that does not know the field.
+        assert_eq!(
+            stan_protocol::pb::MsgProto::decode(stored.as_slice()).unwrap(),
+            m
+        );
+        assert_eq!(split_guid(&wire), (wire.len(), None));
+        assert_eq!(split_guid(&[]), (0, None));
+        // Malformed input (a truncated field, a bad wire type) is left whole.
+        assert_eq!(
+            split_guid(&stored[..stored.len() - 1]),
+            (stored.len() - 1, None)
+        );
+        assert_eq!(split_guid(&[0x0f, 1, 2]), (3, None));
+        // A long guid needs a two-byte length.
+        let long = "x".repeat(200);
+        let mut s2 = wire.clone();
+        s2.extend_from_slice(&guid_field(&long));
+        assert_eq!(split_guid(&s2), (wire.len(), Some(long.as_bytes())));
+    }
 
     #[test]
     fn frames_and_torn_tail() {

@@ -69,6 +69,7 @@ fn client(id: &str) -> ClientRecord {
         protocol: 1,
         ping_interval: 5,
         ping_max_out: 3,
+        resends_publishes: false,
     }
 }
 
@@ -773,4 +774,67 @@ fn redelivery_counts_survive_restarts_acks_and_compaction() {
         counts(&d.0, &opts),
         [(1, vec![1, 2, 3], vec![(1, 3), (3, 5)])]
     );
+}
+
+#[test]
+fn guids_kept_with_messages_survive_a_restart_and_stay_out_of_the_wire_form() {
+    let d = TempDir::new("guids");
+    let (mut st, _) = default_open(&d.0);
+    let mut ch = st.create_channel("foo").unwrap();
+    ch.msgs.store_with_guid(msg(10, "m1"), "guid-1").unwrap();
+    ch.msgs.store(msg(20, "m2")).unwrap();
+    ch.msgs.store_with_guid(msg(30, "m3"), "guid-3").unwrap();
+    // Before the flush (buffered) and after it: the wire form has no guid.
+    let plain = |seq: u64, ts: i64, data: &str| {
+        let mut m = msg(ts, data);
+        m.sequence = seq;
+        Bytes::from(m.encode_to_vec())
+    };
+    assert_eq!(
+        ch.msgs.recent_guids(0, 10),
+        [("guid-1".to_string(), 10), ("guid-3".to_string(), 30)]
+    );
+    block_on(ch.msgs.flush()).unwrap();
+    drop(ch);
+    block_on(st.close()).unwrap();
+    drop(st);
+
+    let (_st, r) = default_open(&d.0);
+    let ch = recovered_foo(&mut r.unwrap());
+    let m = &ch.store.msgs;
+    for (seq, ts, data) in [(1, 10, "m1"), (2, 20, "m2"), (3, 30, "m3")] {
+        assert_eq!(m.lookup_encoded(seq).unwrap(), plain(seq, ts, data));
+        assert_eq!(m.lookup(seq).unwrap().data, Bytes::from(data));
+    }
+    // Oldest first, from `since` on, at most the newest `max`.
+    assert_eq!(
+        m.recent_guids(0, 10),
+        [("guid-1".to_string(), 10), ("guid-3".to_string(), 30)]
+    );
+    assert_eq!(m.recent_guids(11, 10), [("guid-3".to_string(), 30)]);
+    assert_eq!(m.recent_guids(0, 1), [("guid-3".to_string(), 30)]);
+    assert!(m.recent_guids(31, 10).is_empty());
+    // The byte count includes the kept guids, as recovered and as counted when stored.
+    let guid_bytes = 2 * super::record::guid_field("guid-1").len() as u64;
+    let wire: u64 = (1..=3)
+        .map(|s| m.lookup_encoded(s).unwrap().len() as u64)
+        .sum();
+    assert_eq!(m.state(), (3, wire + guid_bytes));
+}
+
+#[test]
+fn re_sending_clients_are_recovered_with_their_flag() {
+    let d = TempDir::new("resend-flag");
+    let (mut st, _) = default_open(&d.0);
+    let mut c = client("re");
+    c.resends_publishes = true;
+    st.add_client(&c).unwrap();
+    st.add_client(&client("plain")).unwrap();
+    block_on(st.flush()).unwrap();
+    block_on(st.close()).unwrap();
+    drop(st);
+    let (_st, r) = default_open(&d.0);
+    let mut clients = r.unwrap().clients;
+    clients.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(clients, vec![client("plain"), c]);
 }

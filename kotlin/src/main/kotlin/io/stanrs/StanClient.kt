@@ -3,7 +3,9 @@ package io.stanrs
 import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.flow
 import kotlinx.coroutines.future.future
+import kotlinx.coroutines.launch
 import kotlinx.coroutines.runBlocking
+import java.lang.ref.Cleaner
 import java.util.Collections
 import java.util.WeakHashMap
 import java.util.concurrent.CompletableFuture
@@ -23,6 +25,12 @@ import java.util.concurrent.CompletableFuture
  * All failures are [StanException]s. [close] (or `use {}`) unregisters from the server and
  * blocks until done; [shutdown] does the same without blocking a thread.
  *
+ * The connection stays open while the client or any of its subscriptions or messages is
+ * reachable. A client that becomes unreachable without being closed (and with no subscription
+ * or message left) is closed in the background once the garbage collector finds it, as
+ * [shutdown] does: publishes still awaiting their acks fail with
+ * [StanException.ConnectionClosed]. Await them, or close the client, when their outcome matters.
+ *
  * Java callers use the `…Future` methods, which return [CompletableFuture]s:
  * ```java
  * try (StanClient sc = StanClient.connectFuture("test-cluster", "me", options).get()) {
@@ -32,6 +40,13 @@ import java.util.concurrent.CompletableFuture
  */
 class StanClient private constructor(private val native: NativeClient, maxPubAcksInFlight: Int) : AutoCloseable {
     private val publisher = Publisher(native, maxPubAcksInFlight)
+
+    /** Closes the connection if this client becomes unreachable without [shutdown]. */
+    private val unclosed = Unclosed(native)
+
+    init {
+        CLEANER.register(this, unclosed)
+    }
 
     /** The subscriptions made by this client, told before it closes (weakly held). */
     private val subscriptions: MutableSet<Subscription> = Collections.newSetFromMap(WeakHashMap())
@@ -79,7 +94,7 @@ class StanClient private constructor(private val native: NativeClient, maxPubAck
 
     /** Subscribe to channel [subject] with [options]. */
     suspend fun subscribe(subject: String, options: SubscribeOptions): Subscription =
-        Subscription(native.subscribe(subject, options.toNative())).also { sub ->
+        Subscription(native.subscribe(subject, options.toNative()), this).also { sub ->
             synchronized(subscriptions) { subscriptions.add(sub) }
         }
 
@@ -108,6 +123,7 @@ class StanClient private constructor(private val native: NativeClient, maxPubAck
      * handed out stay unacknowledged and are redelivered.
      */
     suspend fun shutdown() {
+        unclosed.closed = true
         val open = synchronized(subscriptions) { subscriptions.toList().also { subscriptions.clear() } }
         open.forEach { it.stopForClientClose() }
         native.closeConnection()
@@ -135,8 +151,34 @@ class StanClient private constructor(private val native: NativeClient, maxPubAck
 
     override fun toString(): String = "StanClient(clusterId=$clusterId, clientId=$clientId, closed=$isClosed)"
 
+    /**
+     * The garbage collector's close of an unreachable client that was not closed: the close
+     * runs in the background (publishes awaiting acks fail, the server is told). It holds only
+     * the native handle, never the client.
+     */
+    private class Unclosed(private val native: NativeClient) : Runnable {
+        @Volatile
+        var closed = false
+
+        override fun run() {
+            if (closed) return
+            JavaInterop.scope.launch {
+                try {
+                    native.closeConnection()
+                } catch (_: StanException) {
+                    // the close request failed: the client is closed anyway
+                } catch (_: IllegalStateException) {
+                    // the native handle was released meanwhile
+                }
+            }
+        }
+    }
+
     /** Connecting. */
     companion object {
+        /** Runs [Unclosed] for clients that became unreachable. */
+        private val CLEANER: Cleaner = Cleaner.create()
+
         /**
          * Connect to the streaming server of cluster [clusterId] as [clientId].
          *
@@ -156,6 +198,12 @@ class StanClient private constructor(private val native: NativeClient, maxPubAck
             val native = NativeClient.connect(options.toNative(clusterId, clientId))
             return StanClient(native, options.maxPubAcksInFlight ?: DEFAULT_MAX_PUB_ACKS_IN_FLIGHT)
         }
+
+        /** The package's version (the same for every stan-rs crate and package). */
+        @JvmField
+        val VERSION: String = StanClient::class.java.getResourceAsStream("stan-client.properties")
+            ?.use { java.util.Properties().apply { load(it) }.getProperty("version") }
+            ?: "unknown"
 
         /** The native client's default `maxPubAcksInFlight`. */
         private const val DEFAULT_MAX_PUB_ACKS_IN_FLIGHT = 16384

@@ -25,7 +25,11 @@ import java.util.concurrent.CompletableFuture
  * subscribe with the same durable name resumes where it stopped; [unsubscribe] deletes the
  * durable.
  */
-class Subscription internal constructor(private val native: NativeSubscription) : AutoCloseable {
+class Subscription internal constructor(
+    private val native: NativeSubscription,
+    /** The client: a reachable subscription keeps it reachable, so it is not closed under it. */
+    @Suppress("unused") private val client: StanClient,
+) : AutoCloseable {
     /** The channel this subscription reads. */
     val subject: String = native.subject()
 
@@ -38,6 +42,10 @@ class Subscription internal constructor(private val native: NativeSubscription) 
     /** Set once the application closed or unsubscribed this subscription. */
     @Volatile
     private var closedByApp = false
+
+    /** Set once this subscription or its client closed: nothing more is handed out. */
+    @Volatile
+    private var stopped = false
 
     /** Serialises the native fetches. */
     private val fetching = Mutex()
@@ -65,7 +73,7 @@ class Subscription internal constructor(private val native: NativeSubscription) 
 
     /** The next message already fetched, or `null`. */
     private fun takeBuffered(): Message? = synchronized(lock) {
-        if (taken < batch.size) {
+        if (!stopped && taken < batch.size) {
             val i = taken++
             Message(subject, batch[i], acker, i, this)
         } else {
@@ -73,11 +81,19 @@ class Subscription internal constructor(private val native: NativeSubscription) 
         }
     }
 
-    /** One native call: report the batch handed out, wait for the next one, take its first message. */
+    /**
+     * One native call (two when nothing is buffered): report the batch handed out, get the next
+     * one, take its first message.
+     */
     private suspend fun fetch(): Message? {
         val (doneId, doneTaken) = synchronized(lock) { batchId to taken }
-        val next = native.nextBatch(BATCH_SIZE.toUInt(), doneId, doneTaken.toUInt()) ?: return null
+        // What is buffered already comes with a plain call; only an empty buffer suspends.
+        val next = native.tryNextBatch(BATCH_SIZE.toUInt(), doneId, doneTaken.toUInt())
+            ?: native.nextBatch(BATCH_SIZE.toUInt(), doneId, doneTaken.toUInt())
+            ?: return null
         synchronized(lock) {
+            // Closed while the batch was on its way: it is never handed out (stays unacked).
+            if (stopped) return null
             batchId = next.id
             batch = next.messages
             acker = next.acker
@@ -99,6 +115,7 @@ class Subscription internal constructor(private val native: NativeSubscription) 
     private fun dropBatch(): Pair<ULong, UInt> {
         ackQueue.flush()
         return synchronized(lock) {
+            stopped = true
             val progress = batchId to taken.toUInt()
             batch = emptyList()
             acker = null

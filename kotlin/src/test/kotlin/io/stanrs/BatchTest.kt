@@ -8,8 +8,6 @@ import kotlinx.coroutines.flow.toList
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.test.runTest
 import kotlinx.coroutines.yield
-import org.junit.jupiter.api.AfterAll
-import org.junit.jupiter.api.BeforeAll
 import org.junit.jupiter.api.Test
 import java.time.Duration
 import kotlin.test.assertEquals
@@ -23,35 +21,7 @@ import kotlin.time.Duration.Companion.seconds
  * The batch paths: messages cross from the native client [Subscription.BATCH_SIZE] at a time
  * and are handed out one by one; pipelined publishes cross in bursts.
  */
-class BatchTest {
-    companion object {
-        private lateinit var broker: TestBroker
-
-        @JvmStatic
-        @BeforeAll
-        fun startBroker() {
-            broker = TestBroker.start()
-        }
-
-        @JvmStatic
-        @AfterAll
-        fun stopBroker() {
-            broker.close()
-        }
-    }
-
-    private fun test(body: suspend kotlinx.coroutines.test.TestScope.(StanClient) -> Unit) = runTest(timeout = 60.seconds) {
-        val sc = broker.connect()
-        try {
-            body(sc)
-        } finally {
-            within { sc.shutdown() }
-            sc.close()
-        }
-    }
-
-    private suspend fun Subscription.nextMsg(): Message = within { next() } ?: fail("subscription ended")
-
+class BatchTest : SharedBrokerTest() {
     /** Publish `m1`..`m<n>` pipelined and wait for every ack. */
     private suspend fun StanClient.publishAll(ch: String, n: Int, from: Int = 1) {
         within { (from until from + n).map { publishAsync(ch, "m$it") }.forEach { it.await() } }

@@ -12,8 +12,6 @@ import kotlinx.coroutines.flow.merge
 import kotlinx.coroutines.flow.take
 import kotlinx.coroutines.flow.toList
 import kotlinx.coroutines.test.runTest
-import org.junit.jupiter.api.AfterAll
-import org.junit.jupiter.api.BeforeAll
 import org.junit.jupiter.api.Test
 import java.time.Duration
 import java.util.concurrent.TimeUnit
@@ -28,35 +26,7 @@ import kotlin.time.Duration.Companion.milliseconds
 import kotlin.time.Duration.Companion.seconds
 
 /** Publish/subscribe behaviour through the Kotlin layer, against one broker. */
-class ClientTest {
-    companion object {
-        private lateinit var broker: TestBroker
-
-        @JvmStatic
-        @BeforeAll
-        fun startBroker() {
-            broker = TestBroker.start()
-        }
-
-        @JvmStatic
-        @AfterAll
-        fun stopBroker() {
-            broker.close()
-        }
-    }
-
-    private fun test(body: suspend kotlinx.coroutines.test.TestScope.(StanClient) -> Unit) = runTest(timeout = 60.seconds) {
-        val sc = broker.connect()
-        try {
-            body(sc)
-        } finally {
-            within { sc.shutdown() }
-            sc.close()
-        }
-    }
-
-    private suspend fun Subscription.nextMsg(): Message = within { next() } ?: fail("subscription ended")
-
+class ClientTest : SharedBrokerTest() {
     @Test
     fun publishReturnsGuidAndIsDelivered() = test { sc ->
         val ch = unique("pub")

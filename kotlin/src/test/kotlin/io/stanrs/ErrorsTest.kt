@@ -1,8 +1,6 @@
 package io.stanrs
 
 import kotlinx.coroutines.test.runTest
-import org.junit.jupiter.api.AfterAll
-import org.junit.jupiter.api.BeforeAll
 import org.junit.jupiter.api.Test
 import java.net.ServerSocket
 import java.time.Duration
@@ -14,23 +12,7 @@ import kotlin.test.fail
 import kotlin.time.Duration.Companion.seconds
 
 /** Every error kind surfaces as its own [StanException] subclass. */
-class ErrorsTest {
-    companion object {
-        private lateinit var broker: TestBroker
-
-        @JvmStatic
-        @BeforeAll
-        fun startBroker() {
-            broker = TestBroker.start()
-        }
-
-        @JvmStatic
-        @AfterAll
-        fun stopBroker() {
-            broker.close()
-        }
-    }
-
+class ErrorsTest : SharedBrokerTest() {
     @Test
     fun connectTimeoutForAnUnknownCluster() = runTest(timeout = 60.seconds) {
         val e = assertFailsWith<StanException.ConnectTimeout> {

@@ -12,6 +12,14 @@ import kotlin.time.Duration.Companion.seconds
 /** Connect options reach the core: authentication, URL lists, discover prefix, timeouts. */
 class OptionsTest {
     @Test
+    fun versionIsTheProjectVersion() {
+        // The pom's <project><version>, as scripts/version.py sets it for every package.
+        val pom = java.io.File("pom.xml").readText()
+        val projectVersion = Regex("<artifactId>stan-client</artifactId>\\s*<version>([^<]+)</version>").find(pom)!!.groupValues[1]
+        assertEquals(projectVersion, StanClient.VERSION)
+    }
+
+    @Test
     fun userAndPassword() = runTest(timeout = 60.seconds) {
         TestBroker.start("--user", "app", "--pass", "s3cret").use { broker ->
             broker.connect { user = "app"; password = "s3cret" }.use { sc ->
