@@ -11,9 +11,7 @@
 # Environment (defaults in brackets):
 #   ROUNDS [3, --quick: 1]    rounds; each round runs every program once, ours then official
 #   MSGS [50000]              messages of 128 B for pipelined publish and consume
-#   MSGS_LARGE [2000]         messages of 16 KiB for pipelined publish and consume (at 5000,
-#                             i.e. 80 MB delivered at once, stan-broker answered the subscribe
-#                             request too late for every client: "subscribe request timeout")
+#   MSGS_LARGE [2000]         messages of 16 KiB for pipelined publish and consume
 #   AWAITED [5000]            messages for awaited publish (128 B); AWAITED_LARGE [2000] (16 KiB)
 #   SIZES ["128 16384"]       payload sizes
 #   SCENARIOS ["pub-pipelined pub-awaited consume-auto consume-manual"]

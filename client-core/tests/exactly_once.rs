@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use common::{next_msg, unique, wait_event, within, TestServer};
 use stan_client::{Client, ConnectOptions, ErrorKind, Event, PublishAckFuture, SubscribeOptions};
-use stan_protocol::errors;
 use stan_test_support::{wait_until, within_for, BrokerProcess, ProcessOptions, Proxy};
 
 /// Messages per publisher.
@@ -155,42 +154,33 @@ async fn kill_9_of_the_file_store_broker_during_pipelined_publishing_stores_each
     let _ = std::fs::remove_dir_all(dir);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// Without a dedup window (as with the official server) nothing is re-sent: a publish in
+/// flight when the session is lost fails with `ConnectionLost`, at the loss.
+#[tokio::test]
 async fn without_a_dedup_window_in_flight_publishes_fail_as_lost() {
-    let mut broker = broker_process(&["--dedup_window", "0"]);
-    let ch = unique("ch");
-    let client = connect(&broker, &unique("c")).await;
-    let mut events = client.events();
-    let acked = Arc::new(AtomicUsize::new(0));
-    let futs: Vec<PublishAckFuture> = (0..PER_PUBLISHER)
-        .map(|i| client.start_publish(&ch, format!("m-{i}")).unwrap())
-        .collect();
-    let done = tokio::spawn(await_all(futs, acked.clone()));
-    wait_until("publishes acknowledged before the kill", || {
-        acked.load(Ordering::SeqCst) >= ACKED_BEFORE_KILL
-    })
-    .await;
-    broker.kill();
-    broker.restart().expect("restart the broker");
-    wait_event(&mut events, |e| matches!(e, Event::Resumed { .. })).await;
-    let out = within_for(Duration::from_secs(120), "publisher", done)
+    let srv = TestServer::start_with(|cfg| cfg.dedup_window = Duration::ZERO).await;
+    let broker = broker_or_skip!(srv, "freezes the broker");
+    let client = srv
+        .options(&unique("c"))
+        .ping_interval_millis_for_tests(100, 2)
+        .connect_wait(Duration::from_millis(500))
+        .pub_ack_wait(Duration::from_secs(15))
+        .connect()
         .await
         .unwrap();
-    let lost = out
-        .iter()
-        .filter(|r| matches!(r, Err(e) if e.kind() == ErrorKind::ConnectionLost))
-        .count();
-    assert!(lost > 0, "no publish failed as lost");
-    for r in &out {
-        if let Err(e) = r {
-            assert!(
-                e.kind() == ErrorKind::ConnectionLost
-                    || (e.kind() == ErrorKind::ServerRejected
-                        && e.message() == errors::INVALID_PUB_REQ),
-                "{e}"
-            );
-        }
-    }
+    let mut events = client.events();
+    let ch = unique("ch");
+    client.publish(&ch, "m1").await.unwrap();
+    broker.set_frozen(true);
+    let in_flight = client.publish_async(&ch, "in flight").await.unwrap();
+    wait_event(&mut events, |e| {
+        matches!(e, Event::ConnectionLost { resuming: true, .. })
+    })
+    .await;
+    let err = within("in-flight outcome", in_flight).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionLost, "{err}");
+    broker.set_frozen(false);
+    wait_event(&mut events, |e| matches!(e, Event::Resumed { .. })).await;
     client.publish(&ch, "after").await.unwrap();
     client.close().await.unwrap();
 }
