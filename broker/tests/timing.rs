@@ -164,7 +164,8 @@ async fn second_connect_during_duplicate_check_is_rejected_at_once() {
     let req1 = connect_request("dup", "_INBOX.new1");
     let req2 = connect_request("dup", "_INBOX.new2");
     let mut hb = old.nc.subscribe(old.hb_inbox.clone()).await.unwrap();
-    old.nc.flush().await.unwrap();
+    // The probe comes on another connection's behalf: this subscription must be live first.
+    stan_test_support::server_synced(&old.nc).await;
     let first = {
         let nc = nc.clone();
         tokio::spawn(async move {

@@ -17,6 +17,7 @@ use futures::StreamExt;
 use prost::Message as _;
 use stan_client::{ConnectOptions, ErrorKind, Event, LostReason};
 use stan_protocol::pb;
+use stan_test_support::server_synced;
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 
@@ -62,7 +63,7 @@ async fn fake_server(
         .unwrap();
     let mut pub_sub = raw.subscribe("FAKE.pub.>").await.unwrap();
     let mut ping_sub = raw.subscribe("FAKE.ping").await.unwrap();
-    raw.flush().await.unwrap();
+    server_synced(raw).await;
     let r = raw.clone();
     tokio::spawn(async move {
         while let Some(req) = discover.next().await {

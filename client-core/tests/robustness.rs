@@ -10,6 +10,7 @@ use futures::StreamExt;
 use prost::Message as _;
 use stan_client::{ConnectOptions, ErrorKind, SubscribeOptions};
 use stan_protocol::pb;
+use stan_test_support::server_synced;
 
 const GARBAGE: &[u8] = &[0xff, 0xff, 0xff, 0x0a, 0x50];
 
@@ -30,7 +31,7 @@ async fn garbage_from_the_server_is_an_error_never_a_panic() {
     let mut fake_pub = raw.subscribe("FAKE.pub.>").await.unwrap();
     let mut fake_close = raw.subscribe("FAKE.close").await.unwrap();
     let mut fake_ping = raw.subscribe("FAKE.ping").await.unwrap();
-    raw.flush().await.unwrap();
+    server_synced(&raw).await;
 
     // 1. An undecodable ConnectResponse is a protocol error.
     let opts = ConnectOptions::new(cluster.clone(), unique("c"))

@@ -6,6 +6,7 @@ use async_nats::{client::RequestErrorKind, ConnectOptions, Event, HeaderMap};
 use bytes::Bytes;
 use common::{start, WAIT};
 use futures::StreamExt;
+use stan_test_support::server_synced;
 use tokio::time::timeout;
 
 async fn next(sub: &mut async_nats::Subscriber) -> async_nats::Message {
@@ -21,7 +22,7 @@ async fn connect_pub_sub() {
     let client = async_nats::connect(server.client_url()).await.unwrap();
     assert_eq!(client.server_info().max_payload, 1024 * 1024);
     let mut sub = client.subscribe("greet.*").await.unwrap();
-    client.flush().await.unwrap();
+    server_synced(&client).await;
     let other = async_nats::connect(server.client_url()).await.unwrap();
     other
         .publish("greet.joe", Bytes::from_static(b"hello"))
@@ -44,7 +45,7 @@ async fn request_reply_and_no_responders() {
     let server = start().await;
     let responder = async_nats::connect(server.client_url()).await.unwrap();
     let mut service = responder.subscribe("svc.echo").await.unwrap();
-    responder.flush().await.unwrap();
+    server_synced(&responder).await;
     tokio::spawn(async move {
         while let Some(m) = service.next().await {
             if let Some(reply) = m.reply {
@@ -78,8 +79,8 @@ async fn queue_subscribers_share_messages() {
     let mut qa = a.queue_subscribe("jobs", "workers".into()).await.unwrap();
     let mut qb = b.queue_subscribe("jobs", "workers".into()).await.unwrap();
     let mut all = b.subscribe("jobs").await.unwrap();
-    a.flush().await.unwrap();
-    b.flush().await.unwrap();
+    server_synced(&a).await;
+    server_synced(&b).await;
     const N: usize = 40;
     for i in 0..N {
         a.publish("jobs", format!("{i}").into()).await.unwrap();
@@ -97,9 +98,9 @@ async fn queue_subscribers_share_messages() {
             _ = tokio::time::sleep(WAIT) => panic!("missing queue messages: {}", got.len()),
         }
     }
-    // And nothing more arrives: a request round trip on each connection flushes the path.
-    a.flush().await.unwrap();
-    b.flush().await.unwrap();
+    // And nothing more arrives: a round trip on each connection flushes the path.
+    server_synced(&a).await;
+    server_synced(&b).await;
     assert!(qa.next().now_or_never_none());
     assert!(qb.next().now_or_never_none());
     let mut sorted: Vec<usize> = got

@@ -73,7 +73,7 @@ async fn subscriber_that_keeps_reading_gets_everything() {
         .await
         .unwrap();
     let sub = sub_client.subscribe("fan").await.unwrap();
-    sub_client.flush().await.unwrap();
+    stan_test_support::server_synced(&sub_client).await;
     let reader = tokio::spawn(receive_all(sub, n));
     let publisher = async_nats::connect(server.client_url()).await.unwrap();
     publish_all(&publisher, "fan", n).await;
@@ -103,7 +103,7 @@ async fn reader_that_stops_reading_is_cut_publisher_goes_on() {
         .await
         .unwrap();
     let sub = sub_client.subscribe("fan").await.unwrap();
-    sub_client.flush().await.unwrap();
+    stan_test_support::server_synced(&sub_client).await;
     let reader = tokio::spawn(receive_all(sub, n));
     let publisher = async_nats::connect(server.client_url()).await.unwrap();
     publish_all(&publisher, "fan", n).await;
@@ -142,7 +142,7 @@ async fn in_process_burst_beyond_max_pending_reaches_a_reader() {
         .await
         .unwrap();
     let sub = sub_client.subscribe("fan").await.unwrap();
-    sub_client.flush().await.unwrap();
+    stan_test_support::server_synced(&sub_client).await;
     // 8 MiB in one synchronous burst: eight times max_pending.
     let n = 8 * 1024 * 1024 / (SIZE + 32);
     let local = server.connect_local("engine");

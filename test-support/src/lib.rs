@@ -106,6 +106,17 @@ pub fn init_tracing() {
         .try_init();
 }
 
+/// Returns once the server has processed everything `nc` sent before, so the subscriptions it
+/// made are live. `async_nats::Client::flush` only writes to the socket: a test that subscribes
+/// on one connection and then makes traffic from another one needs this round trip in between.
+pub async fn server_synced(nc: &async_nats::Client) {
+    use futures::StreamExt;
+    let inbox = nc.new_inbox();
+    let mut echo = nc.subscribe(inbox.clone()).await.expect("subscribe");
+    nc.publish(inbox, "".into()).await.expect("publish");
+    within("server round trip", echo.next()).await;
+}
+
 /// The port of a URL such as `nats://127.0.0.1:4222` or `http://127.0.0.1:8222/`.
 #[cfg(any(feature = "broker", test))]
 pub(crate) fn port_of(url: &str) -> Option<u16> {
