@@ -22,6 +22,10 @@ pub enum BrokerError {
     /// The configuration is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A TLS file (certificate, key, CA) cannot be used; the message names the file and the
+    /// setting.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsSetupError),
     /// The embedded core-NATS server could not listen.
     #[error("NATS: unable to listen on {host}:{port}: {source}")]
     NatsListen {
@@ -134,6 +138,16 @@ impl Broker {
     /// `config.monitor` is set) the monitoring HTTP server.
     pub async fn start(config: BrokerConfig) -> Result<Broker, BrokerError> {
         validate(&config)?;
+        // TLS files are read before anything listens or connects: a bad one stops the start.
+        let server_tls = match &config.nats {
+            NatsMode::Embedded(e) => e.tls.as_ref().map(crate::tls::server_config).transpose()?,
+            NatsMode::External(x) => {
+                if let Some(t) = &x.tls {
+                    crate::tls::check_client_files(t)?;
+                }
+                None
+            }
+        };
         let store: Box<dyn Store> = match &config.store {
             StoreKind::Memory => Box::new(MemoryStore::new(config.limits.clone())),
             StoreKind::File(dir) => Box::new(FileStore::new(
@@ -174,6 +188,7 @@ impl Broker {
                     port: e.port,
                     max_payload: e.max_payload,
                     auth,
+                    tls: server_tls,
                     ..Default::default()
                 };
                 let server = stan_embedded_nats::Server::start(opts)
@@ -240,8 +255,8 @@ impl Broker {
         Ok(broker)
     }
 
-    /// URL clients should connect to (embedded: `nats://127.0.0.1:<bound port>`; external:
-    /// the `-ns` URL).
+    /// URL clients should connect to (embedded: `nats://127.0.0.1:<bound port>`, or
+    /// `tls://...` with TLS on; external: the `-ns` URL).
     pub fn client_url(&self) -> String {
         self.inner.client_url.clone()
     }
@@ -389,7 +404,48 @@ impl Source for Broker {
         }
     }
 
+    fn embedded_server(&self) -> Option<stan_embedded_nats::Server> {
+        self.inner.embedded.clone()
+    }
+
+    fn console(&self) -> Option<Arc<dyn monitor::console::ConsoleBackend>> {
+        Some(Arc::new(ConsoleMessages(Arc::downgrade(&self.inner))))
+    }
+
     async fn closed(&self) {
         Broker::closed(self).await
+    }
+}
+
+/// The console's message browser and admin actions go through the engine. Holds the broker
+/// weakly: the monitoring router never keeps a dropped broker alive.
+struct ConsoleMessages(std::sync::Weak<Inner>);
+
+impl monitor::console::ConsoleBackend for ConsoleMessages {
+    fn messages(
+        &self,
+        query: monitor::console::MsgQuery,
+    ) -> futures::future::BoxFuture<
+        '_,
+        Option<Result<monitor::console::MsgPage, monitor::console::BrowseError>>,
+    > {
+        Box::pin(async move {
+            let inner = self.0.upgrade()?;
+            inner.engine.browse(query).await
+        })
+    }
+
+    fn admin_token(&self) -> Option<String> {
+        self.0.upgrade()?.config.console_admin_token.clone()
+    }
+
+    fn admin(
+        &self,
+        action: monitor::console::AdminAction,
+    ) -> futures::future::BoxFuture<'_, Option<Result<(), monitor::console::AdminError>>> {
+        Box::pin(async move {
+            let inner = self.0.upgrade()?;
+            inner.engine.admin(action).await
+        })
     }
 }

@@ -35,6 +35,52 @@ pub struct EmbeddedNats {
     pub pass: Option<String>,
     /// Token required from clients (`--auth`).
     pub auth_token: Option<String>,
+    /// TLS on the client port (`--tls`, `--tlscert`, `--tlskey`, `--tlscacert`,
+    /// `--tlsverify`; config `tls { }`); `None`: plaintext.
+    pub tls: Option<ServerTls>,
+}
+
+/// TLS of the embedded server's client port. The files are read when the broker starts.
+///
+/// ```
+/// use stan_broker::config::{BrokerConfig, NatsMode, ServerTls};
+/// let mut cfg = BrokerConfig::for_tests();
+/// if let NatsMode::Embedded(e) = &mut cfg.nats {
+///     e.tls = Some(ServerTls {
+///         cert_file: "server.pem".into(),
+///         key_file: "server-key.pem".into(),
+///         ca_file: Some("ca.pem".into()),
+///         verify: true,
+///         timeout: None,
+///     });
+/// }
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServerTls {
+    /// The server's certificate chain, PEM (`--tlscert`, `cert_file`).
+    pub cert_file: PathBuf,
+    /// The server's private key, PEM (`--tlskey`, `key_file`).
+    pub key_file: PathBuf,
+    /// CA certificate(s) that client certificates must be signed by, PEM (`--tlscacert`,
+    /// `ca_file`); needed with `verify`.
+    pub ca_file: Option<PathBuf>,
+    /// Require a client certificate signed by `ca_file` (`--tlsverify`, `verify`).
+    pub verify: bool,
+    /// Time a client has to complete the handshake (config `timeout`, seconds); `None`: 2 s.
+    pub timeout: Option<Duration>,
+}
+
+/// TLS of the broker's own connection to an external NATS server (`--tls_client_cert`,
+/// `--tls_client_key`, `--tls_client_cacert`; streaming config `tls { client_cert,
+/// client_key, client_ca }`). Any of them makes the connection require TLS.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct ClientTls {
+    /// Client certificate, PEM (with `key_file`), for servers that verify clients.
+    pub cert_file: Option<PathBuf>,
+    /// The client certificate's private key, PEM.
+    pub key_file: Option<PathBuf>,
+    /// CA certificate(s) to trust for the server's certificate, PEM.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for EmbeddedNats {
@@ -46,6 +92,7 @@ impl Default for EmbeddedNats {
             user: None,
             pass: None,
             auth_token: None,
+            tls: None,
         }
     }
 }
@@ -61,6 +108,9 @@ pub struct ExternalNats {
     pub pass: Option<String>,
     /// Token (`--auth`).
     pub auth_token: Option<String>,
+    /// TLS settings of the connection; `None`: TLS only if the URL (`tls://`) or the server
+    /// asks for it, trusting the system's roots.
+    pub tls: Option<ClientTls>,
 }
 
 /// Which message store to use.
@@ -200,6 +250,9 @@ pub struct BrokerConfig {
     pub dedup_window: Duration,
     /// Monitoring HTTP listener (`-m`); `None` = off.
     pub monitor: Option<SocketAddr>,
+    /// Token that turns on the web console's admin actions (`--console_admin_token`);
+    /// `None`: the console is read-only.
+    pub console_admin_token: Option<String>,
     /// Accept negative `ackWaitInSecs` as milliseconds (tests only).
     pub ack_wait_millis_for_tests: bool,
     /// Turn client isolation off (`--trust_client_subjects`): acks, unsubscribes,
@@ -225,6 +278,7 @@ impl Default for BrokerConfig {
             io_batch_size: defaults::IO_BATCH_SIZE,
             dedup_window: DEFAULT_DEDUP_WINDOW,
             monitor: None,
+            console_admin_token: None,
             ack_wait_millis_for_tests: false,
             trust_client_subjects: false,
         }

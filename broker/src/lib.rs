@@ -12,6 +12,7 @@ pub mod ready;
 pub mod settings;
 pub mod snapshot;
 pub mod store;
+pub mod tls;
 pub mod transport;
 
 pub use broker::{Broker, BrokerError};

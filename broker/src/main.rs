@@ -184,7 +184,7 @@ fn needs_restart(old: &BrokerConfig, new: &BrokerConfig) -> Vec<&'static str> {
             old.discover_prefix != new.discover_prefix,
         ),
         (
-            "the NATS settings (listen address, port, authorization, max_payload, nats_server)",
+            "the NATS settings (listen address, port, authorization, TLS, max_payload, nats_server)",
             old.nats != new.nats,
         ),
         ("the store type or directory", old.store != new.store),

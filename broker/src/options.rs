@@ -76,6 +76,21 @@ impl Options {
         }
         let settings = file_settings.overlay(cli.settings.clone());
         let (broker, log) = settings::build(&settings)?;
+        if settings.nats_server.is_some() && settings.has_server_tls() {
+            warnings.push(
+                "the client-port TLS settings (--tls, --tlscert, --tlskey, --tlscacert, \
+                 --tlsverify, config tls) do not apply with --nats_server (there is no embedded \
+                 server); ignored"
+                    .into(),
+            );
+        }
+        if settings.nats_server.is_none() && settings.has_client_tls() {
+            warnings.push(
+                "--tls_client_cert, --tls_client_key and --tls_client_cacert apply only with \
+                 --nats_server (the broker reaches its embedded server in-process); ignored"
+                    .into(),
+            );
+        }
         Ok(Options {
             broker,
             log,
@@ -277,6 +292,7 @@ mod tests {
                 user: Some("u".into()),
                 pass: Some("p".into()),
                 auth_token: None,
+                tls: None,
             })
         );
         let o = load(&["--auth", "s3cr3t", "--user=a", "--pass=-dash"]);
@@ -382,6 +398,161 @@ mod tests {
         let e = load_err(&["-c", "/nonexistent/file.conf"]);
         assert!(
             e.contains("/nonexistent/file.conf") && e.contains("cannot read"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn tls_flags() {
+        use crate::config::{ClientTls, ServerTls};
+        let tls = |args: &[&str]| embedded(&load(args).broker).tls.clone();
+        let server = |ca: Option<&str>, verify: bool| ServerTls {
+            cert_file: "s.pem".into(),
+            key_file: "k.pem".into(),
+            ca_file: ca.map(PathBuf::from),
+            verify,
+            timeout: None,
+        };
+        assert_eq!(tls(&[]), None);
+        assert_eq!(
+            tls(&["--tlscert", "s.pem", "--tlskey", "k.pem"]),
+            Some(server(None, false))
+        );
+        assert_eq!(
+            tls(&[
+                "-tls",
+                "-tlscert=s.pem",
+                "-tlskey=k.pem",
+                "-tlscacert",
+                "ca.pem"
+            ]),
+            Some(server(Some("ca.pem"), false))
+        );
+        assert_eq!(
+            tls(&[
+                "--tlsverify",
+                "--tlscert",
+                "s.pem",
+                "--tlskey",
+                "k.pem",
+                "--tlscacert",
+                "ca.pem"
+            ]),
+            Some(server(Some("ca.pem"), true))
+        );
+        assert_eq!(
+            tls(&["--tls=false", "--tlscert", "s.pem", "--tlskey", "k.pem"]),
+            None
+        );
+        let e = load_err(&["--tls"]);
+        assert!(e.contains("--tlscert") && e.contains("--tlskey"), "{e}");
+        let e = load_err(&["--tlscert", "s.pem"]);
+        assert!(e.contains("--tlskey"), "{e}");
+        let e = load_err(&["--tlsverify", "--tlscert", "s.pem", "--tlskey", "k.pem"]);
+        assert!(e.contains("--tlscacert"), "{e}");
+        assert!(load_err(&["--tlscert", ""]).contains("--tlscert cannot be empty"));
+
+        let o = load(&[
+            "-ns",
+            "tls://127.0.0.1:4999",
+            "--tls_client_cacert",
+            "ca.pem",
+        ]);
+        let NatsMode::External(x) = &o.broker.nats else {
+            panic!("{:?}", o.broker.nats)
+        };
+        assert_eq!(
+            x.tls,
+            Some(ClientTls {
+                ca_file: Some("ca.pem".into()),
+                ..ClientTls::default()
+            })
+        );
+        assert!(o.warnings.is_empty(), "{:?}", o.warnings);
+        let e = load_err(&["-ns", "nats://h:1", "--tls_client_cert", "c.pem"]);
+        assert!(
+            e.contains("--tls_client_cert needs --tls_client_key"),
+            "{e}"
+        );
+        let e = load_err(&["-ns", "nats://h:1", "--tls_client_key", "k.pem"]);
+        assert!(
+            e.contains("--tls_client_key needs --tls_client_cert"),
+            "{e}"
+        );
+
+        // Settings of the other mode are ignored with a warning.
+        let o = load(&["--tls_client_cacert", "ca.pem"]);
+        assert_eq!(embedded(&o.broker).tls, None);
+        assert!(
+            o.warnings.iter().any(|w| w.contains("--tls_client_cacert")),
+            "{:?}",
+            o.warnings
+        );
+        let o = load(&[
+            "-ns",
+            "nats://h:1",
+            "--tlscert",
+            "s.pem",
+            "--tlskey",
+            "k.pem",
+        ]);
+        assert!(
+            o.warnings.iter().any(|w| w.contains("--tlscert")),
+            "{:?}",
+            o.warnings
+        );
+    }
+
+    #[test]
+    fn tls_in_config_files() {
+        use crate::config::ClientTls;
+        let core = temp_file(
+            "tls.conf",
+            "port: 0\ntls {\n  cert_file: \"s.pem\"\n  key_file: \"k.pem\"\n  ca_file: \"ca.pem\"\n  verify: true\n  timeout: 0.5\n  cipher_suites: []\n}\n",
+        );
+        let core_s = core.to_str().unwrap();
+        let o = load(&["-c", core_s]);
+        let t = embedded(&o.broker).tls.clone().expect("TLS on");
+        assert_eq!(t.cert_file, PathBuf::from("s.pem"));
+        assert_eq!(t.ca_file, Some(PathBuf::from("ca.pem")));
+        assert!(t.verify);
+        assert_eq!(t.timeout, Some(Duration::from_millis(500)));
+        assert!(
+            o.warnings.iter().any(|w| w.contains("cipher_suites")),
+            "{:?}",
+            o.warnings
+        );
+        // Flags win over the file.
+        let o = load(&["-c", core_s, "--tlscert", "other.pem", "--tlsverify=false"]);
+        let t = embedded(&o.broker).tls.clone().expect("TLS on");
+        assert_eq!(t.cert_file, PathBuf::from("other.pem"));
+        assert!(!t.verify);
+        assert_eq!(
+            embedded(&load(&["-c", core_s, "--tls=false"]).broker).tls,
+            None
+        );
+
+        let stan = temp_file(
+            "stan-tls.conf",
+            "streaming {\n  ns: \"tls://127.0.0.1:4999\"\n  tls {\n    client_cert: \"c.pem\"\n    client_key: \"ck.pem\"\n    client_ca: \"ca.pem\"\n  }\n}\n",
+        );
+        let o = load(&["-sc", stan.to_str().unwrap()]);
+        let NatsMode::External(x) = &o.broker.nats else {
+            panic!("{:?}", o.broker.nats)
+        };
+        assert_eq!(
+            x.tls,
+            Some(ClientTls {
+                cert_file: Some("c.pem".into()),
+                key_file: Some("ck.pem".into()),
+                ca_file: Some("ca.pem".into()),
+            })
+        );
+        assert!(o.warnings.is_empty(), "{:?}", o.warnings);
+        let bad = temp_file("bad-tls.conf", "tls { timeout: \"soon\" }\n");
+        let e = load_err(&["-c", bad.to_str().unwrap()]);
+        assert!(
+            e.contains("bad-tls.conf:1:") && e.contains("timeout"),
             "{e}"
         );
     }

@@ -25,7 +25,7 @@ pub const READY_PREFIX: &str = "STAN_BROKER_READY ";
 /// Where a running broker can be reached.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ports {
-    /// Client URLs (core NATS), e.g. `nats://127.0.0.1:4222`.
+    /// Client URLs (core NATS), e.g. `nats://127.0.0.1:4222` (`tls://...` with TLS on).
     pub nats: Vec<String>,
     /// Monitoring base URLs, e.g. `http://127.0.0.1:8222`; empty when monitoring is off.
     #[serde(default)]

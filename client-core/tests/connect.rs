@@ -70,6 +70,27 @@ async fn invalid_options_are_invalid_argument() {
 }
 
 #[tokio::test]
+async fn missing_tls_files_are_invalid_argument_naming_the_file() {
+    let dir = std::env::temp_dir().join(unique("no-certs"));
+    let missing = |name: &str| dir.join(name);
+    let cases = [
+        stan_client::TlsOptions::default().root_certificate(missing("ca.pem")),
+        stan_client::TlsOptions::default()
+            .client_certificate(missing("client.pem"), missing("client-key.pem")),
+    ];
+    for (tls, file) in cases.into_iter().zip(["ca.pem", "client.pem"]) {
+        let err = ConnectOptions::new("test-cluster", unique("c"))
+            .nats_url("nats://127.0.0.1:1")
+            .tls(tls)
+            .connect()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+        assert!(err.to_string().contains(file), "{err}");
+    }
+}
+
+#[tokio::test]
 async fn connect_with_existing_nats_client() {
     let srv = TestServer::start().await;
     let nats = async_nats::connect(srv.url()).await.unwrap();

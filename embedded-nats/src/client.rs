@@ -1,12 +1,14 @@
-//! A TCP client connection: the reader loop and protocol handling.
+//! A TCP client connection (plain or TLS): the reader loop and protocol handling.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::net::tcp::OwnedReadHalf;
+use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::time::{interval_at, Instant, MissedTickBehavior};
+use tokio_rustls::server::TlsStream;
 use tracing::{debug, warn};
 
 use crate::error::proto_err;
@@ -19,6 +21,7 @@ use crate::readbuf::ReadBuf;
 use crate::server::ServerInner;
 use crate::sublist::{is_valid_pub_subject, is_valid_queue, is_valid_sub_subject, lock};
 use crate::subscription::{Delivery, Subscription, Target};
+use crate::tls;
 
 /// How long a closing connection may take to flush what is buffered.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
@@ -43,6 +46,8 @@ struct Conn {
     headers: bool,
     no_responders: bool,
     pings_out: u32,
+    /// When the oldest unanswered server PING was sent (for the round-trip time).
+    ping_sent: Option<Instant>,
     name: String,
     /// Readers over their stall mark that this connection's publishes reached.
     stalled: Vec<Arc<ClientShared>>,
@@ -59,20 +64,44 @@ struct ConnGuard {
 impl Drop for ConnGuard {
     fn drop(&mut self) {
         self.client.close_now();
+        if self.client.stats.was_slow_consumer() {
+            self.server.stats.slow_consumer();
+        }
         self.server.drop_client_subs(&self.client);
         lock(&self.server.clients).remove(&self.client.cid);
     }
 }
 
-/// Runs a TCP connection to its end.
-pub(crate) async fn run(server: Arc<ServerInner>, client: Arc<ClientShared>, stream: TcpStream) {
-    let _guard = ConnGuard {
-        server: server.clone(),
-        client: client.clone(),
-    };
-    let _ = stream.set_nodelay(true);
-    let (mut rd, wr) = stream.into_split();
-    let mut writer = server.tracker.spawn(write_loop(client.clone(), wr));
+/// A connection's byte stream, split into a read half and a write half that the reader and
+/// the writer task use independently. A plain socket splits without a lock; a TLS stream
+/// shares its session between the halves ([`tokio::io::split`]).
+pub(crate) trait Socket: Send + 'static {
+    /// The read half.
+    type Reader: AsyncRead + Unpin + Send + 'static;
+    /// The write half.
+    type Writer: AsyncWrite + Unpin + Send + 'static;
+    /// Splits the stream.
+    fn split(self) -> (Self::Reader, Self::Writer);
+}
+
+impl Socket for TcpStream {
+    type Reader = OwnedReadHalf;
+    type Writer = OwnedWriteHalf;
+    fn split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        self.into_split()
+    }
+}
+
+impl Socket for TlsStream<TcpStream> {
+    type Reader = ReadHalf<Self>;
+    type Writer = WriteHalf<Self>;
+    fn split(self) -> (Self::Reader, Self::Writer) {
+        tokio::io::split(self)
+    }
+}
+
+/// The INFO line for `client`.
+fn info_line(server: &ServerInner, client: &ClientShared) -> Vec<u8> {
     let opts = &server.opts;
     let ip = client.peer.ip().to_string();
     let info = ServerInfo {
@@ -88,8 +117,57 @@ pub(crate) async fn run(server: Arc<ServerInner>, client: Arc<ClientShared>, str
         client_id: client.cid,
         client_ip: &ip,
         auth_required: opts.auth.is_some(),
+        tls_required: opts.tls.is_some(),
+        tls_verify: opts.tls.as_ref().is_some_and(|t| t.verify()),
     };
-    client.enqueue_raw(&info.to_line());
+    info.to_line()
+}
+
+/// Runs an accepted TCP connection to its end. With TLS configured, INFO goes out in plaintext
+/// and the client's handshake must follow; a connection that fails it is closed (logged at
+/// debug level, or warn for a certificate problem) and the server goes on.
+pub(crate) async fn serve(server: Arc<ServerInner>, client: Arc<ClientShared>, stream: TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let info = info_line(&server, &client);
+    let Some(tls) = server.opts.tls.clone() else {
+        client.enqueue_raw(&info);
+        return run(server, client, stream).await;
+    };
+    let accepted = tokio::select! {
+        biased;
+        _ = client.closing.cancelled() => None,
+        r = tls::accept(&tls, stream, &info) => Some(r),
+    };
+    match accepted {
+        Some(Ok(stream)) => run(server, client, stream).await,
+        failed => {
+            match &failed {
+                Some(Err(tls::Refused::Failed(e)))
+                    if e.kind() == std::io::ErrorKind::InvalidData =>
+                {
+                    warn!(cid = client.cid, peer = %client.peer, error = %e, "TLS handshake failed")
+                }
+                Some(Err(why)) => debug!(cid = client.cid, peer = %client.peer, %why,
+                    "closing connection before TLS was established"),
+                _ => {}
+            }
+            // Releases what the accept loop registered.
+            drop(ConnGuard { server, client });
+        }
+    }
+}
+
+/// Runs a connection (plain, or TLS once established; INFO is sent already or queued) to its
+/// end.
+async fn run<S: Socket>(server: Arc<ServerInner>, client: Arc<ClientShared>, stream: S) {
+    let _guard = ConnGuard {
+        server: server.clone(),
+        client: client.clone(),
+    };
+    server.stats.connection_opened();
+    let (mut rd, wr) = stream.split();
+    let mut writer = server.tracker.spawn(write_loop(client.clone(), wr));
+    let opts = &server.opts;
     debug!(cid = client.cid, peer = %client.peer, "client connected");
 
     let mut conn = Conn {
@@ -104,6 +182,7 @@ pub(crate) async fn run(server: Arc<ServerInner>, client: Arc<ClientShared>, str
         headers: false,
         no_responders: false,
         pings_out: 0,
+        ping_sent: None,
         name: String::new(),
         stalled: Vec::new(),
         stalled_for: Duration::ZERO,
@@ -140,7 +219,7 @@ fn ct_eq(a: &str, b: &str) -> bool {
 }
 
 impl Conn {
-    async fn read_loop(&mut self, rd: &mut OwnedReadHalf) -> Stop {
+    async fn read_loop<R: AsyncRead + Unpin>(&mut self, rd: &mut R) -> Stop {
         let client = self.client.clone();
         let server = self.server.clone();
         let opts = &server.opts;
@@ -165,6 +244,7 @@ impl Conn {
                         return Stop::Fatal(proto_err::STALE_CONNECTION);
                     }
                     self.pings_out += 1;
+                    self.ping_sent.get_or_insert_with(Instant::now);
                     client.enqueue_raw(b"PING\r\n");
                 }
                 r = buf.read_from(rd) => match r {
@@ -173,7 +253,10 @@ impl Conn {
                         debug!(cid = client.cid, error = %e, "read failed");
                         return Stop::Quiet;
                     }
-                    Ok(_) => self.stalled_for = Duration::ZERO,
+                    Ok(_) => {
+                        self.stalled_for = Duration::ZERO;
+                        client.stats.touch();
+                    }
                 },
             }
             loop {
@@ -237,6 +320,9 @@ impl Conn {
             }
             Op::Pong => {
                 self.pings_out = 0;
+                if let Some(sent) = self.ping_sent.take() {
+                    self.client.stats.set_rtt(sent.elapsed());
+                }
                 Ok(())
             }
             Op::Ok | Op::Info => Ok(()),
@@ -297,6 +383,11 @@ impl Conn {
         self.no_responders = ci.no_responders;
         self.client.set_headers(ci.headers);
         self.name = ci.name.clone().unwrap_or_default();
+        self.client.stats.set_meta(
+            ci.name.as_deref(),
+            ci.lang.as_deref(),
+            ci.version.as_deref(),
+        );
         debug!(cid = self.client.cid, name = ?ci.name, lang = ?ci.lang, version = ?ci.version,
             "client CONNECT");
         self.ok();
@@ -371,6 +462,9 @@ impl Conn {
             return Ok(());
         }
         self.ok();
+        self.client
+            .stats
+            .received(payload.len() + headers.map_or(0, |h| h.len()));
         let msg = Outgoing {
             subject,
             reply,

@@ -33,4 +33,7 @@ pub mod proto_err {
     pub const AUTH_TIMEOUT: &str = "Authentication Timeout";
     /// Too many unanswered server PINGs (connection is closed).
     pub const STALE_CONNECTION: &str = "Stale Connection";
+    /// A client of a TLS port sent something other than a TLS handshake (connection is
+    /// closed).
+    pub const TLS_REQUIRED: &str = "Secure Connection - TLS Required";
 }

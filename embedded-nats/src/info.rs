@@ -21,6 +21,10 @@ pub(crate) struct ServerInfo<'a> {
     pub client_ip: &'a str,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub auth_required: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub tls_required: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub tls_verify: bool,
 }
 
 impl ServerInfo<'_> {
@@ -71,6 +75,8 @@ mod tests {
             client_id: 7,
             client_ip: "127.0.0.1",
             auth_required: false,
+            tls_required: false,
+            tls_verify: false,
         };
         let line = info.to_line();
         assert!(line.starts_with(b"INFO {") && line.ends_with(b"}\r\n"));
@@ -78,6 +84,18 @@ mod tests {
         assert_eq!(v["max_payload"], 1024);
         assert_eq!(v["headers"], true);
         assert!(v.get("auth_required").is_none());
+        assert!(v.get("tls_required").is_none() && v.get("tls_verify").is_none());
+        let tls = ServerInfo {
+            tls_required: true,
+            tls_verify: true,
+            ..info
+        };
+        let line = tls.to_line();
+        let v: serde_json::Value = serde_json::from_slice(&line[5..line.len() - 2]).unwrap();
+        assert_eq!(
+            (&v["tls_required"], &v["tls_verify"]),
+            (&true.into(), &true.into())
+        );
     }
 
     #[test]

@@ -2,9 +2,10 @@
 //!
 //! [`Server`] speaks the core NATS client protocol over TCP (INFO/CONNECT, PUB/HPUB, SUB/UNSUB,
 //! MSG/HMSG, PING/PONG, `+OK`/`-ERR`), with `*`/`>` wildcards, queue groups, headers,
-//! no-responders, auth, and slow-consumer protection. [`LocalConnection`] gives in-process
-//! code the same routing without a TCP hop: subscriptions are registered and messages routed
-//! synchronously.
+//! no-responders, auth, TLS ([`TlsConfig`]: INFO in plaintext, then the client's handshake,
+//! client certificates optional) and slow-consumer protection. [`LocalConnection`] gives
+//! in-process code the same routing without a TCP hop: subscriptions are registered and
+//! messages routed synchronously.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -30,8 +31,10 @@ mod outbound;
 mod parser;
 mod readbuf;
 mod server;
+mod stats;
 mod sublist;
 mod subscription;
+pub mod tls;
 
 pub use error::{proto_err, Error};
 pub use info::SERVER_VERSION;
@@ -41,3 +44,7 @@ pub use options::{Auth, ServerOptions};
 #[doc(hidden)]
 pub use parser::fuzz_parse;
 pub use server::Server;
+pub use stats::{ConnectionInfo, SublistStats, SubscriptionInfo, VarzStats};
+pub use tls::{TlsConfig, TlsError};
+/// The rustls crate the TLS types come from ([`TlsConfig::new`] takes its `ServerConfig`).
+pub use tokio_rustls::rustls;

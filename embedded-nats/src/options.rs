@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::tls::TlsConfig;
+
 /// Credentials a client must present in its CONNECT.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Auth {
@@ -54,6 +56,11 @@ pub struct ServerOptions {
     pub auth: Option<Auth>,
     /// Time a client has to send CONNECT when auth is required; default 2 s.
     pub auth_timeout: Duration,
+    /// TLS on the client port; default none (plaintext). When set, INFO carries
+    /// `tls_required` (and `tls_verify` when client certificates are required) and is sent in
+    /// plaintext; the client then starts the TLS handshake. A client that fails it is closed;
+    /// the server goes on.
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for ServerOptions {
@@ -70,6 +77,7 @@ impl Default for ServerOptions {
             max_pings_out: 2,
             auth: None,
             auth_timeout: Duration::from_secs(2),
+            tls: None,
         }
     }
 }

@@ -17,13 +17,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use crate::message::Outgoing;
+use crate::stats::{ConnCounters, ConnectionInfo};
 use crate::sublist::lock;
 use crate::subscription::Subscription;
 
@@ -88,6 +88,8 @@ pub(crate) struct ClientShared {
     pub closing: CancellationToken,
     /// Immediate close: abort writes.
     pub kill: CancellationToken,
+    /// Monitoring counters.
+    pub stats: ConnCounters,
 }
 
 fn put_num(b: &mut BytesMut, mut n: usize) {
@@ -129,7 +131,19 @@ impl ClientShared {
             subs: Mutex::new(HashMap::new()),
             closing: CancellationToken::new(),
             kill: CancellationToken::new(),
+            stats: ConnCounters::default(),
         }
+    }
+
+    /// The connection as monitoring reports it.
+    pub(crate) fn info(&self) -> ConnectionInfo {
+        let pending = lock(&self.out).pending;
+        let subs = lock(&self.subs)
+            .values()
+            .filter(|s| !s.is_closed())
+            .map(|s| s.info())
+            .collect();
+        self.stats.report(self.cid, self.peer, pending, subs)
     }
 
     /// Whether the client negotiated headers (messages with headers go out as HMSG).
@@ -196,6 +210,7 @@ impl ClientShared {
         out.pending += added;
         let stall = out.pending > self.stall_at;
         drop(out);
+        self.stats.sent(total);
         if was_empty {
             self.wake.notify_one();
         }
@@ -239,6 +254,7 @@ impl ClientShared {
             out.buf = BytesMut::new();
             out.pending = 0;
         }
+        self.stats.mark_slow_consumer();
         self.closed.store(true, Ordering::Release);
         self.drained.notify_waiters();
         warn!(cid = self.cid, peer = %self.peer, max_pending = limit,
@@ -313,7 +329,10 @@ enum WriterStep {
 }
 
 /// Drains the outbound buffer in large batched writes until the connection closes.
-pub(crate) async fn write_loop(client: Arc<ClientShared>, mut wr: OwnedWriteHalf) {
+///
+/// `wr` is the socket's write half, plain or TLS; each batch is flushed once written (a no-op
+/// for a plain socket; a TLS stream may hold the last records of a batch until then).
+pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(client: Arc<ClientShared>, mut wr: W) {
     let mut batch = BytesMut::with_capacity(BATCH);
     loop {
         let step = {
@@ -365,6 +384,16 @@ pub(crate) async fn write_loop(client: Arc<ClientShared>, mut wr: OwnedWriteHalf
                         }
                     }
                 }
+                let flushed = tokio::select! {
+                    r = wr.flush() => r,
+                    _ = client.kill.cancelled() => return,
+                };
+                if let Err(e) = flushed {
+                    debug!(cid = client.cid, error = %e, "flush failed");
+                    client.close_now();
+                    return;
+                }
+                client.stats.touch();
                 batch.clear();
                 if batch.capacity() > KEEP_BATCH {
                     batch = BytesMut::with_capacity(BATCH);

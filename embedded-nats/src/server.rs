@@ -18,6 +18,7 @@ use crate::local::LocalConnection;
 use crate::message::Outgoing;
 use crate::options::ServerOptions;
 use crate::outbound::{ClientShared, Producer};
+use crate::stats::{ConnectionInfo, ServerCounters, SublistStats, SubscriptionInfo, VarzStats};
 use crate::sublist::{lock, Sublist};
 use crate::subscription::{Delivery, Subscription, Target};
 
@@ -29,6 +30,8 @@ pub(crate) struct ServerInner {
     pub sublist: Sublist,
     pub clients: Mutex<HashMap<u64, Arc<ClientShared>>>,
     pub tracker: TaskTracker,
+    /// Monitoring counters.
+    pub stats: ServerCounters,
     next_id: AtomicU64,
     shutdown: CancellationToken,
     accept: Mutex<Option<JoinHandle<()>>>,
@@ -50,8 +53,10 @@ impl ServerInner {
         echo: bool,
         mut from: Producer<'_>,
     ) -> usize {
+        let size = msg.payload.len() + msg.headers.map_or(0, |h| h.len());
         let result = self.sublist.matches(msg.subject);
         if result.is_empty() {
+            self.stats.routed(size, 0);
             return 0;
         }
         let mut lazy = None;
@@ -94,6 +99,7 @@ impl ServerInner {
         for sub in finished {
             self.remove_sub(sub);
         }
+        self.stats.routed(size, delivered);
         delivered
     }
 
@@ -189,6 +195,7 @@ impl Server {
             sublist: Sublist::default(),
             clients: Mutex::new(HashMap::new()),
             tracker: TaskTracker::new(),
+            stats: ServerCounters::default(),
             next_id: AtomicU64::new(1),
             shutdown: CancellationToken::new(),
             accept: Mutex::new(None),
@@ -204,9 +211,20 @@ impl Server {
         self.inner.local_addr
     }
 
-    /// `nats://<ip>:<port>` of the listener (the actual bound port).
+    /// `nats://<ip>:<port>` of the listener (the actual bound port), `tls://<ip>:<port>` when
+    /// TLS is on.
     pub fn client_url(&self) -> String {
-        format!("nats://{}", self.inner.local_addr)
+        let scheme = if self.inner.opts.tls.is_some() {
+            "tls"
+        } else {
+            "nats"
+        };
+        format!("{scheme}://{}", self.inner.local_addr)
+    }
+
+    /// The server id sent as `server_id` in INFO.
+    pub fn server_id(&self) -> &str {
+        &self.inner.server_id
     }
 
     /// The options the server runs with.
@@ -227,6 +245,45 @@ impl Server {
     /// Number of subscriptions (TCP and local) currently registered.
     pub fn num_subscriptions(&self) -> usize {
         self.inner.sublist.count()
+    }
+
+    /// Server-wide counters and current counts, as `/varz` reports them.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> std::io::Result<()> {
+    /// use stan_embedded_nats::{Server, ServerOptions};
+    /// let server = Server::start(ServerOptions { port: 0, ..Default::default() }).await?;
+    /// let v = server.varz_stats();
+    /// println!("{} messages in, {} connections", v.in_msgs, v.connections);
+    /// # Ok(()) }
+    /// ```
+    pub fn varz_stats(&self) -> VarzStats {
+        crate::stats::varz(
+            &self.inner.stats,
+            self.num_connections(),
+            self.num_subscriptions(),
+        )
+    }
+
+    /// The open TCP connections, ordered by connection id.
+    pub fn connections(&self) -> Vec<ConnectionInfo> {
+        let mut clients: Vec<_> = lock(&self.inner.clients).values().cloned().collect();
+        clients.sort_by_key(|c| c.cid);
+        clients.iter().map(|c| c.info()).collect()
+    }
+
+    /// Every registered subscription (TCP and in-process), ordered by connection id, then
+    /// subject.
+    pub fn subscriptions(&self) -> Vec<SubscriptionInfo> {
+        let mut subs: Vec<SubscriptionInfo> =
+            self.inner.sublist.all().iter().map(|s| s.info()).collect();
+        subs.sort_by(|a, b| (a.cid, &a.subject, &a.sid).cmp(&(b.cid, &b.subject, &b.sid)));
+        subs
+    }
+
+    /// Statistics of the subject index and its match cache, as `/subsz` reports them.
+    pub fn sublist_stats(&self) -> SublistStats {
+        self.inner.sublist.stats()
     }
 
     /// Stops accepting, closes every TCP connection (flushing what is buffered, best effort),
@@ -272,7 +329,7 @@ async fn accept_loop(inner: Arc<ServerInner>, listener: TcpListener) {
                         inner.opts.max_pending_in_process,
                     ));
                     lock(&inner.clients).insert(cid, client.clone());
-                    inner.tracker.spawn(client::run(inner.clone(), client, stream));
+                    inner.tracker.spawn(client::serve(inner.clone(), client, stream));
                 }
                 Err(e) => {
                     warn!(error = %e, "accept failed");

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::error::Error;
+use crate::stats::{SublistCounters, SublistStats};
 use crate::subscription::Subscription;
 
 /// Largest number of cached match results.
@@ -225,6 +226,7 @@ pub(crate) struct Sublist {
     tree: RwLock<Tree>,
     genid: AtomicU64,
     cache: Mutex<HashMap<Box<str>, Arc<MatchResult>>>,
+    counters: SublistCounters,
 }
 
 impl Sublist {
@@ -257,6 +259,7 @@ impl Sublist {
             }
             tree.count += 1;
             self.genid.fetch_add(1, Ordering::AcqRel);
+            SublistCounters::bump(&self.counters.inserts);
         }
         self.purge_cache(&subject);
         Ok(())
@@ -271,6 +274,7 @@ impl Sublist {
             if found {
                 tree.count -= 1;
                 self.genid.fetch_add(1, Ordering::AcqRel);
+                SublistCounters::bump(&self.counters.removes);
             }
             found
         };
@@ -282,7 +286,9 @@ impl Sublist {
 
     /// Subscriptions matching the literal `subject`.
     pub(crate) fn matches(&self, subject: &str) -> Arc<MatchResult> {
+        SublistCounters::bump(&self.counters.matches);
         if let Some(hit) = lock(&self.cache).get(subject) {
+            SublistCounters::bump(&self.counters.cache_hits);
             return hit.clone();
         }
         let (result, gen) = {
@@ -314,6 +320,22 @@ impl Sublist {
         read(&self.tree).count
     }
 
+    /// Statistics of the index and its cache.
+    pub(crate) fn stats(&self) -> SublistStats {
+        let count = self.count();
+        let cache = lock(&self.cache);
+        self.counters
+            .snapshot(count, cache.values().map(|r| r.psubs.len() + r.qsubs.len()))
+    }
+
+    /// Every registered subscription (a copy of the index's list).
+    pub(crate) fn all(&self) -> Vec<Arc<Subscription>> {
+        let tree = read(&self.tree);
+        let mut out = Vec::with_capacity(tree.count);
+        collect_level(&tree.root, &mut out);
+        out
+    }
+
     /// Removes everything and refuses later inserts; returns what was removed.
     pub(crate) fn close(&self) -> Vec<Arc<Subscription>> {
         let root = {
@@ -343,6 +365,21 @@ impl Sublist {
         } else {
             cache.retain(|subject, _| !subject_matches(pattern, subject));
         }
+    }
+}
+
+fn collect_level(level: &Level, out: &mut Vec<Arc<Subscription>>) {
+    let nodes = level
+        .literal
+        .values()
+        .chain(level.pwc.as_deref())
+        .chain(level.fwc.as_deref());
+    for node in nodes {
+        out.extend(node.psubs.iter().cloned());
+        for (_, group) in &node.qsubs {
+            out.extend(group.iter().cloned());
+        }
+        collect_level(&node.next, out);
     }
 }
 
@@ -458,6 +495,40 @@ mod tests {
         assert_eq!(all.len(), 5);
         assert!(sl.matches("foo.bar").is_empty());
         assert_eq!(sl.insert(sub(9, "x", None)), Err(Error::ShutDown));
+    }
+
+    #[test]
+    fn stats_count_inserts_removes_matches_and_hits() {
+        let sl = Sublist::default();
+        let a = sub(1, "a.b", None);
+        sl.insert(a.clone()).unwrap();
+        sl.insert(sub(2, "a.*", None)).unwrap();
+        sl.insert(sub(3, "a.>", Some("q"))).unwrap();
+        sl.insert(sub(4, "a.>", Some("q"))).unwrap();
+        assert_eq!(sl.matches("a.b").psubs.len(), 2);
+        assert_eq!(
+            sl.matches("a.b").psubs.len(),
+            2,
+            "second look-up hits the cache"
+        );
+        assert!(sl.matches("zzz").is_empty());
+        let s = sl.stats();
+        assert_eq!(s.num_subscriptions, 4);
+        assert_eq!(s.num_inserts, 4);
+        assert_eq!(s.num_removes, 0);
+        assert_eq!(s.num_matches, 3);
+        assert!((s.cache_hit_rate - 1.0 / 3.0).abs() < 1e-9, "{s:?}");
+        assert_eq!(s.num_cache, 2);
+        // "a.b": two plain subscriptions and one queue group; "zzz": nothing.
+        assert_eq!(s.max_fanout, 3);
+        assert!((s.avg_fanout - 1.5).abs() < 1e-9, "{s:?}");
+        let mut all: Vec<u64> = sl.all().iter().map(|s| s.id).collect();
+        all.sort();
+        assert_eq!(all, vec![1, 2, 3, 4]);
+        assert!(sl.remove(&a));
+        let s = sl.stats();
+        assert_eq!((s.num_subscriptions, s.num_removes), (3, 1));
+        assert_eq!(s.num_cache, 1, "the removal purged the cached a.b result");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use tokio::sync::mpsc;
 
 use crate::message::{Message, Outgoing};
 use crate::outbound::{ClientShared, Enqueued, Producer};
+use crate::stats::SubscriptionInfo;
 
 /// Handler of a `subscribe_with` subscription.
 pub(crate) type Handler = Arc<dyn Fn(Message) + Send + Sync>;
@@ -97,6 +98,34 @@ impl Subscription {
             return true;
         }
         false
+    }
+
+    /// Messages delivered so far (for monitoring).
+    pub(crate) fn delivered(&self) -> u64 {
+        let max = self.max.load(Ordering::Relaxed);
+        self.delivered.load(Ordering::Relaxed).min(max)
+    }
+
+    /// The auto-unsubscribe limit, if one is set (for monitoring).
+    pub(crate) fn max(&self) -> Option<u64> {
+        let max = self.max.load(Ordering::Relaxed);
+        (max != u64::MAX).then_some(max)
+    }
+
+    /// The subscription as monitoring reports it.
+    pub(crate) fn info(&self) -> SubscriptionInfo {
+        let sid = match &self.target {
+            Target::Tcp { sid, .. } => String::from_utf8_lossy(sid).into_owned(),
+            _ => self.id.to_string(),
+        };
+        SubscriptionInfo {
+            subject: self.subject.to_string(),
+            queue: self.queue.as_deref().map(str::to_string),
+            sid,
+            msgs: self.delivered(),
+            max: self.max(),
+            cid: self.conn_id,
+        }
     }
 
     /// True if the subscription would currently accept a delivery.

@@ -49,6 +49,8 @@ pub enum Section {
     Streaming,
     /// FILE store options.
     FileStore,
+    /// TLS of the streaming server's own connection to an external NATS server.
+    StreamingTls,
     /// Streaming logging options.
     StreamingLogging,
     /// Embedded NATS server options.
@@ -57,6 +59,8 @@ pub enum Section {
     Logging,
     /// Authorization of the embedded NATS server.
     Auth,
+    /// TLS of the embedded NATS server's client port.
+    Tls,
     /// Help and version.
     Common,
     /// Official flags accepted for compatibility and ignored with a warning.
@@ -140,6 +144,10 @@ pub const FLAGS: &[Flag] = &[
     flag("file_compact_min_size", &[], Size, FileStore, "Minimum log size for a compaction (default 1MB)"),
     flag("file_fds_limit", &[], Int, FileStore, "File descriptors budget (accepted; 0 for unlimited)"),
     flag("file_crc", &[], Bool, FileStore, "Check CRCs of records read back (default: true)"),
+    // TLS of the connection to an external NATS server (-ns).
+    flag("tls_client_cert", &[], Str, StreamingTls, "Client certificate for the connection to the NATS server (-ns), with --tls_client_key"),
+    flag("tls_client_key", &[], Str, StreamingTls, "Private key of the client certificate (PEM)"),
+    flag("tls_client_cacert", &[], Str, StreamingTls, "CA certificate(s) to trust for the NATS server's certificate (PEM)"),
     // Streaming logging.
     flag("stan_debug", &["SD"], Bool, StreamingLogging, "Enable streaming debug output"),
     flag("stan_trace", &["SV"], Bool, StreamingLogging, "Trace the raw streaming protocol"),
@@ -148,6 +156,7 @@ pub const FLAGS: &[Flag] = &[
     flag("addr", &["a", "net"], Str, Nats, "Bind to host address (default: 127.0.0.1)"),
     flag("port", &["p"], Int, Nats, "Use port for clients (default: 4222; 0 or -1: any free port)"),
     flag("http_port", &["m"], Int, Nats, "Use port for HTTP monitoring (0 or -1: any free port)"),
+    flag("console_admin_token", &[], Str, Nats, "Turn on the web console's admin actions (delete a durable, delete a channel) for requests carrying this token (default: read-only console)"),
     flag("config", &["c"], Str, Nats, "Configuration file"),
     flag("ports_file_dir", &[], Str, Nats, "Write <dir>/stan-broker_<pid>.ports (JSON: client and monitoring URLs) once ready"),
     // Logging.
@@ -163,6 +172,12 @@ pub const FLAGS: &[Flag] = &[
     flag("user", &[], Str, Auth, "User required for connections"),
     flag("pass", &[], Str, Auth, "Password required for connections"),
     flag("auth", &[], Str, Auth, "Authorization token required for connections"),
+    // TLS.
+    flag("tls", &[], Bool, Tls, "Enable TLS on the client port, do not verify clients (needs --tlscert and --tlskey)"),
+    flag("tlscert", &[], Str, Tls, "Server certificate file (PEM; implies --tls)"),
+    flag("tlskey", &[], Str, Tls, "Private key for the server certificate (PEM; implies --tls)"),
+    flag("tlsverify", &[], Bool, Tls, "Enable TLS, require client certificates signed by --tlscacert"),
+    flag("tlscacert", &[], Str, Tls, "Client certificate CA for verification (PEM)"),
     // Help and version.
     flag("help", &["h"], Action, Common, "Show this message"),
     flag("version", &["v"], Action, Common, "Show version"),
@@ -202,14 +217,6 @@ pub const FLAGS: &[Flag] = &[
     ignored("sql_max_open_conns", &[], Int),
     ignored("sql_bulk_insert_limit", &[], Int),
     ignored("secure", &[], Bool),
-    ignored("tls_client_key", &[], Str),
-    ignored("tls_client_cert", &[], Str),
-    ignored("tls_client_cacert", &[], Str),
-    ignored("tls", &[], Bool),
-    ignored("tlscert", &[], Str),
-    ignored("tlskey", &[], Str),
-    ignored("tlscacert", &[], Str),
-    ignored("tlsverify", &[], Bool),
     ignored("routes", &[], Str),
     ignored("cluster", &["cluster_listen"], Str),
     ignored("cluster_name", &[], Str),
@@ -299,10 +306,12 @@ pub fn help_text() -> String {
     let sections = [
         (Streaming, "Streaming Server Options:"),
         (FileStore, "File Store Options:"),
+        (StreamingTls, "Streaming Server TLS Options (with -ns):"),
         (StreamingLogging, "Streaming Server Logging Options:"),
         (Nats, "Embedded NATS Server Options:"),
         (Logging, "Logging Options:"),
         (Auth, "Authorization Options:"),
+        (Tls, "TLS Options:"),
         (Common, "Common Options:"),
     ];
     let mut text = String::from("Usage: stan-broker [options]\n");
@@ -491,6 +500,9 @@ mod tests {
             "    -DV[=<bool>]",
             "--replace_durable[=<bool>]",
             "--file_sync",
+            "    --tlscert <string>",
+            "    --tlsverify[=<bool>]",
+            "    --tls_client_cacert <string>",
         ] {
             assert!(help.contains(needle), "help lacks {needle:?}:\n{help}");
         }

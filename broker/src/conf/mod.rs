@@ -1,8 +1,10 @@
 //! Configuration files: NATS config syntax ([`parser`]) mapped onto [`Settings`]; every
 //! problem is a [`ConfError`] naming the file and line.
 //!
-//! A core (NATS) file (`-c`) sets the listen address, port, monitoring port and authorization;
-//! a streaming file (`-sc`) sets the streaming keys, either at the top level or inside a
+//! A core (NATS) file (`-c`) sets the listen address, port, monitoring port, authorization and
+//! TLS (`tls { cert_file, key_file, ca_file, verify, timeout }`); a streaming file (`-sc`) sets
+//! the streaming keys (its `tls { client_cert, client_key, client_ca }` is the TLS of the
+//! connection to an external NATS server), either at the top level or inside a
 //! `streaming { }` block (if the block exists only its content is used). When only one of the
 //! two files is given it is used for both, as the official server does. Keys are
 //! case-insensitive. Keys that neither part knows are reported as warnings and ignored.
@@ -97,7 +99,11 @@ const CORE_KEYS: &[&str] = &[
     "log_file",
     "logfile",
     "log_format",
+    "tls",
 ];
+
+/// Keys of the streaming `tls` block.
+const CLIENT_TLS_KEYS: &[&str] = &["client_cert", "client_key", "client_ca", "client_cacert"];
 
 const STREAMING_KEYS: &[&str] = &[
     "id",
@@ -143,13 +149,13 @@ const STREAMING_KEYS: &[&str] = &[
     "dedup_window",
     "file",
     "file_options",
+    "tls",
 ];
 
 /// Official streaming keys that are accepted and ignored (with a warning).
 const STREAMING_IGNORED: &[&str] = &[
     "credentials",
     "secure",
-    "tls",
     "sql",
     "sql_options",
     "ft_group",
@@ -268,6 +274,10 @@ impl Ctx<'_> {
                 "logtime" => s.logtime = Some(self.boolean(key, item)?),
                 "log_file" | "logfile" => s.log_file = Some(PathBuf::from(self.string(key, item)?)),
                 "log_format" => s.log_format = Some(self.string(key, item)?),
+                "tls" => {
+                    let m = self.map(key, item)?;
+                    self.apply_server_tls(m, s)?;
+                }
                 "authorization" => {
                     let auth = self.map(key, item)?;
                     for (k, v) in &auth.entries {
@@ -358,6 +368,10 @@ impl Ctx<'_> {
                     let m = self.map(key, item)?;
                     self.apply_file_options(m, s)?;
                 }
+                "tls" => {
+                    let m = self.map(key, item)?;
+                    self.apply_client_tls(m, s, in_block)?;
+                }
                 _ if in_block || STREAMING_IGNORED.contains(&k.as_str()) => {
                     self.warn(
                         item,
@@ -424,6 +438,67 @@ impl Ctx<'_> {
                         );
                     }
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// The core `tls` block: the embedded server's TLS. The streaming block's keys
+    /// (`client_*`) are left to [`Self::apply_client_tls`] (one file may serve both parts).
+    fn apply_server_tls(&mut self, m: &Map, s: &mut Settings) -> Result<(), ConfError> {
+        for (key, item) in &m.entries {
+            let k = key.to_ascii_lowercase();
+            match k.as_str() {
+                "cert_file" => s.tls_cert = Some(PathBuf::from(self.string(key, item)?)),
+                "key_file" => s.tls_key = Some(PathBuf::from(self.string(key, item)?)),
+                "ca_file" => s.tls_ca_cert = Some(PathBuf::from(self.string(key, item)?)),
+                "verify" => s.tls_verify = Some(self.boolean(key, item)?),
+                "timeout" => {
+                    let secs = match &item.value {
+                        Value::Int { value, .. } => *value as f64,
+                        Value::Float(f) => *f,
+                        _ => return Err(self.type_error(key, item, "a number of seconds")),
+                    };
+                    if !(secs.is_finite() && secs > 0.0 && secs <= 3600.0) {
+                        return Err(self.error(
+                            item.line,
+                            format!("{key:?}: invalid TLS timeout {secs} (seconds, 0 < t <= 3600)"),
+                        ));
+                    }
+                    s.tls_timeout = Some(Duration::from_secs_f64(secs));
+                }
+                _ if CLIENT_TLS_KEYS.contains(&k.as_str()) => {}
+                _ => self.warn(
+                    item,
+                    format!("tls key {key:?} is not supported and is ignored"),
+                ),
+            }
+        }
+        Ok(())
+    }
+
+    /// The streaming `tls` block: the TLS of the connection to an external NATS server. At
+    /// the top level of a file the core keys are the core part's business.
+    fn apply_client_tls(
+        &mut self,
+        m: &Map,
+        s: &mut Settings,
+        in_block: bool,
+    ) -> Result<(), ConfError> {
+        for (key, item) in &m.entries {
+            let k = key.to_ascii_lowercase();
+            match k.as_str() {
+                "client_cert" => s.tls_client_cert = Some(PathBuf::from(self.string(key, item)?)),
+                "client_key" => s.tls_client_key = Some(PathBuf::from(self.string(key, item)?)),
+                "client_ca" | "client_cacert" => {
+                    s.tls_client_cacert = Some(PathBuf::from(self.string(key, item)?))
+                }
+                // At the top level, the core part reports keys it does not know.
+                _ if !in_block => {}
+                _ => self.warn(
+                    item,
+                    format!("streaming tls key {key:?} is not supported and is ignored"),
+                ),
             }
         }
         Ok(())

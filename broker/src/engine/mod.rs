@@ -7,6 +7,8 @@
 //! first completes the pending batch, so it is handled after earlier publishes and acks.
 //! Timers (ack expiry, heartbeats, max age, inactivity) live in one deadline index.
 
+mod admin;
+mod browse;
 mod conn;
 mod dedup;
 mod delivery;
@@ -71,6 +73,18 @@ pub(crate) enum Event {
 
 enum Control {
     Snapshot(oneshot::Sender<Snapshot>),
+    /// A change made from the monitoring console.
+    Admin(
+        crate::monitor::console::AdminAction,
+        oneshot::Sender<Result<(), crate::monitor::console::AdminError>>,
+    ),
+    /// A page of a channel's stored messages (monitoring console).
+    Browse(
+        crate::monitor::console::MsgQuery,
+        oneshot::Sender<
+            Result<crate::monitor::console::MsgPage, crate::monitor::console::BrowseError>,
+        >,
+    ),
     Shutdown(oneshot::Sender<()>),
     /// New limits (config reload).
     SetLimits(
@@ -137,6 +151,29 @@ impl EngineHandle {
     pub async fn snapshot(&self) -> Option<Snapshot> {
         let (tx, rx) = oneshot::channel();
         self.ctrl.send(Control::Snapshot(tx)).ok()?;
+        rx.await.ok()
+    }
+
+    /// A page of a channel's stored messages, read from its store between batches (`None`:
+    /// the engine has stopped).
+    pub async fn browse(
+        &self,
+        query: crate::monitor::console::MsgQuery,
+    ) -> Option<Result<crate::monitor::console::MsgPage, crate::monitor::console::BrowseError>>
+    {
+        let (tx, rx) = oneshot::channel();
+        self.ctrl.send(Control::Browse(query, tx)).ok()?;
+        rx.await.ok()
+    }
+
+    /// Performs a console admin action and flushes the store (`None`: the engine has
+    /// stopped).
+    pub async fn admin(
+        &self,
+        action: crate::monitor::console::AdminAction,
+    ) -> Option<Result<(), crate::monitor::console::AdminError>> {
+        let (tx, rx) = oneshot::channel();
+        self.ctrl.send(Control::Admin(action, tx)).ok()?;
         rx.await.ok()
     }
 
@@ -414,6 +451,14 @@ impl Engine {
                 c = ctrl.recv() => match c {
                     Some(Control::Snapshot(tx)) => {
                         let _ = tx.send(self.snapshot());
+                    }
+                    Some(Control::Admin(action, tx)) => {
+                        let r = self.admin(action);
+                        self.flush_store().await;
+                        let _ = tx.send(r);
+                    }
+                    Some(Control::Browse(query, tx)) => {
+                        let _ = tx.send(self.browse(&query));
                     }
                     Some(Control::SetLimits(limits, tx)) => {
                         let _ = tx.send(self.set_limits(limits));

@@ -334,6 +334,7 @@ impl Engine {
             return;
         }
         self.delete_channel(name);
+        tracing::info!(channel = %name, "channel deleted after inactivity");
     }
 
     /// Deletes a channel with its messages and every subscription (offline ones too).
@@ -353,6 +354,5 @@ impl Engine {
         if let Err(e) = self.store.delete_channel(name) {
             tracing::error!(channel = %name, "unable to delete channel from store: {e}");
         }
-        tracing::info!(channel = %name, "channel deleted after inactivity");
     }
 }

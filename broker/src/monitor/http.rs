@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use axum::body::Body;
@@ -14,6 +15,7 @@ use axum::routing::get;
 use axum::Router;
 use serde::Serialize;
 
+use super::core::{self as core_json, BadRequest, ConnzQuery, CoreView, SubszQuery};
 use super::json::{self, ListQuery, ProcessInfo};
 use crate::config::{ChannelLimits, StoreLimits};
 use crate::snapshot::Snapshot;
@@ -39,6 +41,17 @@ pub trait Source: Clone + Send + Sync + 'static {
     fn per_channel_limits(&self) -> BTreeMap<String, ChannelLimits>;
     /// Core-NATS facts.
     fn core_info(&self) -> CoreInfo;
+    /// The embedded core-NATS server, whose statistics `/varz`, `/connz` and `/subsz`
+    /// report; `None` (the default) when the broker is attached to an external server, whose
+    /// own monitoring port has the core figures.
+    fn embedded_server(&self) -> Option<stan_embedded_nats::Server> {
+        None
+    }
+    /// What answers the console's message browser and admin actions; `None` (the default):
+    /// they answer 503.
+    fn console(&self) -> Option<Arc<dyn super::console::ConsoleBackend>> {
+        None
+    }
     /// Resolves when the server shuts down; the HTTP server then stops.
     fn closed(&self) -> impl Future<Output = ()> + Send;
 }
@@ -47,6 +60,15 @@ pub trait Source: Clone + Send + Sync + 'static {
 struct App<S> {
     source: S,
     bound: SocketAddr,
+    /// Requests per core endpoint (`http_req_stats` of `/varz`).
+    req_stats: Arc<Mutex<BTreeMap<String, u64>>>,
+}
+
+impl<S> App<S> {
+    fn count(&self, path: &str) {
+        let mut m = self.req_stats.lock().unwrap_or_else(|e| e.into_inner());
+        *m.entry(path.to_string()).or_default() += 1;
+    }
 }
 
 /// Serves the monitoring endpoints from `source` on a spawned task until [`Source::closed`]
@@ -72,10 +94,12 @@ pub fn serve_listener<S: Source>(
 /// The router of every monitoring endpoint.
 pub fn router<S: Source>(source: S, bound: SocketAddr) -> Router {
     Router::new()
-        .route("/", get(root))
+        .route("/", get(root::<S>))
         .route("/varz", get(varz::<S>))
         .route("/connz", get(connz::<S>))
-        .route("/healthz", get(healthz))
+        .route("/subsz", get(subsz::<S>))
+        .route("/subscriptionsz", get(subsz::<S>))
+        .route("/healthz", get(healthz::<S>))
         .route("/metrics", get(metrics::<S>))
         .route("/streaming", get(streaming_root))
         .route("/streaming/serverz", get(serverz::<S>))
@@ -83,8 +107,13 @@ pub fn router<S: Source>(source: S, bound: SocketAddr) -> Router {
         .route("/streaming/clientsz", get(clientsz::<S>))
         .route("/streaming/channelsz", get(channelsz::<S>))
         .route("/streaming/isFTActive", get(is_ft_active))
+        .merge(super::console::router(source.console()))
         .fallback(fallback)
-        .with_state(App { source, bound })
+        .with_state(App {
+            source,
+            bound,
+            req_stats: Arc::default(),
+        })
 }
 
 type Params = Query<HashMap<String, String>>;
@@ -140,14 +169,17 @@ async fn fallback(_uri: Uri) -> Response {
     text_error(StatusCode::NOT_FOUND, "404 page not found")
 }
 
-async fn root() -> Response {
+async fn root<S: Source>(State(app): State<App<S>>) -> Response {
+    app.count("/");
     html(page(
         "stan-broker",
         &[
             ("varz", "./varz"),
             ("connz", "./connz"),
+            ("subsz", "./subsz"),
             ("healthz", "./healthz"),
             ("streaming", "./streaming"),
+            ("console", "./console/"),
         ],
     ))
 }
@@ -160,6 +192,7 @@ async fn streaming_root() -> Response {
             ("store", "./streaming/storez"),
             ("clients", "./streaming/clientsz"),
             ("channels", "./streaming/channelsz"),
+            ("messages", "./streaming/msgsz"),
         ],
     ))
 }
@@ -175,7 +208,8 @@ fn page(title: &str, links: &[(&str, &str)]) -> String {
     s
 }
 
-async fn healthz(Query(p): Params) -> Response {
+async fn healthz<S: Source>(State(app): State<App<S>>, Query(p): Params) -> Response {
+    app.count("/healthz");
     let mut r = json_response(&serde_json::json!({"status": "ok"}), &p);
     if !p.contains_key("callback") {
         *r.body_mut() = Body::from("{\"status\":\"ok\"}");
@@ -258,26 +292,6 @@ async fn channelsz<S: Source>(State(app): State<App<S>>, Query(p): Params) -> Re
     }
 }
 
-/// `/varz` (minimal).
-#[derive(Serialize)]
-struct Varz {
-    server_id: String,
-    server_name: String,
-    version: String,
-    proto: u32,
-    go: String,
-    host: String,
-    port: u16,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    auth_required: bool,
-    max_payload: usize,
-    http_host: String,
-    http_port: u16,
-    start: String,
-    now: String,
-    uptime: String,
-}
-
 /// Host and port of a `nats://host:port` URL.
 fn url_host_port(url: &str) -> (String, u16) {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
@@ -292,71 +306,94 @@ fn url_host_port(url: &str) -> (String, u16) {
     }
 }
 
-async fn varz<S: Source>(State(app): State<App<S>>, Query(p): Params) -> Response {
-    let snap = app.source.snapshot().await;
-    let core = app.source.core_info();
+/// What the core endpoints report: the embedded server's figures, or (external mode) the
+/// broker's own view with nothing counted. `connections` skips gathering the connection
+/// list when the endpoint does not need it.
+async fn core_view<S: Source>(source: &S, connections: bool) -> CoreView {
+    if let Some(server) = source.embedded_server() {
+        let o = server.options();
+        return CoreView {
+            server_id: server.server_id().to_string(),
+            server_name: o.server_name.clone(),
+            version: stan_embedded_nats::SERVER_VERSION.to_string(),
+            host: o.host.clone(),
+            port: server.local_addr().port(),
+            auth_required: o.auth.is_some(),
+            tls_required: o.tls.is_some(),
+            ping_interval: o.ping_interval,
+            ping_max: o.max_pings_out,
+            auth_timeout: o.auth_timeout,
+            max_control_line: o.max_control_line,
+            max_payload: o.max_payload,
+            max_pending: o.max_pending,
+            stats: server.varz_stats(),
+            connections: if connections {
+                server.connections()
+            } else {
+                Vec::new()
+            },
+            sublist: server.sublist_stats(),
+        };
+    }
+    let snap = source.snapshot().await;
+    let core = source.core_info();
     let (host, port) = url_host_port(&core.client_url);
-    let now = SystemTime::now();
-    let body = Varz {
-        server_id: snap.server_id.clone(),
-        server_name: snap.server_id.clone(),
-        version: env!("CARGO_PKG_VERSION").to_string(),
-        proto: 1,
-        go: "rust".to_string(),
-        host,
-        port,
-        auth_required: core.auth_required,
-        max_payload: core.max_payload,
-        http_host: app.bound.ip().to_string(),
-        http_port: app.bound.port(),
-        start: json::rfc3339_nanos(snap.start_time),
-        now: json::rfc3339_nanos(now),
-        uptime: json::uptime(now.duration_since(snap.start_time).unwrap_or_default()),
-    };
+    let mut view = CoreView::empty(snap.start_time);
+    view.server_id = snap.server_id.clone();
+    view.server_name = snap.server_id;
+    view.version = env!("CARGO_PKG_VERSION").to_string();
+    view.host = host;
+    view.port = port;
+    view.auth_required = core.auth_required;
+    view.max_payload = core.max_payload;
+    view
+}
+
+/// A `400 Bad Request` with nats-server's text (no trailing newline, as it writes it).
+fn bad_request(e: BadRequest) -> Response {
+    let mut r = text_error(StatusCode::BAD_REQUEST, &e.0);
+    *r.body_mut() = Body::from(e.0);
+    r
+}
+
+async fn varz<S: Source>(State(app): State<App<S>>, Query(p): Params) -> Response {
+    app.count("/varz");
+    let view = core_view(&app.source, false).await;
+    let stats = app
+        .req_stats
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let body = core_json::varz(
+        &view,
+        (app.bound.ip().to_string(), app.bound.port()),
+        &core_json::process_usage(view.stats.start),
+        stats,
+        SystemTime::now(),
+    );
     json_response(&body, &p)
-}
-
-/// `/connz` (minimal): the registered streaming clients.
-#[derive(Serialize)]
-struct Connz {
-    server_id: String,
-    now: String,
-    num_connections: usize,
-    total: usize,
-    offset: i64,
-    limit: i64,
-    connections: Vec<Connz1>,
-}
-
-#[derive(Serialize)]
-struct Connz1 {
-    name: String,
-    subscriptions: usize,
 }
 
 async fn connz<S: Source>(State(app): State<App<S>>, Query(p): Params) -> Response {
-    let snap = app.source.snapshot().await;
-    let q = ListQuery::from_params(|k| param(&p, k));
-    let total = snap.clients.len();
-    let start = (q.offset as usize).min(total);
-    let end = (q.offset.saturating_add(q.limit) as usize).min(total);
-    let connections: Vec<Connz1> = snap.clients[start..end]
-        .iter()
-        .map(|c| Connz1 {
-            name: c.id.clone(),
-            subscriptions: c.subs.len(),
-        })
-        .collect();
-    let body = Connz {
-        server_id: snap.server_id.clone(),
-        now: json::rfc3339_nanos(SystemTime::now()),
-        num_connections: connections.len(),
-        total,
-        offset: q.offset,
-        limit: q.limit,
-        connections,
+    app.count("/connz");
+    let q = match ConnzQuery::parse(|k| param(&p, k)) {
+        Ok(q) => q,
+        Err(e) => return bad_request(e),
     };
-    json_response(&body, &p)
+    let view = core_view(&app.source, true).await;
+    json_response(&core_json::connz(&view, &q, SystemTime::now()), &p)
+}
+
+async fn subsz<S: Source>(State(app): State<App<S>>, Query(p): Params) -> Response {
+    app.count("/subsz");
+    let q = match SubszQuery::parse(|k| param(&p, k)) {
+        Ok(q) => q,
+        Err(e) => return bad_request(e),
+    };
+    let view = core_view(&app.source, false).await;
+    let server = app.source.embedded_server();
+    let subs = move || server.map(|s| s.subscriptions()).unwrap_or_default();
+    json_response(&core_json::subsz(&view, subs, &q, SystemTime::now()), &p)
 }
 
 #[cfg(test)]

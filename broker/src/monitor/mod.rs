@@ -1,5 +1,5 @@
 //! Monitoring HTTP endpoints (`-m`): the official server's `/streaming/*` endpoints plus
-//! minimal `/varz`, `/connz` and `/healthz`.
+//! nats-server's core `/varz`, `/connz`, `/subsz` and `/healthz`.
 //!
 //! [`json`] turns a [`Snapshot`](crate::snapshot::Snapshot) into response bodies (pure
 //! functions); [`http`] serves them with axum from any [`Source`] of engine data. The broker
@@ -14,10 +14,12 @@
 //! | `/streaming/clientsz` | `offset`, `limit`, `subs=1`, `client=<id>` (404 `Client <id> not found`) |
 //! | `/streaming/channelsz` | `offset`, `limit`, `subs=1`, `channel=<name>` (404 `Channel <name> not found`) |
 //! | `/streaming/isFTActive` | 204: a standalone server is never the active FT member |
-//! | `/varz`, `/connz` | minimal core-side information |
+//! | `/varz`, `/connz`, `/subsz` (also `/subscriptionsz`) | core NATS figures with nats-server's fields, see [`core`] |
 //! | `/healthz` | `{"status":"ok"}` |
 //! | `/metrics` | Prometheus (OpenMetrics) text, see [`metrics`] |
 
+pub mod console;
+pub mod core;
 pub mod http;
 pub mod json;
 pub mod metrics;

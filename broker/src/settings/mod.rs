@@ -23,7 +23,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::{
-    BrokerConfig, ChannelLimits, EmbeddedNats, ExternalNats, FileStoreOptions, NatsMode, StoreKind,
+    BrokerConfig, ChannelLimits, ClientTls, EmbeddedNats, ExternalNats, FileStoreOptions, NatsMode,
+    ServerTls, StoreKind,
 };
 
 /// Default embedded listen host of the binary.
@@ -103,6 +104,8 @@ pub struct Settings {
     pub http_host: Option<String>,
     /// `-m` (0 or -1: any free port).
     pub http_port: Option<i64>,
+    /// `--console_admin_token`: turns on the web console's admin actions.
+    pub console_admin_token: Option<String>,
     /// `--user`.
     pub user: Option<String>,
     /// `--pass`.
@@ -111,6 +114,24 @@ pub struct Settings {
     pub auth: Option<String>,
     /// Config `max_payload`.
     pub max_payload: Option<i64>,
+    /// `--tls` (a config `tls { }` block sets it too).
+    pub tls: Option<bool>,
+    /// `--tlscert` (config `tls { cert_file }`).
+    pub tls_cert: Option<PathBuf>,
+    /// `--tlskey` (config `tls { key_file }`).
+    pub tls_key: Option<PathBuf>,
+    /// `--tlscacert` (config `tls { ca_file }`).
+    pub tls_ca_cert: Option<PathBuf>,
+    /// `--tlsverify` (config `tls { verify }`).
+    pub tls_verify: Option<bool>,
+    /// Config `tls { timeout }`: handshake timeout.
+    pub tls_timeout: Option<Duration>,
+    /// `--tls_client_cert` (streaming config `tls { client_cert }`).
+    pub tls_client_cert: Option<PathBuf>,
+    /// `--tls_client_key` (streaming config `tls { client_key }`).
+    pub tls_client_key: Option<PathBuf>,
+    /// `--tls_client_cacert` (streaming config `tls { client_ca }`).
+    pub tls_client_cacert: Option<PathBuf>,
     /// `-SD`.
     pub stan_debug: Option<bool>,
     /// `-SV`.
@@ -144,9 +165,28 @@ impl Settings {
             max_msgs, max_bytes, max_age, max_inactivity, channels, nats_server, hb_interval,
             hb_timeout, hb_fail_count, replace_durable, trust_client_subjects, io_batch_size, dedup_window,
             addr, port,
-            http_host, http_port, user, pass, auth, max_payload, stan_debug, stan_trace, debug,
+            http_host, http_port, console_admin_token, user, pass, auth, max_payload, stan_debug, stan_trace, debug,
             trace, logtime, log_file, log_format);
+        overlay_fields!(base, top; tls, tls_cert, tls_key, tls_ca_cert, tls_verify, tls_timeout,
+            tls_client_cert, tls_client_key, tls_client_cacert);
         self
+    }
+
+    /// Whether any setting of the embedded server's TLS is given (`--tls*`, config `tls`).
+    pub fn has_server_tls(&self) -> bool {
+        self.tls.is_some()
+            || self.tls_cert.is_some()
+            || self.tls_key.is_some()
+            || self.tls_ca_cert.is_some()
+            || self.tls_verify.is_some()
+            || self.tls_timeout.is_some()
+    }
+
+    /// Whether any setting of the TLS towards an external server is given (`--tls_client_*`).
+    pub fn has_client_tls(&self) -> bool {
+        self.tls_client_cert.is_some()
+            || self.tls_client_key.is_some()
+            || self.tls_client_cacert.is_some()
     }
 }
 
@@ -228,6 +268,70 @@ fn socket_addr(host: &str, port: u16) -> Result<SocketAddr, SettingsError> {
         Some(a) => Ok(*a),
         None => invalid(format!("invalid monitoring host {host:?}")),
     }
+}
+
+fn non_empty(flag: &str, p: &Option<PathBuf>) -> Result<Option<PathBuf>, SettingsError> {
+    match p {
+        Some(p) if p.as_os_str().is_empty() => invalid(format!("{flag} cannot be empty")),
+        other => Ok(other.clone()),
+    }
+}
+
+/// The embedded server's TLS: on with `--tls`, `--tlsverify`, a certificate or a key (or a
+/// config `tls` block), unless `--tls=false`; it then needs a certificate and a key, and
+/// client verification needs a CA. The files are read when the broker starts.
+fn server_tls(s: &Settings) -> Result<Option<ServerTls>, SettingsError> {
+    let cert = non_empty("--tlscert", &s.tls_cert)?;
+    let key = non_empty("--tlskey", &s.tls_key)?;
+    let ca = non_empty("--tlscacert", &s.tls_ca_cert)?;
+    let verify = s.tls_verify.unwrap_or(false);
+    let on = match s.tls {
+        Some(on) => on,
+        None => verify || cert.is_some() || key.is_some(),
+    };
+    if !on {
+        return Ok(None);
+    }
+    let (Some(cert_file), Some(key_file)) = (cert, key) else {
+        return invalid(
+            "TLS needs a server certificate (--tlscert, config tls.cert_file) and its private \
+             key (--tlskey, config tls.key_file)",
+        );
+    };
+    if verify && ca.is_none() {
+        return invalid(
+            "TLS client verification (--tlsverify) needs a CA certificate (--tlscacert, config \
+             tls.ca_file)",
+        );
+    }
+    Ok(Some(ServerTls {
+        cert_file,
+        key_file,
+        ca_file: ca,
+        verify,
+        timeout: s.tls_timeout,
+    }))
+}
+
+/// TLS towards an external NATS server: any `--tls_client_*` given; a certificate needs its
+/// key and a key its certificate.
+fn client_tls(s: &Settings) -> Result<Option<ClientTls>, SettingsError> {
+    let cert_file = non_empty("--tls_client_cert", &s.tls_client_cert)?;
+    let key_file = non_empty("--tls_client_key", &s.tls_client_key)?;
+    let ca_file = non_empty("--tls_client_cacert", &s.tls_client_cacert)?;
+    match (&cert_file, &key_file) {
+        (Some(_), None) => return invalid("--tls_client_cert needs --tls_client_key"),
+        (None, Some(_)) => return invalid("--tls_client_key needs --tls_client_cert"),
+        _ => {}
+    }
+    if cert_file.is_none() && ca_file.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(ClientTls {
+        cert_file,
+        key_file,
+        ca_file,
+    }))
 }
 
 /// The FILE store settings (defaults for what is not given).
@@ -382,6 +486,7 @@ pub fn build(s: &Settings) -> Result<(BrokerConfig, LogOptions), SettingsError> 
             user: s.user.clone(),
             pass: s.pass.clone(),
             auth_token: s.auth.clone(),
+            tls: client_tls(s)?,
         }),
         None => {
             let mut e = EmbeddedNats {
@@ -389,6 +494,7 @@ pub fn build(s: &Settings) -> Result<(BrokerConfig, LogOptions), SettingsError> 
                 user: s.user.clone(),
                 pass: s.pass.clone(),
                 auth_token: s.auth.clone(),
+                tls: server_tls(s)?,
                 ..EmbeddedNats::default()
             };
             if let Some(p) = s.port {
@@ -406,6 +512,12 @@ pub fn build(s: &Settings) -> Result<(BrokerConfig, LogOptions), SettingsError> 
     if let Some(p) = s.http_port {
         let http_host = s.http_host.clone().unwrap_or(host);
         cfg.monitor = Some(socket_addr(&http_host, port("monitoring port", p)?)?);
+    }
+    if let Some(t) = &s.console_admin_token {
+        if t.trim().is_empty() {
+            return invalid("the console admin token cannot be empty");
+        }
+        cfg.console_admin_token = Some(t.clone());
     }
 
     let trace = s.trace.unwrap_or(false) || s.stan_trace.unwrap_or(false);

@@ -119,6 +119,17 @@ impl ExternalTransport {
                 }
             }
         }
+        // Any client TLS setting makes the connection require TLS, as the official server's
+        // does; without a CA file the system's roots are trusted.
+        if let Some(tls) = &cfg.tls {
+            opts = opts.require_tls(true);
+            if let Some(ca) = &tls.ca_file {
+                opts = opts.add_root_certificates(ca.clone());
+            }
+            if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) {
+                opts = opts.add_client_certificate(cert.clone(), key.clone());
+            }
+        }
         let client = opts
             .connect(addrs.as_slice())
             .await

@@ -54,6 +54,7 @@ pub(super) async fn open_nats(
         nats_opts = nats_opts.token(token.clone());
     }
     if let Some(tls) = &options.tls {
+        check_tls_files(tls)?;
         nats_opts = nats_opts.require_tls(tls.require_tls);
         for root in &tls.root_certificates {
             nats_opts = nats_opts.add_root_certificates(root.clone());
@@ -67,6 +68,29 @@ pub(super) async fn open_nats(
         .await
         .map_err(|e| Error::with_source(ErrorKind::Transport, format!("nats: {e}"), e))?;
     Ok((client, rx))
+}
+
+/// Every file the TLS options name must be readable: the NATS library's own error would not
+/// say which file is missing.
+fn check_tls_files(tls: &crate::TlsOptions) -> Result<()> {
+    let roots = tls
+        .root_certificates
+        .iter()
+        .map(|p| ("root certificate", p));
+    let client = tls
+        .client_certificate
+        .iter()
+        .flat_map(|(c, k)| [("client certificate", c), ("client key", k)]);
+    for (what, path) in roots.chain(client) {
+        if let Err(e) = std::fs::File::open(path) {
+            return Err(Error::with_source(
+                ErrorKind::InvalidArgument,
+                format!("TLS {what} file {}: {e}", path.display()),
+                e,
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Failure of a NATS request.
