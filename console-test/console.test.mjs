@@ -254,6 +254,8 @@ test('clients page lists the client with its subscription', async (t) => {
   await row.waitFor();
   const text = await row.innerText();
   assert.match(text, /_INBOX\./, 'heartbeat inbox');
+  assert.match(text, /\banswered\b/, 'heartbeat state of a live client');
+  assert.doesNotMatch(text, /unanswered/);
   assert.match(text, /orders: durable audit, last sent 2, pending 2/);
   await shot(page, 'clients.png', t);
   await page.close();
@@ -297,6 +299,11 @@ test('admin actions: off by default, with the token delete a durable then the ch
   await page.getByRole('status').filter({ hasText: 'Delete durable audit of console-seed: done.' }).waitFor();
   await page.getByText('No subscriptions.').waitFor();
   await shot(page, 'admin.png', t);
+  await page.locator('#purge-channel').click();
+  await page.getByRole('status').filter({ hasText: 'Purge every message of audit.log: done.' }).waitFor();
+  // The page refreshes: no messages left, and the sequence goes on after the two purged.
+  await page.locator('.card:has(.label:text-is("Messages")) .value:text-is("0")').waitFor();
+  await page.locator('.card:has(.label:text-is("First sequence")) .value:text-is("3")').waitFor();
   await page.locator('#delete-channel').click();
   await page.waitForURL(/#\/channels$/);
   await page.locator('table.channels').getByText('no channels').waitFor();

@@ -40,6 +40,8 @@ pub struct ClientSnapshot {
     pub id: String,
     /// Heartbeat inbox.
     pub hb_inbox: String,
+    /// Heartbeats in a row the client has not answered (0 when it answers).
+    pub hb_failures: u32,
     /// The client's active subscriptions.
     pub subs: Vec<SubSnapshot>,
 }

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use futures::StreamExt;
 use serde_json::Value;
 use stan_broker::config::BrokerConfig;
 use stan_broker::{monitor, Broker};
@@ -369,6 +370,7 @@ async fn admin_actions_are_refused_without_the_flag() {
     );
     for path in [
         "/console/api/delete-channel?channel=orders",
+        "/console/api/purge-channel?channel=orders",
         "/console/api/delete-durable?channel=orders&client=c&durable=d",
     ] {
         for auth in ["", "Authorization: Bearer anything\r\n"] {
@@ -466,6 +468,56 @@ async fn admin_actions_with_the_token() {
         404
     );
 
+    client.close().await.unwrap();
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn purge_removes_the_messages_and_keeps_channel_subscriptions_and_sequence() {
+    const AUTH: &str = "Authorization: Bearer s3cret\r\n";
+    let (broker, addr, client) = start_with(Some("s3cret")).await;
+    let mut sub = client
+        .subscribe(
+            "orders",
+            stan_client::SubscribeOptions::durable("audit").deliver_all_available(),
+        )
+        .await
+        .unwrap();
+    for i in 1..=3 {
+        client.publish("orders", format!("m{i}")).await.unwrap();
+        let m = timeout(WAIT, sub.next()).await.unwrap().unwrap().unwrap();
+        assert_eq!(m.sequence(), i);
+    }
+    let purge = "/console/api/purge-channel?channel=orders";
+    assert_eq!(post(addr, purge, "").await.status, 401);
+    let r = post(addr, "/console/api/purge-channel?channel=nope", AUTH).await;
+    assert_eq!(r.status, 404);
+    let r = post(addr, purge, AUTH).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    let ch = get(addr, "/streaming/channelsz?channel=orders&subs=1")
+        .await
+        .json();
+    assert_eq!(
+        (ch["msgs"].clone(), ch["bytes"].clone()),
+        (0.into(), 0.into()),
+        "{ch}"
+    );
+    assert_eq!(
+        (ch["first_seq"].clone(), ch["last_seq"].clone()),
+        (4.into(), 3.into()),
+        "{ch}"
+    );
+    assert_eq!(ch["subs_count"], 1, "{ch}");
+    let page = get(addr, "/streaming/msgsz?channel=orders&seq=1")
+        .await
+        .json();
+    assert_eq!(page["msgs"].as_array().map(Vec::len), Some(0), "{page}");
+
+    // The sequence goes on and the durable keeps receiving.
+    client.publish("orders", "after").await.unwrap();
+    let m = timeout(WAIT, sub.next()).await.unwrap().unwrap().unwrap();
+    assert_eq!((m.sequence(), &m.data()[..]), (4, &b"after"[..]));
     client.close().await.unwrap();
     broker.shutdown().await;
 }

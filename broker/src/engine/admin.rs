@@ -1,5 +1,5 @@
 //! Changes made from the monitoring console (`--console_admin_token`): deleting an offline
-//! durable, deleting a channel that has no subscription.
+//! durable, deleting a channel that has no subscription, purging a channel's messages.
 
 use crate::monitor::console::{AdminAction, AdminError};
 
@@ -20,6 +20,20 @@ impl Engine {
                 }
                 self.delete_channel(&channel);
                 tracing::info!(channel = %channel, "channel deleted from the console");
+                Ok(())
+            }
+            AdminAction::PurgeChannel { channel } => {
+                let ch = self
+                    .channels
+                    .get_mut(&channel)
+                    .ok_or_else(|| AdminError::UnknownChannel(channel.clone()))?;
+                ch.store
+                    .msgs
+                    .purge()
+                    .map_err(|e| AdminError::Store(e.to_string()))?;
+                // Pending deliveries of purged messages end at their ack wait, as when limits
+                // drop a message: the redelivery finds nothing and counts it as acked.
+                tracing::info!(channel = %channel, "channel purged from the console");
                 Ok(())
             }
             AdminAction::DeleteDurable {

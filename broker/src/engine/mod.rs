@@ -669,6 +669,7 @@ impl Engine {
             .map(|c| ClientSnapshot {
                 id: c.id.clone(),
                 hb_inbox: c.hb_inbox.clone(),
+                hb_failures: c.hb_failures,
                 subs: c.subs.iter().filter_map(sub_snap).collect(),
             })
             .collect();

@@ -126,6 +126,12 @@ pub enum AdminAction {
         /// Channel name.
         channel: String,
     },
+    /// Remove every stored message of a channel; the channel, its subscriptions and its
+    /// sequence numbering stay (new messages go on from the last sequence).
+    PurgeChannel {
+        /// Channel name.
+        channel: String,
+    },
     /// Delete an offline plain durable subscription; refused while it is active.
     DeleteDurable {
         /// Channel name.
@@ -156,6 +162,9 @@ pub enum AdminError {
     /// The durable has a subscriber.
     #[error("durable {0:?} is active: its client must close it first")]
     DurableActive(String),
+    /// The store refused the change.
+    #[error("store: {0}")]
+    Store(String),
     /// The channel still has subscriptions.
     #[error("channel {channel:?} has {subs} subscription(s): delete or close them first")]
     ChannelInUse {
@@ -205,6 +214,7 @@ pub fn router<T: Clone + Send + Sync + 'static>(
         .route("/streaming/msgsz", get(msgsz))
         .route("/console/api/admin", get(admin_state))
         .route("/console/api/delete-channel", post(delete_channel))
+        .route("/console/api/purge-channel", post(purge_channel))
         .route("/console/api/delete-durable", post(delete_durable))
         .with_state(ConsoleState { backend })
 }
@@ -409,6 +419,7 @@ async fn run_admin(
                 AdminError::DurableActive(_) | AdminError::ChannelInUse { .. } => {
                     StatusCode::CONFLICT
                 }
+                AdminError::Store(_) => StatusCode::UNPROCESSABLE_ENTITY,
             };
             error_answer(status, e.to_string())
         }
@@ -431,6 +442,18 @@ async fn delete_channel(
         .map_err(|e| e.body_text())
         .and_then(|Query(p)| required(&p, "channel"))
         .map(|channel| AdminAction::DeleteChannel { channel });
+    run_admin(state, &headers, action).await
+}
+
+async fn purge_channel(
+    State(state): State<ConsoleState>,
+    headers: HeaderMap,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Response {
+    let action = query
+        .map_err(|e| e.body_text())
+        .and_then(|Query(p)| required(&p, "channel"))
+        .map(|channel| AdminAction::PurgeChannel { channel });
     run_admin(state, &headers, action).await
 }
 

@@ -75,6 +75,10 @@ pub struct Serverz {
     pub max_fds: u64,
 }
 
+fn is_zero_u32(v: &u32) -> bool {
+    *v == 0
+}
+
 fn is_zero(v: &u64) -> bool {
     *v == 0
 }
@@ -167,6 +171,10 @@ pub struct Clientz {
     pub hb_inbox: String,
     /// Active subscriptions.
     pub subs_count: u64,
+    /// Heartbeats in a row the client has not answered; present only when not 0 (beyond the
+    /// official server's fields: the console shows it).
+    #[serde(skip_serializing_if = "is_zero_u32")]
+    pub hb_failures: u32,
     /// Channel → subscriptions (only with `subs=1`).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub subscriptions: BTreeMap<String, Vec<Subscriptionz>>,
@@ -474,6 +482,7 @@ pub fn clientz(snap: &Snapshot, c: &ClientSnapshot, subs: bool) -> Clientz {
         id: c.id.clone(),
         hb_inbox: c.hb_inbox.clone(),
         subs_count: c.subs.len() as u64,
+        hb_failures: c.hb_failures,
         subscriptions,
     }
 }
@@ -604,11 +613,13 @@ mod tests {
                 ClientSnapshot {
                     id: "c2".into(),
                     hb_inbox: "hb2".into(),
+                    hb_failures: 2,
                     subs: vec![s2.clone()],
                 },
                 ClientSnapshot {
                     id: "c1".into(),
                     hb_inbox: "hb1".into(),
+                    hb_failures: 0,
                     subs: vec![s1.clone()],
                 },
             ],
@@ -728,6 +739,9 @@ mod tests {
         assert_eq!(v["clients"][0]["hb_inbox"], "hb1");
         assert_eq!(v["clients"][0]["subs_count"], 1);
         assert!(v["clients"][0].get("subscriptions").is_none());
+        // Unanswered heartbeats are shown only when there are some.
+        assert!(v["clients"][0].get("hb_failures").is_none());
+        assert_eq!(v["clients"][1]["hb_failures"], 2);
 
         let q = ListQuery::from_params(|k| match k {
             "offset" => Some("1".into()),

@@ -247,6 +247,12 @@ impl MsgStore for MemoryMsgStore {
         self.msgs[idx].seq
     }
 
+    fn purge(&mut self) -> StoreResult<()> {
+        self.msgs.clear();
+        self.bytes = 0;
+        Ok(())
+    }
+
     fn expire(&mut self, now: i64) -> Option<i64> {
         if self.max_age.is_zero() {
             return None;
@@ -367,6 +373,22 @@ mod tests {
         let enc = s.lookup_encoded(3).unwrap();
         assert_eq!(MsgProto::decode(enc).unwrap(), s.lookup(3).unwrap());
         assert_eq!(s.state().0, 2);
+    }
+
+    #[test]
+    fn purge_empties_and_the_sequence_goes_on() {
+        let mut s = MemoryMsgStore::new("c", &limits(0, 0, Duration::ZERO));
+        for i in 1..=3 {
+            s.store(msg(i, b"x")).unwrap();
+        }
+        s.purge().unwrap();
+        assert_eq!(
+            (s.first_sequence(), s.last_sequence(), s.state()),
+            (4, 3, (0, 0))
+        );
+        assert!(s.lookup(3).is_none());
+        assert_eq!(s.store(msg(9, b"y")).unwrap(), 4);
+        assert_eq!(s.first_sequence(), 4);
     }
 
     #[test]

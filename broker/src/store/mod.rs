@@ -227,6 +227,14 @@ pub trait MsgStore: Send {
     /// Removes messages older than the channel's `max_age` at `now` (Unix nanoseconds) and
     /// returns the time (Unix nanoseconds) when the next message expires, if any.
     fn expire(&mut self, now: i64) -> Option<i64>;
+    /// Removes every stored message; sequences go on from the last one (`first_sequence`
+    /// becomes `last + 1`, also after a restart once flushed). Stores that cannot do this say
+    /// so.
+    fn purge(&mut self) -> StoreResult<()> {
+        Err(StoreError::Other(
+            "this store cannot remove a channel's messages".into(),
+        ))
+    }
     /// Makes appended messages durable.
     fn flush(&mut self) -> BoxFuture<'_, StoreResult<()>>;
     /// Replaces the channel's count, byte and age limits (`limits` has every field set);

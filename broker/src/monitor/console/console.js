@@ -319,6 +319,8 @@
       isAdmin = on;
       if (!on) return;
       admin.replaceChildren(el('h2', { text: 'Admin' }), el('div', { class: 'toolbar' }, tokenInput,
+        el('button', { type: 'button', id: 'purge-channel', text: 'Purge messages',
+          onclick: () => act(`Purge every message of ${name}`, 'purge-channel', { channel: name }) }),
         el('button', { type: 'button', id: 'delete-channel', text: 'Delete channel',
           onclick: () => act(`Delete channel ${name}`, 'delete-channel', { channel: name }) })), adminResult);
     }).catch(() => {});
@@ -455,6 +457,10 @@
     const t = makeTable([
       { key: 'id', label: 'Client ID' },
       { key: 'hb_inbox', label: 'Heartbeat inbox', render: (r) => el('code', { text: r.hb_inbox }) },
+      {
+        key: 'hb_failures', label: 'Heartbeats', value: (r) => r.hb_failures || 0,
+        render: (r) => r.hb_failures ? el('span', { class: 'flag bad', text: `${r.hb_failures} unanswered` }) : el('span', { text: 'answered' }),
+      },
       { key: 'subs_count', label: 'Subscriptions', num: true },
       {
         key: 'subs', label: 'Channels and subscriptions', value: (r) => Object.keys(r.subscriptions || {}).join(','),

@@ -1315,6 +1315,18 @@ impl MsgStore for FileMsgStore {
         lo
     }
 
+    fn purge(&mut self) -> StoreResult<()> {
+        // Whole slices first (their files are deleted), then the active slice one by one.
+        while self.first <= self.last {
+            if self.slices.len() > 1 {
+                self.remove_first_slice();
+            } else {
+                self.remove_first();
+            }
+        }
+        Ok(())
+    }
+
     fn expire(&mut self, now: i64) -> Option<i64> {
         if self.max_age.is_zero() {
             return None;

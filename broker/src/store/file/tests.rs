@@ -568,6 +568,46 @@ fn sync_off_still_persists_on_close() {
 }
 
 #[test]
+fn purge_removes_every_message_and_survives_a_restart() {
+    let d = TempDir::new("purge");
+    populate(
+        &d.0,
+        10,
+        FileStoreOptions {
+            slice_max_msgs: 4,
+            ..Default::default()
+        },
+    );
+    let (_st, r) = default_open(&d.0);
+    let mut ch = recovered_foo(&mut r.unwrap());
+    ch.store.msgs.purge().unwrap();
+    let m = &ch.store.msgs;
+    assert_eq!(
+        (m.first_sequence(), m.last_sequence(), m.state()),
+        (11, 10, (0, 0))
+    );
+    assert!(m.lookup(10).is_none());
+    assert!(
+        !slice_data(&d.0, 1).exists(),
+        "whole slices' files are deleted"
+    );
+    block_on(ch.store.msgs.flush()).unwrap();
+    drop(ch);
+    drop(_st);
+    let (_st, r) = default_open(&d.0);
+    let mut ch = recovered_foo(&mut r.unwrap());
+    assert_eq!(
+        (
+            ch.store.msgs.first_sequence(),
+            ch.store.msgs.last_sequence(),
+            ch.store.msgs.state().0
+        ),
+        (11, 10, 0)
+    );
+    assert_eq!(ch.store.msgs.store(msg(5000, "x")).unwrap(), 11);
+}
+
+#[test]
 fn deleted_channel_is_gone() {
     let d = TempDir::new("del");
     populate(&d.0, 3, FileStoreOptions::default());
