@@ -33,6 +33,8 @@ fn payload(spec: &str) -> Vec<u8> {
 
 #[tokio::main]
 async fn main() -> Result<()> {
+    // Before `seeded N` is printed: a SIGTERM right after it must close the durable.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let client = stan_examples::options("console-seed").connect().await?;
     let mut acks = Vec::new();
     let mut first_channel = None;
@@ -61,7 +63,6 @@ async fn main() -> Result<()> {
             }
         }
         println!("seeded {count}");
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
