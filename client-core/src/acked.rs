@@ -2,8 +2,10 @@
 //! subscription, its messages and the connection task (which drops copies the server sends
 //! again because our ack did not reach it in time).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Mutex;
+
+use rustc_hash::FxHashMap;
 
 use crate::lock::lock;
 
@@ -34,7 +36,7 @@ impl AckedLog {
 
 /// A bounded record of acked messages (sequence → timestamp), oldest forgotten first.
 struct AckedRing {
-    map: HashMap<u64, i64>,
+    map: FxHashMap<u64, i64>,
     order: VecDeque<u64>,
     cap: usize,
 }
@@ -42,7 +44,7 @@ struct AckedRing {
 impl AckedRing {
     fn new(cap: usize) -> Self {
         AckedRing {
-            map: HashMap::new(),
+            map: FxHashMap::default(),
             order: VecDeque::new(),
             cap: cap.max(1),
         }

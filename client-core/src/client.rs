@@ -5,14 +5,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use stan_protocol::subjects;
 use stan_protocol::validate;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug_span, info_span, Instrument};
 
 use crate::acked::AckedLog;
 use crate::command::{Command, SubSpec};
-use crate::connection::{self, put_on_wire, AckTx, BatchAcks, QueuedPub, Shared};
+use crate::connection::{self, put_on_wire, AckTx, BatchAcks, Guid, QueuedPub, Shared};
 #[cfg(doc)]
 use crate::error::ErrorKind;
 use crate::error::{Error, Result};
@@ -180,16 +179,9 @@ impl Client {
     }
 
     async fn publish_async_inner(&self, subject: &str, payload: Bytes) -> Result<PublishAckFuture> {
-        let guid = subjects::new_nuid();
+        let guid = Guid::new();
         let (tx, rx) = oneshot::channel();
-        put_on_wire(
-            &self.inner.shared,
-            subject,
-            payload,
-            guid.clone(),
-            AckTx::One(tx),
-        )
-        .await?;
+        put_on_wire(&self.inner.shared, subject, payload, guid, AckTx::One(tx)).await?;
         Ok(PublishAckFuture::sent(guid, rx))
     }
 
@@ -234,14 +226,14 @@ impl Client {
         if self.is_closed() {
             return Err(self.closed_error());
         }
-        let guid = subjects::new_nuid();
+        let guid = Guid::new();
         let (tx, rx) = oneshot::channel();
         self.inner
             .pub_queue
             .send(QueuedPub::One {
                 subject: subject.to_string(),
                 payload: payload.into(),
-                guid: guid.clone(),
+                guid,
                 started: tx,
             })
             .map_err(|_| self.closed_error())?;
@@ -290,11 +282,11 @@ impl Client {
         if self.is_closed() {
             return Err(self.closed_error());
         }
-        let items: Vec<(String, Bytes, String)> = items
+        let items: Vec<(String, Bytes, Guid)> = items
             .into_iter()
-            .map(|(s, p)| (s.as_ref().to_string(), p.into(), subjects::new_nuid()))
+            .map(|(s, p)| (s.as_ref().to_string(), p.into(), Guid::new()))
             .collect();
-        let guids = items.iter().map(|(_, _, g)| g.clone()).collect();
+        let guids = items.iter().map(|(_, _, g)| g.to_string()).collect();
         let acks = Arc::new(BatchAcks::default());
         if !items.is_empty() {
             self.inner

@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 
 use tokio::sync::oneshot;
 
-use crate::connection::{BatchAcks, Started};
+use crate::connection::{BatchAcks, Guid, Started};
 #[cfg(doc)]
 use crate::error::ErrorKind;
 use crate::error::{Error, Result};
@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 /// `start_publish` the errors of putting it on the wire).
 #[must_use = "await it to learn whether the server stored the message"]
 pub struct PublishAckFuture {
-    guid: String,
+    guid: Guid,
     state: AckState,
 }
 
@@ -33,7 +33,7 @@ enum AckState {
 
 impl PublishAckFuture {
     /// A publish on the wire, waiting for its PubAck.
-    pub(crate) fn sent(guid: String, rx: oneshot::Receiver<Result<String>>) -> Self {
+    pub(crate) fn sent(guid: Guid, rx: oneshot::Receiver<Result<String>>) -> Self {
         PublishAckFuture {
             guid,
             state: AckState::Sent(rx),
@@ -41,7 +41,7 @@ impl PublishAckFuture {
     }
 
     /// A publish in the publish queue.
-    pub(crate) fn queued(guid: String, rx: oneshot::Receiver<Started>) -> Self {
+    pub(crate) fn queued(guid: Guid, rx: oneshot::Receiver<Started>) -> Self {
         PublishAckFuture {
             guid,
             state: AckState::Queued(rx),
@@ -50,7 +50,7 @@ impl PublishAckFuture {
 
     /// The guid of the publish (known before the ack arrives).
     pub fn guid(&self) -> &str {
-        &self.guid
+        self.guid.as_str()
     }
 }
 

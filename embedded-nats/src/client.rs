@@ -498,14 +498,13 @@ impl Conn {
             payload: &payload,
             publisher: self.client.cid,
         };
-        let mut lazy = None;
         let own = result
             .psubs
             .iter()
             .chain(result.qsubs.iter().flat_map(|(_, g)| g.iter()))
             .filter(|s| s.conn_id == self.client.cid);
         for sub in own {
-            if sub.deliver(&msg, &mut lazy, &mut Producer::Tcp(None)) == Delivery::DeliveredLast {
+            if sub.deliver(&msg, &mut Producer::Tcp(None)) == Delivery::DeliveredLast {
                 self.server.remove_sub(sub);
             }
         }

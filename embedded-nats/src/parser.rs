@@ -127,9 +127,7 @@ fn split_args(line: &[u8]) -> Option<([(usize, usize); MAX_ARGS], usize)> {
             break;
         }
         let start = i;
-        while i < line.len() && !matches!(line[i], b' ' | b'\t') {
-            i += 1;
-        }
+        i = memchr::memchr2(b' ', b'\t', &line[i..]).map_or(line.len(), |p| i + p);
         if n == MAX_ARGS {
             return None;
         }

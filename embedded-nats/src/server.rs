@@ -59,14 +59,13 @@ impl ServerInner {
             self.stats.routed(size, 0);
             return 0;
         }
-        let mut lazy = None;
         let mut delivered = 0;
         let mut finished: Vec<&Arc<Subscription>> = Vec::new();
         for sub in &result.psubs {
             if !echo && sub.conn_id == publisher {
                 continue;
             }
-            match sub.deliver(msg, &mut lazy, &mut from) {
+            match sub.deliver(msg, &mut from) {
                 Delivery::Skipped => {}
                 Delivery::Delivered => delivered += 1,
                 Delivery::DeliveredLast => {
@@ -87,7 +86,7 @@ impl ServerInner {
                 if !echo && sub.conn_id == publisher {
                     continue;
                 }
-                match sub.deliver(msg, &mut lazy, &mut from) {
+                match sub.deliver(msg, &mut from) {
                     Delivery::Skipped => continue,
                     Delivery::Delivered => {}
                     Delivery::DeliveredLast => finished.push(sub),

@@ -139,14 +139,11 @@ impl Subscription {
             }
     }
 
-    /// Delivers a message of `from`. `lazy` caches the owned message built for in-process
-    /// targets. A TCP target over its stall mark is added (once) to a TCP producer's list.
-    pub(crate) fn deliver(
-        &self,
-        msg: &Outgoing<'_>,
-        lazy: &mut Option<Message>,
-        from: &mut Producer<'_>,
-    ) -> Delivery {
+    /// Delivers a message of `from`. An in-process target gets its own [`Message`] (built
+    /// here: building costs the same as cloning a cached one, and the usual single in-process
+    /// target then pays for one copy of the subjects, not two). A TCP target over its stall
+    /// mark is added (once) to a TCP producer's list.
+    pub(crate) fn deliver(&self, msg: &Outgoing<'_>, from: &mut Producer<'_>) -> Delivery {
         if self.is_closed() {
             return Delivery::Skipped;
         }
@@ -173,9 +170,9 @@ impl Subscription {
                     Enqueued::Dropped => false,
                 }
             }
-            Target::Channel(tx) => tx.send(owned(msg, lazy)).is_ok(),
+            Target::Channel(tx) => tx.send(msg.to_message()).is_ok(),
             Target::Handler(h) => {
-                let m = owned(msg, lazy);
+                let m = msg.to_message();
                 // A panicking handler must not take the publisher (e.g. a TCP reader) down.
                 let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h(m)));
                 if res.is_err() {
@@ -194,8 +191,4 @@ impl Subscription {
             Delivery::Delivered
         }
     }
-}
-
-fn owned(msg: &Outgoing<'_>, lazy: &mut Option<Message>) -> Message {
-    lazy.get_or_insert_with(|| msg.to_message()).clone()
 }

@@ -4,29 +4,141 @@
 //!
 //! Memory: one entry per stored publish within the window, at most
 //! [`MAX_GUIDS_PER_CHANNEL`] per channel (the oldest fall out first). An entry is the guid
-//! (one shared allocation: 16 bytes of counts plus the guid, 22 bytes for a NUID, 48 with
-//! the allocator's rounding), its slot in the guid map (a 16-byte pointer, an 8-byte
-//! timestamp and a control byte, at a load of at most 7/8) and its slot in the expiry queue
-//! (24 bytes): about 100 bytes.
+//! held inline when it has at most [`INLINE_GUID`] bytes (a NUID has 22; longer ones are
+//! boxed), once in the guid map (with an 8-byte timestamp and a control byte, at a load of at
+//! most 7/8) and once in the expiry queue (with its timestamp): about 100 bytes, and no
+//! allocation per publish.
+//!
+//! Hashing: a guid is hashed once per publish, with the standard library's keyed (randomly
+//! seeded) SipHash, so clients cannot aim guids at one bucket. The hash is kept with the guid:
+//! the lookup in [`Dedup::seen`], the insertion in [`Dedup::record`], pruning and the map's
+//! growth all reuse it.
 
+use std::collections::hash_map::{Entry, RandomState};
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::time::Duration;
 
 /// Most guids remembered per channel; older ones are forgotten early when a channel stores
 /// more publishes than this within one window.
 pub(crate) const MAX_GUIDS_PER_CHANNEL: usize = 100_000;
 
+/// Longest guid kept without an allocation.
+const INLINE_GUID: usize = 30;
+
+/// A remembered guid: inline up to [`INLINE_GUID`] bytes, boxed beyond.
+#[derive(Clone)]
+enum Guid {
+    Inline { len: u8, bytes: [u8; INLINE_GUID] },
+    Boxed(Box<str>),
+}
+
+impl Guid {
+    fn new(guid: &str) -> Guid {
+        let b = guid.as_bytes();
+        match u8::try_from(b.len()) {
+            Ok(len) if b.len() <= INLINE_GUID => {
+                let mut bytes = [0; INLINE_GUID];
+                bytes[..b.len()].copy_from_slice(b);
+                Guid::Inline { len, bytes }
+            }
+            _ => Guid::Boxed(guid.into()),
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Guid::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Guid::Boxed(s) => s.as_bytes(),
+        }
+    }
+}
+
+impl PartialEq for Guid {
+    fn eq(&self, other: &Guid) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Guid {}
+
+impl Hash for Guid {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // As `[u8]` hashes, so that a `&[u8]` finds it (`Borrow` below).
+        self.as_bytes().hash(state);
+    }
+}
+
+/// A guid with its keyed hash, computed once.
+#[derive(Clone)]
+struct Key {
+    hash: u64,
+    guid: Guid,
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        self.hash == other.hash && self.guid == other.guid
+    }
+}
+
+impl Eq for Key {}
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+/// Hands a [`Key`]'s stored hash to the map unchanged (it is already a keyed SipHash).
+#[derive(Clone, Copy, Default)]
+struct StoredHash;
+
+impl BuildHasher for StoredHash {
+    type Hasher = StoredHasher;
+
+    fn build_hasher(&self) -> StoredHasher {
+        StoredHasher(0)
+    }
+}
+
+/// The hasher of [`StoredHash`].
+struct StoredHasher(u64);
+
+impl Hasher for StoredHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used (by `Key`); fold anything else in anyway.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
 /// The guids of one channel, with the time their messages were stored.
 #[derive(Default)]
 struct ChannelGuids {
-    by_guid: HashMap<Arc<str>, i64>,
+    by_guid: HashMap<Key, i64, StoredHash>,
     /// `(stored at, guid)` in storing order; an entry whose time no longer matches
     /// `by_guid` was forgotten (or stored again) and is skipped.
-    order: VecDeque<(i64, Arc<str>)>,
+    order: VecDeque<(i64, Key)>,
 }
 
 impl ChannelGuids {
+    /// Remember `guid`, stored at `ts`, and forget what was stored before `oldest`.
+    fn record(&mut self, g: Key, ts: i64, oldest: i64) {
+        self.by_guid.insert(g.clone(), ts);
+        self.order.push_back((ts, g));
+        self.prune(oldest);
+    }
+
     /// Forget what was stored before `oldest` (Unix nanoseconds), and the oldest beyond the
     /// cap.
     fn prune(&mut self, oldest: i64) {
@@ -35,8 +147,10 @@ impl ChannelGuids {
                 break;
             }
             if let Some((ts, g)) = self.order.pop_front() {
-                if self.by_guid.get(&g) == Some(&ts) {
-                    self.by_guid.remove(&g);
+                if let Entry::Occupied(e) = self.by_guid.entry(g) {
+                    if *e.get() == ts {
+                        e.remove();
+                    }
                 }
             }
         }
@@ -48,6 +162,11 @@ pub(crate) struct Dedup {
     /// The window in nanoseconds (0: off).
     window: i64,
     channels: HashMap<String, ChannelGuids>,
+    /// The key of guids' hashes.
+    hasher: RandomState,
+    /// The guid [`Dedup::seen`] looked up last, hashed, for the [`Dedup::record`] that
+    /// usually follows.
+    last: Option<Key>,
 }
 
 impl Dedup {
@@ -56,6 +175,19 @@ impl Dedup {
         Dedup {
             window: i64::try_from(window.as_nanos()).unwrap_or(i64::MAX),
             channels: HashMap::new(),
+            hasher: RandomState::new(),
+            last: None,
+        }
+    }
+
+    /// `guid` with its hash (taken from the last lookup when it was the same guid).
+    fn key(&mut self, guid: &str) -> Key {
+        match self.last.take() {
+            Some(k) if k.guid.as_bytes() == guid.as_bytes() => k,
+            _ => Key {
+                hash: self.hasher.hash_one(guid.as_bytes()),
+                guid: Guid::new(guid),
+            },
         }
     }
 
@@ -76,11 +208,15 @@ impl Dedup {
             return false;
         }
         let oldest = self.oldest(now);
+        let key = self.key(guid);
         let Some(c) = self.channels.get_mut(channel) else {
+            self.last = Some(key);
             return false;
         };
         c.prune(oldest);
-        c.by_guid.get(guid).is_some_and(|ts| *ts >= oldest)
+        let seen = c.by_guid.get(&key).is_some_and(|ts| *ts >= oldest);
+        self.last = Some(key);
+        seen
     }
 
     /// Remember that a message published with `guid` was stored in `channel` at `ts`.
@@ -89,17 +225,22 @@ impl Dedup {
             return;
         }
         let oldest = self.oldest(ts);
-        let c = self.channels.entry(channel.to_string()).or_default();
-        let g: Arc<str> = Arc::from(guid);
-        c.by_guid.insert(g.clone(), ts);
-        c.order.push_back((ts, g));
-        c.prune(oldest);
+        let key = self.key(guid);
+        match self.channels.get_mut(channel) {
+            Some(c) => c.record(key, ts, oldest),
+            None => self
+                .channels
+                .entry(channel.to_string())
+                .or_default()
+                .record(key, ts, oldest),
+        }
     }
 
     /// Forget `guid` in `channel` (its message could not be made durable).
     pub(crate) fn forget(&mut self, channel: &str, guid: &str) {
+        let key = self.key(guid);
         if let Some(c) = self.channels.get_mut(channel) {
-            c.by_guid.remove(guid);
+            c.by_guid.remove(&key);
         }
     }
 
@@ -154,6 +295,21 @@ mod tests {
         assert!(d.seen("a", "g1", 2 * SEC));
         d.drop_channel("a");
         assert!(!d.seen("a", "g2", SEC));
+    }
+
+    #[test]
+    fn long_guids_are_kept_too() {
+        let mut d = Dedup::new(Duration::from_secs(60));
+        let long = "x".repeat(INLINE_GUID + 1);
+        let edge = "y".repeat(INLINE_GUID);
+        d.record("a", &long, SEC);
+        d.record("a", &edge, SEC);
+        assert!(d.seen("a", &long, SEC));
+        assert!(d.seen("a", &edge, SEC));
+        assert!(!d.seen("a", &long[1..], SEC), "a prefix is another guid");
+        d.forget("a", &long);
+        assert!(!d.seen("a", &long, SEC));
+        assert!(d.seen("a", &edge, SEC));
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod delivery;
 mod error;
 mod fuzz;
 mod publish;
+mod pubmsg;
 mod state;
 mod subscribe;
 mod timers;
@@ -22,7 +23,7 @@ mod timers;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -277,8 +278,7 @@ pub(crate) struct Engine {
     pub(crate) stats: Stats,
     /// PubAcks of the batch: reply subject, guid, error text, channel the message went to.
     pub(crate) batch_acks: Vec<publish::BatchAck>,
-    pub(crate) batch_channels: Vec<String>,
-    pub(crate) batch_seen: HashSet<String>,
+    pub(crate) batch_channels: Vec<publish::BatchChannel>,
     /// Responses that promise stored state (connect, subscribe, unsubscribe, close), held
     /// until the next store flush: reply subject, encoded response.
     pub(crate) held_replies: Vec<(String, Bytes)>,
@@ -353,7 +353,6 @@ pub async fn start(
         stats: Stats::default(),
         batch_acks: Vec::new(),
         batch_channels: Vec::new(),
-        batch_seen: HashSet::new(),
         held_replies: Vec::new(),
         held_starts: Vec::new(),
         dedup,

@@ -7,6 +7,7 @@ use stan_protocol::{pb, validate};
 use tokio::time::Instant;
 
 use super::dedup;
+use super::pubmsg::{self, PubMsgRef};
 use super::state::Channel;
 use super::timers::{later, TimerKey};
 use super::{now_nanos, Engine, RequestError};
@@ -24,6 +25,14 @@ struct CtrlMsg {
     server_id: String,
     #[prost(bytes = "bytes", tag = "3")]
     data: bytes::Bytes,
+}
+
+/// A channel the pending batch stored messages in, with what it stored (the channel's
+/// inbound counters are updated once per batch).
+pub(crate) struct BatchChannel {
+    name: String,
+    msgs: u64,
+    bytes: u64,
 }
 
 /// A PubAck waiting for the end of its batch.
@@ -69,9 +78,9 @@ impl Engine {
             origin,
             ..
         } = m;
-        let mut req = match pb::PubMsg::decode(payload.clone()) {
+        let decoded = match pubmsg::decode(&payload) {
             Ok(r) => r,
-            Err(_) if CtrlMsg::decode(payload).is_ok() => {
+            Err(_) if CtrlMsg::decode(payload.clone()).is_ok() => {
                 tracing::debug!("control message on the publish subject ignored");
                 return;
             }
@@ -84,14 +93,15 @@ impl Engine {
                 )
             }
         };
+        let req = decoded.as_ref();
         if origin.is_some() && !self.cfg.trust_client_subjects {
             self.bind_by_conn_id(&req.conn_id, origin);
         }
-        let guid = std::mem::take(&mut req.guid);
+        let guid = req.guid.to_string();
         let result = if guid.is_empty() {
             Err(RequestError::InvalidPubRequest)
         } else {
-            self.store_publish(req, &guid)
+            self.store_publish(req)
         };
         self.queue_pub_ack(reply, guid, result, received);
     }
@@ -100,24 +110,25 @@ impl Engine {
     /// on first use), arms the channel's max_age timer and marks the channel for the batch.
     /// A publish whose guid the channel stored within the de-duplication window is
     /// acknowledged like the original (with the batch, after the flush) and not stored again.
-    fn store_publish(&mut self, req: pb::PubMsg, guid: &str) -> Result<String, RequestError> {
-        if !validate::is_valid_channel(&req.subject) {
+    fn store_publish(&mut self, req: PubMsgRef<'_>) -> Result<String, RequestError> {
+        let guid = req.guid;
+        if !validate::is_valid_channel(req.subject) {
             return Err(RequestError::InvalidPubRequest);
         }
         let known = if !req.conn_id.is_empty() {
             self.conn_ids.contains_key(&req.conn_id)
         } else {
-            self.clients.contains_key(&req.client_id)
+            self.clients.contains_key(req.client_id)
         };
         if !known {
             return Err(RequestError::InvalidPubRequest);
         }
-        self.lookup_or_create_channel(&req.subject)?;
+        self.lookup_or_create_channel(req.subject)?;
         let payload_len = req.data.len() as u64;
         // The channel exists: it was just looked up or created.
         let ch = self
             .channels
-            .get_mut(&req.subject)
+            .get_mut(req.subject)
             .ok_or(RequestError::InvalidPubRequest)?;
         let now_ns = now_nanos();
         if self.dedup.seen(&ch.name, guid, now_ns) {
@@ -127,8 +138,8 @@ impl Engine {
         let timestamp = now_ns.max(ch.store.msgs.last_timestamp());
         let msg = pb::MsgProto {
             sequence: 0,
-            subject: req.subject,
-            reply: req.reply,
+            subject: req.subject.to_string(),
+            reply: req.reply.to_string(),
             data: req.data,
             timestamp,
             ..Default::default()
@@ -147,15 +158,25 @@ impl Engine {
             self.timers
                 .set(TimerKey::Age(ch.name.clone()), later(now, max_age));
         }
-        if !self.batch_seen.contains(&ch.name) {
-            self.batch_seen.insert(ch.name.clone());
-            self.batch_channels.push(ch.name.clone());
+        let slot = match ch.batch_slot {
+            Some(i) => i,
+            None => {
+                self.batch_channels.push(BatchChannel {
+                    name: ch.name.clone(),
+                    msgs: 0,
+                    bytes: 0,
+                });
+                let i = self.batch_channels.len() - 1;
+                ch.batch_slot = Some(i);
+                i
+            }
+        };
+        if let Some(b) = self.batch_channels.get_mut(slot) {
+            b.msgs += 1;
+            b.bytes += payload_len;
         }
         self.stats.in_msgs += 1;
         self.stats.in_bytes += payload_len;
-        let counters = self.stats.channel(&ch.name);
-        counters.in_msgs += 1;
-        counters.in_bytes += payload_len;
         Ok(ch.name.clone())
     }
 
@@ -167,8 +188,17 @@ impl Engine {
         if self.batch_channels.is_empty() && self.batch_acks.is_empty() {
             return;
         }
-        let touched = std::mem::take(&mut self.batch_channels);
-        self.batch_seen.clear();
+        let batch = std::mem::take(&mut self.batch_channels);
+        let mut touched = Vec::with_capacity(batch.len());
+        for b in batch {
+            if let Some(ch) = self.channels.get_mut(&b.name) {
+                ch.batch_slot = None;
+            }
+            let counters = self.stats.channel(&b.name);
+            counters.in_msgs += b.msgs;
+            counters.in_bytes += b.bytes;
+            touched.push(b.name);
+        }
         let mut failed: Vec<(String, String)> = Vec::new();
         for name in &touched {
             if let Some(ch) = self.channels.get_mut(name) {
@@ -266,6 +296,7 @@ impl Engine {
             queues: Default::default(),
             last_activity: now,
             age_timer: false,
+            batch_slot: None,
         };
         let mi = ch.max_inactivity();
         self.lower_names

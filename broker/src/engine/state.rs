@@ -120,6 +120,8 @@ pub(crate) struct Channel {
     pub(crate) last_activity: Instant,
     /// The max_age timer is armed.
     pub(crate) age_timer: bool,
+    /// Index of the channel in the pending batch's touched channels, if it is one of them.
+    pub(crate) batch_slot: Option<usize>,
 }
 
 impl Channel {

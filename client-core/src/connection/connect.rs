@@ -14,6 +14,7 @@ use super::publish::{run_pub_queue, QueuedPub};
 use super::session::{RegisterCtx, SessionState};
 use super::shared::Shared;
 use super::task::{Task, TaskInit};
+use super::wire::Encoder;
 use crate::command::Command;
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::ConnectOptions;
@@ -79,6 +80,7 @@ pub(crate) async fn open(options: &ConnectOptions) -> Result<Handles> {
         pub_ack_wait: resolved.pub_ack_wait,
         permits: Arc::new(Semaphore::new(resolved.max_pub_acks)),
         pending: Mutex::new(PendingPubs::default()),
+        encoder: Encoder::default(),
         pub_timer: Notify::new(),
         session: session_tx,
         events,

@@ -7,7 +7,11 @@ use tokio::time::Instant;
 /// `wait` from now, saturating far in the future (an option like `Duration::MAX` means "wait
 /// forever" and must not overflow the clock).
 pub(crate) fn deadline_after(wait: Duration) -> Instant {
-    let now = Instant::now();
+    deadline_from(Instant::now(), wait)
+}
+
+/// [`deadline_after`] from a clock reading taken before.
+pub(crate) fn deadline_from(now: Instant, wait: Duration) -> Instant {
     now.checked_add(wait)
         .unwrap_or_else(|| now + Duration::from_secs(30 * 365 * 86_400))
 }

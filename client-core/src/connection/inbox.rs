@@ -77,16 +77,9 @@ impl Task {
         };
         match &sub.ack_inbox {
             Some(inbox) => {
-                let ack = pb::Ack {
-                    subject: sub.spec.channel.clone(),
-                    sequence: seq,
-                };
+                let ack = self.shared.encoder.ack(&sub.spec.channel, seq);
                 let inbox = inbox.clone();
-                let _ = self
-                    .shared
-                    .nats
-                    .publish(inbox, Bytes::from(ack.encode_to_vec()))
-                    .await;
+                let _ = self.shared.nats.publish(inbox, ack).await;
             }
             None => sub.queued_acks.push(seq),
         }

@@ -4,6 +4,7 @@
 //!
 //! One concern a file, each depending only on those listed before it:
 //! - `deadline`: deadlines from options that may mean "forever";
+//! - `wire`: encoding the PubMsgs and Acks sent on the hot paths;
 //! - `pending`: the pending-ack table of publishes awaiting their PubAck;
 //! - `nats`: opening the NATS connection, STAN requests and their responses;
 //! - `session`: one registration with the server (register, the subjects it gives);
@@ -30,8 +31,9 @@ mod session;
 mod shared;
 mod subscribe;
 mod task;
+mod wire;
 
 pub(crate) use connect::{open, Handles};
-pub(crate) use pending::{AckTx, BatchAcks};
+pub(crate) use pending::{AckTx, BatchAcks, Guid};
 pub(crate) use publish::{put_on_wire, QueuedPub, Started};
 pub(crate) use shared::{ClientClosing, Shared};

@@ -1,16 +1,55 @@
 //! The pending-ack table: publishes on the wire awaiting their PubAck.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::task::AtomicWaker;
+use prost::Message as _;
+use rustc_hash::FxHashMap;
+use stan_protocol::pb;
 use tokio::sync::{oneshot, OwnedSemaphorePermit};
 use tokio::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::lock::lock;
+
+/// A publish guid: a 22-character nuid, held inline (copied, hashed and compared without
+/// touching the heap).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Guid([u8; nuid::TOTAL_LEN]);
+
+impl Guid {
+    /// A new unique guid.
+    pub(crate) fn new() -> Self {
+        Guid(nuid::next().into_bytes())
+    }
+
+    /// The guid of a PubAck; `None` when it cannot be one of ours.
+    pub(crate) fn parse(guid: &str) -> Option<Self> {
+        guid.as_bytes().try_into().ok().map(Guid)
+    }
+
+    /// The guid as sent.
+    pub(crate) fn as_str(&self) -> &str {
+        // Always ASCII: made by `new` or checked by `parse` (from a `str`).
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl fmt::Display for Guid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for Guid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
 
 /// A publish awaiting its PubAck.
 pub(crate) struct PendingPub {
@@ -22,8 +61,8 @@ pub(crate) struct PendingPub {
 
 /// A publish as a resume re-sends it (with its original guid).
 pub(crate) struct Resend {
-    pub(crate) channel: String,
-    pub(crate) payload: Bytes,
+    /// The `PubMsg` as first sent (a resume puts in the new connID).
+    pub(crate) msg: Bytes,
     /// When it was first put on the wire.
     pub(crate) first_sent: Instant,
 }
@@ -111,8 +150,15 @@ impl Drop for BatchSlot {
 pub(crate) struct PendingPubs {
     /// Epoch of the session accepting publishes (0: none).
     pub(crate) epoch: u64,
-    pub(crate) map: HashMap<String, PendingPub>,
-    pub(crate) order: VecDeque<(Instant, String)>,
+    /// The place of each entry in `order` (a small table: the entries themselves sit in
+    /// `order`, in publish order, where the ones published together are close together).
+    places: FxHashMap<Guid, u64>,
+    /// The entries in publish order: `order[i]` is place `first + i`, `None` once its entry is
+    /// gone. The front is always an entry still present (or the queue is empty), so finding
+    /// the earliest deadline after an ack looks nothing up.
+    order: VecDeque<Option<Slot>>,
+    /// The place of `order[0]`.
+    first: u64,
     /// The task's pub-ack timer is set at or before the deadline of every entry, present or
     /// added later, or a publisher has asked the task to set it. While it is, publishers do
     /// not wake the task (an awaited publish would otherwise wake it on every call, since the
@@ -122,71 +168,229 @@ pub(crate) struct PendingPubs {
     pub(crate) conn_probe_epoch: u64,
 }
 
+/// An entry of [`PendingPubs`].
+struct Slot {
+    deadline: Instant,
+    guid: Guid,
+    entry: PendingPub,
+}
+
 impl PendingPubs {
+    /// Adds a publish put on the wire now, expiring at `deadline` (no earlier than the
+    /// deadline of any entry present).
+    pub(crate) fn insert(&mut self, guid: Guid, deadline: Instant, entry: PendingPub) {
+        let place = self.first + self.order.len() as u64;
+        if let Some(old) = self.places.insert(guid, place) {
+            // A guid is never reused; should it be, the older entry is dropped.
+            self.take_place(old);
+        }
+        self.order.push_back(Some(Slot {
+            deadline,
+            guid,
+            entry,
+        }));
+    }
+
+    /// The earliest deadline of an entry present.
+    pub(crate) fn front_deadline(&self) -> Option<Instant> {
+        self.order.front()?.as_ref().map(|s| s.deadline)
+    }
+
+    /// Removes and returns the entry with the earliest deadline if that deadline is not
+    /// after `now`.
+    pub(crate) fn pop_expired(&mut self, now: Instant) -> Option<PendingPub> {
+        let front = self.order.front()?.as_ref()?;
+        if front.deadline > now {
+            return None;
+        }
+        let guid = front.guid;
+        self.remove(&guid)
+    }
+
+    /// Removes every entry (and stops accepting publishes).
+    pub(crate) fn drain_all(&mut self) -> Vec<PendingPub> {
+        self.epoch = 0;
+        self.first = 0;
+        self.places.clear();
+        std::mem::take(&mut self.order)
+            .into_iter()
+            .flatten()
+            .map(|s| s.entry)
+            .collect()
+    }
+
     /// The entry a PubAck completes; `None` when there is none, or when the PubAck refuses
     /// the publish's connID (`unknown_conn`) and the publish can be re-sent: the server no
     /// longer knows the session it was sent in, so the entry stays for the resume to re-send
     /// it (or for its timeout).
     pub(super) fn take_for_ack(&mut self, guid: &str, unknown_conn: bool) -> Option<PendingPub> {
-        if unknown_conn && self.map.get(guid).is_some_and(|p| p.resend.is_some()) {
+        let guid = Guid::parse(guid)?;
+        if unknown_conn && self.get(&guid).is_some_and(|p| p.resend.is_some()) {
             return None;
         }
-        self.remove(guid)
+        self.remove(&guid)
     }
 
     /// The session was lost while its server de-duplicates: stop accepting publishes for it
     /// and keep the entries that can be re-sent (returns the others, to fail them).
     pub(super) fn suspend(&mut self) -> Vec<PendingPub> {
         self.epoch = 0;
-        let gone: Vec<String> = self
-            .map
+        let gone: Vec<Guid> = self
+            .order
             .iter()
-            .filter(|(_, p)| p.resend.is_none())
-            .map(|(g, _)| g.clone())
+            .flatten()
+            .filter(|s| s.entry.resend.is_none())
+            .map(|s| s.guid)
             .collect();
-        let failed = gone.iter().filter_map(|g| self.map.remove(g)).collect();
-        let map = &self.map;
-        self.order.retain(|(_, g)| map.contains_key(g));
-        failed
+        gone.iter().filter_map(|g| self.remove(g)).collect()
     }
 
     /// A new session whose server de-duplicates within `window` (zero: not at all): the
-    /// kept entries to re-send, in publish order, as `(guid, channel, payload)`, each with the
-    /// new `deadline`; and the entries that cannot be re-sent safely, removed, to fail.
+    /// kept entries to re-send, in publish order, as `(guid, PubMsg as first sent)`, each with
+    /// the new `deadline`; and the entries that cannot be re-sent safely, removed, to fail.
     pub(super) fn take_resends(
         &mut self,
         window: Duration,
         deadline: Instant,
-    ) -> (Vec<(String, String, Bytes)>, Vec<PendingPub>) {
+    ) -> (Vec<(Guid, pb::PubMsg)>, Vec<PendingPub>) {
         let now = Instant::now();
         let limit = window * RESEND_WITHIN.0 / RESEND_WITHIN.1;
         let mut resend = Vec::new();
         let mut failed = Vec::new();
-        let mut order = VecDeque::with_capacity(self.order.len());
-        for (_, guid) in std::mem::take(&mut self.order) {
-            let Some(p) = self.map.get(&guid) else {
-                continue;
-            };
-            match &p.resend {
+        let old = std::mem::take(&mut self.order);
+        self.first = 0;
+        self.places.clear();
+        for Slot { guid, entry: p, .. } in old.into_iter().flatten() {
+            let msg = match &p.resend {
                 Some(r) if now.saturating_duration_since(r.first_sent) < limit => {
-                    resend.push((guid.clone(), r.channel.clone(), r.payload.clone()));
-                    order.push_back((deadline, guid));
+                    pb::PubMsg::decode(r.msg.clone()).ok()
                 }
-                _ => failed.extend(self.map.remove(&guid)),
+                _ => None,
+            };
+            match msg {
+                Some(msg) => {
+                    resend.push((guid, msg));
+                    self.insert(guid, deadline, p);
+                }
+                None => failed.push(p),
             }
         }
-        self.order = order;
         (resend, failed)
     }
 
-    pub(super) fn remove(&mut self, guid: &str) -> Option<PendingPub> {
-        let entry = self.map.remove(guid);
-        while let Some((_, g)) = self.order.front() {
-            if self.map.contains_key(g) {
-                break;
-            }
+    /// Removes the entry of `guid`.
+    pub(super) fn remove(&mut self, guid: &Guid) -> Option<PendingPub> {
+        let place = self.places.remove(guid)?;
+        self.take_place(place)
+    }
+
+    fn get(&self, guid: &Guid) -> Option<&PendingPub> {
+        let i = self.index(*self.places.get(guid)?)?;
+        self.order.get(i)?.as_ref().map(|s| &s.entry)
+    }
+
+    fn index(&self, place: u64) -> Option<usize> {
+        usize::try_from(place.checked_sub(self.first)?).ok()
+    }
+
+    /// Takes the entry at `place`, dropping the gone places at the front.
+    fn take_place(&mut self, place: u64) -> Option<PendingPub> {
+        let i = self.index(place)?;
+        let slot = self.order.get_mut(i)?.take();
+        while let Some(None) = self.order.front() {
             self.order.pop_front();
+            self.first += 1;
         }
-        entry
+        slot.map(|s| s.entry)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::sync::{oneshot, Semaphore};
+
+    use super::*;
+
+    fn entry(permits: &Arc<Semaphore>) -> (PendingPub, oneshot::Receiver<Result<String>>) {
+        let (tx, rx) = oneshot::channel();
+        let permit = permits.clone().try_acquire_owned().unwrap();
+        let p = PendingPub {
+            tx: AckTx::One(tx),
+            _permit: permit,
+            resend: None,
+        };
+        (p, rx)
+    }
+
+    #[test]
+    fn acks_in_any_order_keep_the_earliest_deadline_of_what_is_left() {
+        let permits = Arc::new(Semaphore::new(100));
+        let mut table = PendingPubs::default();
+        let t0 = Instant::now();
+        let guids: Vec<Guid> = (0..5).map(|_| Guid::new()).collect();
+        for (i, g) in guids.iter().enumerate() {
+            table.insert(*g, t0 + Duration::from_secs(i as u64), entry(&permits).0);
+        }
+        assert_eq!(permits.available_permits(), 95);
+        assert_eq!(table.front_deadline(), Some(t0));
+        // Out of order: the front stays until it goes itself.
+        assert!(table.take_for_ack(guids[2].as_str(), false).is_some());
+        assert!(table.take_for_ack(guids[2].as_str(), false).is_none());
+        assert_eq!(table.front_deadline(), Some(t0));
+        assert!(table.take_for_ack(guids[0].as_str(), false).is_some());
+        assert!(table.take_for_ack(guids[1].as_str(), false).is_some());
+        assert_eq!(table.front_deadline(), Some(t0 + Duration::from_secs(3)));
+        assert!(table.take_for_ack("not a guid", false).is_none());
+        // Expiry takes the front only once its deadline has passed.
+        assert!(table.pop_expired(t0 + Duration::from_secs(2)).is_none());
+        assert!(table.pop_expired(t0 + Duration::from_secs(3)).is_some());
+        assert_eq!(table.front_deadline(), Some(t0 + Duration::from_secs(4)));
+        // New entries after the front went keep their places.
+        let g = Guid::new();
+        table.insert(g, t0 + Duration::from_secs(9), entry(&permits).0);
+        assert!(table.take_for_ack(guids[4].as_str(), false).is_some());
+        assert_eq!(table.front_deadline(), Some(t0 + Duration::from_secs(9)));
+        assert!(table.remove(&g).is_some());
+        assert_eq!(table.front_deadline(), None);
+        assert_eq!(permits.available_permits(), 100);
+    }
+
+    #[test]
+    fn suspend_keeps_only_resendable_entries_in_order() {
+        let permits = Arc::new(Semaphore::new(100));
+        let mut table = PendingPubs::default();
+        let t0 = Instant::now();
+        let mut kept = Vec::new();
+        for i in 0..6u64 {
+            let g = Guid::new();
+            let (mut p, _) = entry(&permits);
+            if i % 2 == 0 {
+                let msg = pb::PubMsg {
+                    guid: g.to_string(),
+                    subject: format!("ch{i}"),
+                    ..Default::default()
+                };
+                p.resend = Some(Resend {
+                    msg: msg.encode_to_vec().into(),
+                    first_sent: t0,
+                });
+                kept.push((g, format!("ch{i}")));
+            }
+            table.insert(g, t0 + Duration::from_secs(i), p);
+        }
+        assert_eq!(table.suspend().len(), 3);
+        let later = t0 + Duration::from_secs(60);
+        let (resend, failed) = table.take_resends(Duration::from_secs(3600), later);
+        assert!(failed.is_empty());
+        let got: Vec<(Guid, String)> = resend.into_iter().map(|(g, m)| (g, m.subject)).collect();
+        assert_eq!(got, kept);
+        assert_eq!(table.front_deadline(), Some(later));
+        // Outside a zero window: all fail.
+        let (resend, failed) = table.take_resends(Duration::ZERO, later);
+        assert!(resend.is_empty());
+        assert_eq!(failed.len(), 3);
+        assert_eq!(table.front_deadline(), None);
     }
 }

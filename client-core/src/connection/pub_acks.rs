@@ -23,9 +23,8 @@ impl Task {
         let deadline = {
             let mut p = lock(&self.shared.pending);
             p.timer_armed = true;
-            p.order
-                .front()
-                .map_or_else(|| deadline_after(self.shared.pub_ack_wait), |(d, _)| *d)
+            p.front_deadline()
+                .unwrap_or_else(|| deadline_after(self.shared.pub_ack_wait))
         };
         self.pub_sleep.as_mut().reset(deadline);
         self.pub_armed = true;
@@ -35,7 +34,7 @@ impl Task {
     fn rearm_pub_timer(&mut self) {
         let front = {
             let mut p = lock(&self.shared.pending);
-            let front = p.order.front().map(|(d, _)| *d);
+            let front = p.front_deadline();
             p.timer_armed = front.is_some();
             front
         };
@@ -53,15 +52,8 @@ impl Task {
         let mut expired = Vec::new();
         {
             let mut p = lock(&self.shared.pending);
-            while let Some((deadline, _)) = p.order.front() {
-                if *deadline > now {
-                    break;
-                }
-                if let Some((_, guid)) = p.order.pop_front() {
-                    if let Some(entry) = p.map.remove(&guid) {
-                        expired.push(entry);
-                    }
-                }
+            while let Some(entry) = p.pop_expired(now) {
+                expired.push(entry);
             }
         }
         for entry in expired {

@@ -5,16 +5,16 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use prost::Message as _;
-use stan_protocol::pb;
 use stan_protocol::validate;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
+use tokio::time::Instant;
 use tracing::{debug_span, Instrument};
 
-use super::deadline::deadline_after;
-use super::pending::{AckTx, BatchAcks, BatchSlot, PendingPub, Resend};
+use super::deadline::deadline_from;
+use super::pending::{AckTx, BatchAcks, BatchSlot, Guid, PendingPub, Resend};
 use super::session::{Session, SessionState};
 use super::shared::Shared;
+use super::wire::PubMsgFields;
 use crate::error::{Error, ErrorKind, Result};
 use crate::lock::lock;
 
@@ -28,7 +28,7 @@ pub(crate) enum QueuedPub {
     One {
         subject: String,
         payload: Bytes,
-        guid: String,
+        guid: Guid,
         started: oneshot::Sender<Started>,
     },
     /// The publishes of one [`Client::start_publish_batch`](crate::Client::start_publish_batch),
@@ -40,13 +40,13 @@ pub(crate) enum QueuedPub {
 pub(crate) struct BatchItem {
     pub(crate) subject: String,
     pub(crate) payload: Bytes,
-    pub(crate) guid: String,
+    pub(crate) guid: Guid,
     pub(crate) slot: BatchSlot,
 }
 
 impl QueuedPub {
     /// The queue entry of a batch: `(subject, payload, guid)` in order, reporting to `acks`.
-    pub(crate) fn batch(items: Vec<(String, Bytes, String)>, acks: &Arc<BatchAcks>) -> Self {
+    pub(crate) fn batch(items: Vec<(String, Bytes, Guid)>, acks: &Arc<BatchAcks>) -> Self {
         QueuedPub::Batch(
             items
                 .into_iter()
@@ -112,7 +112,7 @@ pub(crate) async fn put_on_wire(
     shared: &Shared,
     subject: &str,
     payload: Bytes,
-    guid: String,
+    guid: Guid,
     tx: AckTx,
 ) -> Result<()> {
     put_on_wire_or_return(shared, subject, payload, guid, tx)
@@ -126,7 +126,7 @@ async fn put_on_wire_or_return(
     shared: &Shared,
     subject: &str,
     payload: Bytes,
-    guid: String,
+    guid: Guid,
     tx: AckTx,
 ) -> std::result::Result<(), (Error, Option<AckTx>)> {
     if !validate::is_valid_channel(subject) {
@@ -137,23 +137,40 @@ async fn put_on_wire_or_return(
         Ok(p) => p,
         Err(_) => return Err((shared.closed_error(), Some(tx))),
     };
-    let wait_until = deadline_after(shared.pub_ack_wait);
+    // One clock reading serves the wait for a session, the re-send bookkeeping and the ack
+    // deadline, unless a session has to be waited for.
+    let mut now = Instant::now();
+    let wait_until = deadline_from(now, shared.pub_ack_wait);
     let mut changes = shared.session.subscribe();
     let mut tx = tx;
     let mut permit = permit;
-    let session = loop {
-        let wait = wait_until.saturating_duration_since(tokio::time::Instant::now());
-        let session = match shared.wait_session(wait).await {
-            Ok(s) => s,
-            Err(e) => return Err((e, Some(tx))),
+    let (session, msg) = loop {
+        let session = match shared.current_session() {
+            Some(s) => s,
+            None => {
+                let wait = wait_until.saturating_duration_since(Instant::now());
+                // Boxed: the rare wait does not enlarge every publish's future.
+                let session = match Box::pin(shared.wait_session(wait)).await {
+                    Ok(s) => s,
+                    Err(e) => return Err((e, Some(tx))),
+                };
+                now = Instant::now();
+                session
+            }
         };
-        let resend = (!session.dedup_window.is_zero()).then(|| Resend {
-            channel: subject.to_string(),
-            payload: payload.clone(),
-            first_sent: tokio::time::Instant::now(),
+        let encoded = shared.encoder.pub_msg(&PubMsgFields {
+            client_id: &shared.client_id,
+            guid: guid.as_str(),
+            subject,
+            data: &payload,
+            conn_id: &session.conn_id,
         });
-        match register_pending(shared, &session, &guid, tx, permit, resend) {
-            Ok(()) => break session,
+        let resend = (!session.dedup_window.is_zero()).then(|| Resend {
+            msg: encoded.clone(),
+            first_sent: now,
+        });
+        match register_pending(shared, &session, guid, tx, permit, resend, now) {
+            Ok(()) => break (session, encoded),
             Err(back) => (tx, permit) = back,
         }
         // The session ended meanwhile: closed, or lost (and being resumed). Nothing was sent:
@@ -167,7 +184,7 @@ async fn put_on_wire_or_return(
         );
         if still_current
             && !matches!(
-                tokio::time::timeout_at(wait_until, changes.changed()).await,
+                Box::pin(tokio::time::timeout_at(wait_until, changes.changed())).await,
                 Ok(Ok(()))
             )
         {
@@ -177,27 +194,18 @@ async fn put_on_wire_or_return(
             );
             return Err((e, Some(tx)));
         }
+        now = Instant::now();
     };
-    let msg = pb::PubMsg {
-        client_id: shared.client_id.clone(),
-        guid: guid.clone(),
-        subject: subject.to_string(),
-        reply: String::new(),
-        data: payload,
-        conn_id: session.conn_id.clone(),
-        sha256: Bytes::new(),
-    };
-    let subject = format!("{}.{subject}", session.pub_prefix);
     if let Err(e) = shared
         .nats
         .publish_with_reply(
-            subject,
+            session.pub_subject(subject),
             shared.pub_ack_inbox.clone(),
-            Bytes::from(msg.encode_to_vec()),
+            msg,
         )
         .await
     {
-        let tx = lock(&shared.pending).map.remove(&guid).map(|p| p.tx);
+        let tx = lock(&shared.pending).remove(&guid).map(|p| p.tx);
         let kind = if matches!(
             e.kind(),
             async_nats::client::PublishErrorKind::MaxPayloadExceeded
@@ -216,10 +224,11 @@ async fn put_on_wire_or_return(
 fn register_pending(
     shared: &Shared,
     session: &Session,
-    guid: &str,
+    guid: Guid,
     tx: AckTx,
     permit: OwnedSemaphorePermit,
     resend: Option<Resend>,
+    now: Instant,
 ) -> std::result::Result<(), (AckTx, OwnedSemaphorePermit)> {
     let mut pending = lock(&shared.pending);
     if pending.epoch != session.epoch {
@@ -227,17 +236,15 @@ fn register_pending(
     }
     let arm_timer = !pending.timer_armed;
     pending.timer_armed = true;
-    pending.map.insert(
-        guid.to_string(),
+    pending.insert(
+        guid,
+        deadline_from(now, shared.pub_ack_wait),
         PendingPub {
             tx,
             _permit: permit,
             resend,
         },
     );
-    pending
-        .order
-        .push_back((deadline_after(shared.pub_ack_wait), guid.to_string()));
     if arm_timer {
         shared.pub_timer.notify_one();
     }

@@ -135,21 +135,13 @@ impl Task {
         if count > 0 {
             info!(count, "re-sending in-flight publishes");
         }
-        for (guid, channel, payload) in resend {
-            let msg = pb::PubMsg {
-                client_id: self.ctx.client_id.clone(),
-                guid: guid.clone(),
-                subject: channel.clone(),
-                reply: String::new(),
-                data: payload,
-                conn_id: conn_id.clone(),
-                sha256: Bytes::new(),
-            };
+        for (guid, mut msg) in resend {
+            msg.conn_id = conn_id.clone();
             let sent = self
                 .shared
                 .nats
                 .publish_with_reply(
-                    format!("{}.{channel}", resp.pub_prefix),
+                    format!("{}.{}", resp.pub_prefix, msg.subject),
                     self.shared.pub_ack_inbox.clone(),
                     Bytes::from(msg.encode_to_vec()),
                 )

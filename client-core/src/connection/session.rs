@@ -1,15 +1,18 @@
 //! One registration with the server: registering, and the subjects it gives.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use async_nats::Subject;
 use bytes::Bytes;
 use prost::Message as _;
+use rustc_hash::FxHashMap;
 use stan_protocol::errors;
 use stan_protocol::pb;
 
 use super::nats::{read_response, request};
 use crate::error::{Error, ErrorKind, Result};
+use crate::lock::lock;
 use crate::options::Resolved;
 
 /// One registration with the server.
@@ -28,6 +31,27 @@ pub(crate) struct Session {
     /// How long the server remembers the guids of stored publishes (zero: it does not, as
     /// the official servers): in-flight publishes are re-sent on resume only when it does.
     pub(crate) dedup_window: Duration,
+    /// `<pub_prefix>.<channel>` of the channels published to, built once each.
+    pub_subjects: Mutex<FxHashMap<Box<str>, Subject>>,
+}
+
+/// Channels whose publish subjects a session keeps (it starts over when more are used).
+const PUB_SUBJECTS_KEPT: usize = 1024;
+
+impl Session {
+    /// The subject a publish to `channel` is sent to.
+    pub(crate) fn pub_subject(&self, channel: &str) -> Subject {
+        let mut subjects = lock(&self.pub_subjects);
+        if let Some(s) = subjects.get(channel) {
+            return s.clone();
+        }
+        if subjects.len() >= PUB_SUBJECTS_KEPT {
+            subjects.clear();
+        }
+        let s = Subject::from(format!("{}.{channel}", self.pub_prefix));
+        subjects.insert(channel.into(), s.clone());
+        s
+    }
 }
 
 /// The session as seen by publishers and other callers.
@@ -104,5 +128,6 @@ pub(crate) fn session_from(epoch: u64, resp: pb::ConnectResponse, conn_id: Bytes
         ping_requests: resp.ping_requests,
         ping,
         dedup_window: Duration::from_millis(resp.dedup_window_ms),
+        pub_subjects: Mutex::default(),
     }
 }

@@ -10,6 +10,7 @@ use tokio::sync::{broadcast, watch, Notify, Semaphore};
 use super::deadline::deadline_after;
 use super::pending::{PendingPub, PendingPubs};
 use super::session::{Session, SessionState};
+use super::wire::Encoder;
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::Event;
 use crate::lock::lock;
@@ -24,6 +25,8 @@ pub(crate) struct Shared {
     pub(crate) pub_ack_wait: Duration,
     pub(crate) permits: Arc<Semaphore>,
     pub(crate) pending: Mutex<PendingPubs>,
+    /// Encodes the PubMsgs and Acks this client sends.
+    pub(crate) encoder: Encoder,
     pub(crate) pub_timer: Notify,
     pub(crate) session: watch::Sender<SessionState>,
     pub(crate) events: broadcast::Sender<Event>,
@@ -41,6 +44,14 @@ pub(crate) trait ClientClosing: Send + Sync {
 }
 
 impl Shared {
+    /// The current session, if one is active now.
+    pub(crate) fn current_session(&self) -> Option<Arc<Session>> {
+        match &*self.session.borrow() {
+            SessionState::Active(s) => Some(s.clone()),
+            _ => None,
+        }
+    }
+
     /// The current session, waiting up to `wait` while a resume is in progress.
     pub(crate) async fn wait_session(&self, wait: Duration) -> Result<Arc<Session>> {
         if let SessionState::Active(s) = &*self.session.borrow() {
@@ -73,12 +84,7 @@ impl Shared {
 
     /// Fail every pending publish and stop accepting publishes for the current session.
     pub(super) fn fail_pending(&self, err: &Error) {
-        let drained: Vec<PendingPub> = {
-            let mut p = lock(&self.pending);
-            p.epoch = 0;
-            p.order.clear();
-            p.map.drain().map(|(_, v)| v).collect()
-        };
+        let drained: Vec<PendingPub> = { lock(&self.pending).drain_all() };
         for entry in drained {
             let _ = entry.tx.send(Err(err.shallow_clone()));
         }

@@ -2,7 +2,7 @@
 //! ping timer, heartbeat replies, auto-resume) and the pub-ack timers, and is driven by the
 //! [`Wake`]s of its event loop. Its handlers live beside it, one concern a file.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::pin::Pin;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -14,6 +14,7 @@ use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use prost::Message as _;
+use rustc_hash::FxHashMap;
 use stan_protocol::errors;
 use stan_protocol::pb;
 use tokio::sync::{mpsc, oneshot};
@@ -93,7 +94,7 @@ pub(crate) struct Task {
     /// NATS server id at registration (tells a server restart from a replacement).
     pub(super) server_id: String,
     /// The subscription registry.
-    pub(super) subs: HashMap<u64, SubEntry>,
+    pub(super) subs: FxHashMap<u64, SubEntry>,
     /// Requests in flight beside the loop.
     pub(super) ops: FuturesUnordered<BoxFuture<'static, OpDone>>,
     /// Subscriptions still being re-created by a resume.
@@ -144,7 +145,7 @@ impl Task {
             ping_timer: None,
             nats_connected: true,
             server_id: String::new(),
-            subs: HashMap::new(),
+            subs: FxHashMap::default(),
             ops: FuturesUnordered::new(),
             resume_pending: 0,
             resume_failed: 0,
