@@ -6,6 +6,7 @@ use stan_client::{Client, PublishBatch};
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, Mutex};
 
+use crate::buffer::{unpack_publishes, NativeBuffer};
 use crate::error::StanError;
 use crate::event::NativeEvents;
 use crate::options::{ConnectConfig, SubscribeConfig};
@@ -24,15 +25,6 @@ pub struct NativeClient {
     /// so that one reader receives all acks that arrived together, whatever their batch.
     outcomes_tx: mpsc::UnboundedSender<Vec<PublishOutcome>>,
     outcomes_rx: Mutex<mpsc::UnboundedReceiver<Vec<PublishOutcome>>>,
-}
-
-/// One message of a [`NativeClient::start_publish_batch`].
-#[derive(uniffi::Record)]
-pub struct OutgoingMessage {
-    /// The channel.
-    pub subject: String,
-    /// The payload.
-    pub data: Vec<u8>,
 }
 
 /// The outcome of one publish of a [`NativeClient::start_publish_batch`].
@@ -132,18 +124,24 @@ export! {
             }
         }
 
-        /// Publish many messages in call order without waiting: all channel names are checked
-        /// first (on a bad one nothing is published), then every message takes its place in the
-        /// client's publish queue. Their outcomes, tagged with `batch` (any id the caller
-        /// chooses), come from [`next_publish_outcomes`](Self::next_publish_outcomes).
+        /// Publish `count` messages in call order without waiting. They are laid out in `buffer`
+        /// (the publish layout of `buffer.rs`: per message the index of its channel in
+        /// `channels` and its payload length, then the payloads); the call takes the buffer's
+        /// bytes, leaving it empty. All channel names are checked first (on a bad one, or a
+        /// layout that does not fit the buffer, nothing is published), then every message takes
+        /// its place in the client's publish queue. Their outcomes, tagged with `batch` (any id
+        /// the caller chooses), come from [`next_publish_outcomes`](Self::next_publish_outcomes).
         pub fn start_publish_batch(
             &self,
             batch: u64,
-            messages: Vec<OutgoingMessage>,
+            channels: Vec<String>,
+            count: u32,
+            buffer: Arc<NativeBuffer>,
         ) -> Result<(), StanError> {
-            let acks = self
-                .inner
-                .start_publish_batch(messages.into_iter().map(|m| (m.subject, m.data)))?;
+            let bytes = buffer.take();
+            let messages = unpack_publishes(&bytes, count, &channels)?;
+            drop(bytes);
+            let acks = self.inner.start_publish_batch(messages)?;
             self.runtime
                 .spawn(forward_outcomes(batch, acks, self.outcomes_tx.clone()));
             Ok(())

@@ -6,8 +6,8 @@
 //! `kotlin/src/main/kotlin/io/stanrs`.
 //!
 //! One file per domain object, matching the core crate: `client.rs`, `subscription.rs`,
-//! `message.rs`, `event.rs`, `options.rs`, `error.rs`, and `runtime.rs` (the one export macro
-//! that puts every async function on Tokio).
+//! `message.rs`, `event.rs`, `options.rs`, `error.rs`, `buffer.rs` (payloads in bulk), and
+//! `runtime.rs` (the one export macro that puts every async function on Tokio).
 //!
 //! The test helpers (`error_kind_codes`, `error_for_code`) exist only with the cargo feature
 //! `test-hooks`, which also makes the connect option `ping_interval_millis_for_tests` work;
@@ -17,6 +17,7 @@
 #[macro_use]
 mod runtime;
 
+mod buffer;
 mod client;
 mod error;
 mod event;
@@ -24,12 +25,13 @@ mod message;
 mod options;
 mod subscription;
 
-pub use client::{NativeClient, OutgoingMessage, PublishOutcome};
+pub use buffer::NativeBuffer;
+pub use client::{NativeClient, PublishOutcome};
 pub use error::StanError;
 #[cfg(feature = "test-hooks")]
 pub use error::{error_for_code, error_kind_codes};
 pub use event::{Event, LostReason, NativeEvents};
-pub use message::{Delivery, DeliveryBatch, NativeAcker};
+pub use message::{DeliveryBatch, NativeAcker};
 pub use options::{
     ClientCertificate, ConnectConfig, NativeStartPosition, SubscribeConfig, TlsConfig,
 };

@@ -1,48 +1,25 @@
-//! [`Delivery`] and [`DeliveryBatch`]: the messages of one batch as plain data, and
+//! [`DeliveryBatch`]: the messages of one batch in one buffer, and
 //! [`NativeAcker`], which acks them in manual-ack mode.
 
 use std::sync::Arc;
 
 use stan_client::{Error, ErrorKind, Message};
 
+use crate::buffer::NativeBuffer;
 use crate::error::StanError;
 
-/// One delivered message as plain data. A whole batch of them crosses the boundary in one
-/// buffer; the channel is the subscription's, so it is not repeated per message.
-#[derive(uniffi::Record)]
-pub struct Delivery {
-    /// The channel's sequence number of the message (starts at 1).
-    pub sequence: u64,
-    /// The payload.
-    pub data: Vec<u8>,
-    /// When the server stored the message, in nanoseconds since the Unix epoch.
-    pub timestamp_nanos: i64,
-    /// True when this is not the first delivery of the message to this subscription.
-    pub redelivered: bool,
-    /// How many times the server redelivered the message.
-    pub redelivery_count: u32,
-}
-
-impl From<&Message> for Delivery {
-    fn from(m: &Message) -> Self {
-        Delivery {
-            sequence: m.sequence(),
-            data: m.data().to_vec(),
-            timestamp_nanos: m.timestamp_nanos(),
-            redelivered: m.redelivered(),
-            redelivery_count: m.redelivery_count(),
-        }
-    }
-}
-
 /// The messages of one [`NativeSubscription::next_batch`](crate::NativeSubscription::next_batch),
-/// in order.
+/// in order, packed in one [`NativeBuffer`] (the delivery layout of `buffer.rs`).
 #[derive(uniffi::Record)]
 pub struct DeliveryBatch {
     /// Identifies the batch in later calls that report how many of its messages were taken.
     pub id: u64,
-    /// The messages, in order.
-    pub messages: Vec<Delivery>,
+    /// How many messages the batch holds.
+    pub count: u32,
+    /// The messages' headers and payloads; the caller reads them and closes it.
+    pub buffer: Arc<NativeBuffer>,
+    /// Where `buffer`'s bytes are in memory (its `address()`).
+    pub address: u64,
     /// Manual-ack subscriptions: acks messages of this batch by index. `null` in auto-ack
     /// mode.
     pub acker: Option<Arc<NativeAcker>>,
@@ -62,19 +39,22 @@ impl NativeAcker {
 
 export! {
     impl NativeAcker {
-        /// Acknowledge the messages at `indices` of the batch, in one call (acking one twice
-        /// is a no-op). Stops at the first error; the messages before it are acked.
-        pub fn ack(&self, indices: Vec<u32>) -> Result<(), StanError> {
-            let mut picked = Vec::with_capacity(indices.len());
-            for i in indices {
-                let msg = self.messages.get(i as usize).ok_or_else(|| {
+        /// Acknowledge the messages `start` (inclusive) to `end` (exclusive) of the batch, in
+        /// one call (acking one twice is a no-op). Stops at the first error; the messages before
+        /// it are acked.
+        pub fn ack_range(&self, start: u32, end: u32) -> Result<(), StanError> {
+            let picked = self
+                .messages
+                .get(start as usize..end as usize)
+                .ok_or_else(|| {
                     Error::new(
                         ErrorKind::InvalidArgument,
-                        format!("no message {i} in a batch of {}", self.messages.len()),
+                        format!(
+                            "no messages {start}..{end} in a batch of {}",
+                            self.messages.len()
+                        ),
                     )
                 })?;
-                picked.push(msg);
-            }
             Ok(Message::ack_many(picked)?)
         }
 

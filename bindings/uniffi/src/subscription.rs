@@ -5,8 +5,9 @@ use std::sync::{Arc, Mutex};
 
 use stan_client::{Batch, Subscription, SubscriptionHandle};
 
+use crate::buffer::{pack_deliveries, NativeBuffer};
 use crate::error::StanError;
-use crate::message::{Delivery, DeliveryBatch, NativeAcker};
+use crate::message::{DeliveryBatch, NativeAcker};
 
 /// A subscription (wraps the core `Subscription`), read one batch per call.
 ///
@@ -61,14 +62,18 @@ impl NativeSubscription {
     /// Keep `batch` as the current one and copy it for the caller.
     fn hand_out(&self, batch: Batch) -> DeliveryBatch {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let messages = batch.messages().iter().map(Delivery::from).collect();
+        let count = batch.messages().len() as u32;
+        let buffer = Arc::new(NativeBuffer::from_vec(pack_deliveries(batch.messages())));
+        let address = buffer.address();
         let acker = self
             .manual_acks
             .then(|| Arc::new(NativeAcker::new(batch.messages().to_vec())));
         *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some((id, batch));
         DeliveryBatch {
             id,
-            messages,
+            count,
+            buffer,
+            address,
             acker,
         }
     }

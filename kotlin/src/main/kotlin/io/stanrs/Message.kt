@@ -16,31 +16,25 @@ import java.util.concurrent.CompletableFuture
 class Message internal constructor(
     /** The channel the message was published on. */
     val subject: String,
-    delivery: Delivery,
+    /** The channel's sequence number of this message (starts at 1). */
+    val sequence: Long,
+    /** The payload. */
+    val data: ByteArray,
+    private val timestampNanos: Long,
+    /** True when this is not the first delivery of the message to this subscription. */
+    val redelivered: Boolean,
+    /** How many times the server redelivered the message (0 on the first delivery). */
+    val redeliveryCount: Int,
     private val acker: NativeAcker?,
     private val index: Int,
     private val owner: Subscription,
 ) {
-    /** The channel's sequence number of this message (starts at 1). */
-    val sequence: Long = delivery.sequence.toLong()
-
-    /** The payload. */
-    val data: ByteArray = delivery.data
-
-    private val timestampNanos: Long = delivery.timestampNanos
-
     /** When the server stored the message. */
     val timestamp: Instant
         get() = Instant.ofEpochSecond(
             Math.floorDiv(timestampNanos, NANOS_PER_SECOND),
             Math.floorMod(timestampNanos, NANOS_PER_SECOND),
         )
-
-    /** True when this is not the first delivery of the message to this subscription. */
-    val redelivered: Boolean = delivery.redelivered
-
-    /** How many times the server redelivered the message (0 on the first delivery). */
-    val redeliveryCount: Int = delivery.redeliveryCount.toInt()
 
     /**
      * Acknowledge the message (manual-ack subscriptions only; acking twice does nothing). It

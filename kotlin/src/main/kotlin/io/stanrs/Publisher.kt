@@ -1,5 +1,6 @@
 package io.stanrs
 
+import com.sun.jna.Pointer
 import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
@@ -67,13 +68,22 @@ internal class Publisher(private val native: NativeClient, maxInFlight: Int) {
                 }
                 queued.also { queued = ArrayList() }
             }
-            for (start in batch.indices step MAX_BATCH) {
-                send(batch.subList(start, minOf(batch.size, start + MAX_BATCH)))
+            var start = 0
+            while (start < batch.size) {
+                // Up to MAX_BATCH messages and about MAX_BATCH_BYTES of payload per native call.
+                var end = start
+                var bytes = 0L
+                while (end < batch.size && end - start < MAX_BATCH && (end == start || bytes < MAX_BATCH_BYTES)) {
+                    bytes += batch[end].data.size
+                    end++
+                }
+                send(batch.subList(start, end), bytes)
+                start = end
             }
         }
     }
 
-    private fun send(batch: List<Pending>) {
+    private fun send(batch: List<Pending>, payloadBytes: Long) {
         val (id, startReceiving) = synchronized(lock) {
             val id = nextBatchId++
             flushed[id] = Flushed(Array(batch.size) { batch[it].ack })
@@ -81,11 +91,42 @@ internal class Publisher(private val native: NativeClient, maxInFlight: Int) {
         }
         if (startReceiving) scope.launch { receive() }
         try {
-            native.startPublishBatch(id.toULong(), batch.map { OutgoingMessage(it.subject, it.data) })
+            startNative(id, batch, payloadBytes)
         } catch (e: Exception) {
             synchronized(lock) { flushed.remove(id) }
             val error = e as? StanException ?: StanException.Generic("publish failed: $e")
             batch.forEach { it.ack.fail(error) }
+        }
+    }
+
+    /**
+     * Hand [batch] to the native client in one buffer (the publish layout of
+     * `bindings/uniffi/src/buffer.rs`): one header word per message (channel index, length),
+     * then the payloads, each copied across once.
+     */
+    private fun startNative(id: Long, batch: List<Pending>, payloadBytes: Long) {
+        val channels = ArrayList<String>(1)
+        val indices = HashMap<String, Int>()
+        val header = LongArray(batch.size)
+        var last: String? = null
+        var lastIndex = 0
+        for (i in batch.indices) {
+            val subject = batch[i].subject
+            if (subject != last) {
+                lastIndex = indices.getOrPut(subject) { channels.add(subject); channels.size - 1 }
+                last = subject
+            }
+            header[i] = (lastIndex.toLong() shl 32) or batch[i].data.size.toLong()
+        }
+        NativeBuffer((header.size * 8L + payloadBytes).toULong()).use { buffer ->
+            val memory = Pointer(buffer.address().toLong())
+            memory.write(0, header, 0, header.size)
+            var offset = header.size * 8L
+            for (p in batch) {
+                memory.write(offset, p.data, 0, p.data.size)
+                offset += p.data.size
+            }
+            native.startPublishBatch(id.toULong(), channels, batch.size.toUInt(), buffer)
         }
     }
 
@@ -114,6 +155,10 @@ internal class Publisher(private val native: NativeClient, maxInFlight: Int) {
     private companion object {
         /** The most messages handed to the native client in one call. */
         const val MAX_BATCH = 1024
+
+        /** About the most payload bytes handed to the native client in one call. */
+        const val MAX_BATCH_BYTES = 4L * 1024 * 1024
+
         const val MAX_REMEMBERED_CHANNELS = 1024
     }
 }

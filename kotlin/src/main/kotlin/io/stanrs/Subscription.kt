@@ -1,5 +1,6 @@
 package io.stanrs
 
+import com.sun.jna.Pointer
 import kotlinx.coroutines.NonCancellable
 import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.flow
@@ -53,8 +54,7 @@ class Subscription internal constructor(
     /** Guards the current batch and how much of it was handed out. */
     private val lock = Any()
     private var batchId: ULong = 0u
-    private var batch: List<Delivery> = emptyList()
-    private var acker: NativeAcker? = null
+    private var batch: List<Message> = emptyList()
     private var taken = 0
 
     /**
@@ -74,8 +74,7 @@ class Subscription internal constructor(
     /** The next message already fetched, or `null`. */
     private fun takeBuffered(): Message? = synchronized(lock) {
         if (!stopped && taken < batch.size) {
-            val i = taken++
-            Message(subject, batch[i], acker, i, this)
+            batch[taken++]
         } else {
             null
         }
@@ -86,20 +85,62 @@ class Subscription internal constructor(
      * one, take its first message.
      */
     private suspend fun fetch(): Message? {
+        if (manualAcks) ackQueue.flush() // the acks of the batch read so far, in one go
         val (doneId, doneTaken) = synchronized(lock) { batchId to taken }
         // What is buffered already comes with a plain call; only an empty buffer suspends.
         val next = native.tryNextBatch(BATCH_SIZE.toUInt(), doneId, doneTaken.toUInt())
             ?: native.nextBatch(BATCH_SIZE.toUInt(), doneId, doneTaken.toUInt())
             ?: return null
+        val messages = next.buffer.use { unpack(next.address.toLong(), next.count.toInt(), next.acker) }
         synchronized(lock) {
             // Closed while the batch was on its way: it is never handed out (stays unacked).
             if (stopped) return null
             batchId = next.id
-            batch = next.messages
-            acker = next.acker
+            batch = messages
             taken = 0
         }
         return takeBuffered()
+    }
+
+    /**
+     * The [count] messages laid out at [address] (in a native buffer the caller holds; see
+     * `bindings/uniffi/src/buffer.rs`).
+     */
+    private fun unpack(address: Long, count: Int, acker: NativeAcker?): List<Message> {
+        val memory = Pointer(address)
+        val header = LongArray(count * DELIVERY_WORDS)
+        memory.read(0, header, 0, header.size)
+        var total = 0L
+        for (i in 0 until count) total += header[i * DELIVERY_WORDS + 3]
+        var offset = header.size * 8L
+        // Small payloads: one copy across, then one per message; large ones: one copy each.
+        val all = if (total <= BULK_READ_LIMIT) ByteArray(total.toInt()) else null
+        all?.let { memory.read(offset, it, 0, it.size) }
+        var at = 0
+        val messages = ArrayList<Message>(count)
+        for (i in 0 until count) {
+            val h = i * DELIVERY_WORDS
+            val len = header[h + 3].toInt()
+            val data: ByteArray
+            if (all != null) {
+                data = all.copyOfRange(at, at + len)
+                at += len
+            } else {
+                data = ByteArray(len)
+                memory.read(offset, data, 0, len)
+                offset += len
+            }
+            val flags = header[h + 2]
+            messages.add(
+                Message(
+                    subject, header[h], data, header[h + 1],
+                    redelivered = (flags ushr 32) != 0L,
+                    redeliveryCount = flags.toInt(),
+                    acker = acker, index = i, owner = this,
+                ),
+            )
+        }
+        return messages
     }
 
     /**
@@ -118,7 +159,6 @@ class Subscription internal constructor(
             stopped = true
             val progress = batchId to taken.toUInt()
             batch = emptyList()
-            acker = null
             taken = 0
             progress
         }
@@ -160,8 +200,8 @@ class Subscription internal constructor(
 
     /**
      * Acknowledge [messages] of this manual-ack subscription in as few native calls as possible
-     * (one per batch they were fetched in). It never waits: the acks are queued to the
-     * connection. Acking a message twice does nothing.
+     * (one per run of consecutive messages of a fetched batch). It never waits: the acks are
+     * queued to the connection. Acking a message twice does nothing.
      *
      * @throws StanException.InvalidState in auto-ack mode or after the subscription was closed
      *   (the messages before the failing one are acknowledged).
@@ -169,17 +209,19 @@ class Subscription internal constructor(
     fun ackMany(messages: Iterable<Message>) {
         ackQueue.flush() // keep the order of earlier ack() calls
         var current: NativeAcker? = null
-        val indices = ArrayList<UInt>()
+        var start = 0
+        var end = 0
         for (m in messages) {
             val a = m.requireAcker()
-            if (a !== current) {
-                current?.ack(indices)
-                indices.clear()
+            val i = m.batchIndex
+            if (a !== current || i != end) {
+                current?.ackRange(start.toUInt(), end.toUInt())
                 current = a
+                start = i
             }
-            indices.add(m.batchIndex.toUInt())
+            end = i + 1
         }
-        current?.ack(indices)
+        current?.ackRange(start.toUInt(), end.toUInt())
     }
 
     /** Remove the subscription on the server; a durable subscription is deleted with it. */
@@ -233,5 +275,11 @@ class Subscription internal constructor(
         const val BATCH_SIZE: Int = 256
 
         private const val INVALID_SUBSCRIPTION = "stan: invalid subscription"
+
+        /** 64-bit header words per message in a native batch. */
+        private const val DELIVERY_WORDS = 4
+
+        /** Batches with at most this many payload bytes cross in one copy. */
+        private const val BULK_READ_LIMIT = 256L * 1024
     }
 }

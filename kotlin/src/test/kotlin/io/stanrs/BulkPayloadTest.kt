@@ -1,0 +1,61 @@
+package io.stanrs
+
+import kotlinx.coroutines.flow.take
+import kotlinx.coroutines.flow.toList
+import org.junit.jupiter.api.Test
+import kotlin.test.assertContentEquals
+import kotlin.test.assertEquals
+import kotlin.test.assertFalse
+
+/**
+ * Payloads cross the native boundary in bulk buffers (one per publish burst, one per fetched
+ * batch): every byte, length and channel must come out as it went in, whatever the sizes.
+ */
+class BulkPayloadTest : SharedBrokerTest() {
+    /** A payload of [size] bytes that differs from message to message ([seed]). */
+    private fun payload(seed: Int, size: Int) = ByteArray(size) { (it * 31 + seed * 7).toByte() }
+
+    @Test
+    fun largeAndSmallPayloadsOnSeveralChannelsCrossIntact() = test { sc ->
+        val channels = List(3) { unique("bulk$it") }
+        // 48 messages of 300 KiB (over 14 MB: several native publish calls, and batches read
+        // message by message) mixed with small and empty ones (batches read in one copy).
+        val sizes = List(96) { i -> if (i % 2 == 0) 300 * 1024 else (i * 13) % 200 }
+        val acks = sizes.mapIndexed { i, size -> sc.publishAsync(channels[i % 3], payload(i, size)) }
+        within { acks.forEach { it.await() } }
+        for ((c, ch) in channels.withIndex()) {
+            val expected = sizes.indices.filter { it % 3 == c }
+            val got = within {
+                sc.subscribe(ch) { deliverAllAvailable(); maxInFlight = 1000 }.messages().take(expected.size).toList()
+            }
+            assertEquals((1L..expected.size.toLong()).toList(), got.map { it.sequence })
+            for ((m, i) in got.zip(expected)) {
+                assertEquals(ch, m.subject)
+                assertFalse(m.redelivered)
+                assertEquals(0, m.redeliveryCount)
+                assertContentEquals(payload(i, sizes[i]), m.data, "message $i on $ch")
+            }
+        }
+    }
+
+    @Test
+    fun manualAcksOutOfOrderAreAllSent() = test { sc ->
+        val ch = unique("scattered")
+        val durable = unique("d")
+        within { (1..20).map { sc.publishAsync(ch, "m$it") }.forEach { it.await() } }
+        val opts: SubscribeOptions.() -> Unit = { durableName = durable; deliverAllAvailable(); manualAcks = true; maxInFlight = 100 }
+        val sub = sc.subscribe(ch, opts)
+        val got = (1..20).map { sub.nextMsg() }
+        // Every other message one by one, backwards, then the rest in one call: no run of
+        // consecutive messages, and the acks of one batch in several native calls.
+        got.filterIndexed { i, _ -> i % 2 == 1 }.reversed().forEach { it.ack() }
+        sub.ackMany(got.filterIndexed { i, _ -> i % 2 == 0 })
+        sub.shutdown()
+        within { sc.publish(ch, "m21") }
+        val again = sc.subscribe(ch, opts)
+        val next = again.nextMsg()
+        assertEquals(21L, next.sequence, "none of the twenty acked messages is redelivered")
+        next.ack()
+        again.shutdown()
+    }
+}
