@@ -5,83 +5,22 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures::StreamExt;
-use serde_json::Value;
 use stan_broker::config::BrokerConfig;
 use stan_broker::{monitor, Broker};
 use stan_client::{Client, ConnectOptions};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use stan_test_support::http::{get, post, Resp};
 use tokio::time::timeout;
 
 const WAIT: Duration = Duration::from_secs(10);
 
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Resp {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
-    }
-
-    /// The sequences of a `msgsz` page.
-    fn seqs(&self) -> Vec<u64> {
-        self.json()["msgs"]
-            .as_array()
-            .expect("msgs array")
-            .iter()
-            .map(|m| m["sequence"].as_u64().expect("sequence"))
-            .collect()
-    }
-}
-
-/// A minimal HTTP/1.1 GET over a raw TCP stream (the body is not chunked: axum sends a
-/// content length for these bodies).
-async fn get(addr: SocketAddr, path: &str) -> Resp {
-    send(addr, "GET", path, "").await
-}
-
-/// A POST without a body, with extra header lines (each ending in CRLF).
-async fn post(addr: SocketAddr, path: &str, headers: &str) -> Resp {
-    send(addr, "POST", path, headers).await
-}
-
-async fn send(addr: SocketAddr, method: &str, path: &str, headers: &str) -> Resp {
-    let fut = async {
-        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Content-Length: 0\r\nConnection: close\r\n\r\n"
-        );
-        s.write_all(req.as_bytes()).await.unwrap();
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).await.unwrap();
-        String::from_utf8(raw).unwrap()
-    };
-    let text = timeout(WAIT, fut).await.expect("HTTP response in time");
-    let (head, body) = text.split_once("\r\n\r\n").expect("HTTP head");
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
-    Resp {
-        status,
-        headers,
-        body: body.to_string(),
-    }
+/// The sequences of a `msgsz` page.
+fn seqs(r: &Resp) -> Vec<u64> {
+    r.json()["msgs"]
+        .as_array()
+        .expect("msgs array")
+        .iter()
+        .map(|m| m["sequence"].as_u64().expect("sequence"))
+        .collect()
 }
 
 async fn start() -> (Broker, SocketAddr, Client) {
@@ -149,7 +88,7 @@ async fn pages_through_a_channel_by_sequence() {
         (j["first_seq"].as_u64(), j["last_seq"].as_u64()),
         (Some(1), Some(25))
     );
-    assert_eq!(r.seqs(), (1..=10).collect::<Vec<_>>());
+    assert_eq!(seqs(&r), (1..=10).collect::<Vec<_>>());
     assert_eq!(j["next_seq"], 11);
     assert_eq!(j["count"], 10);
     let m1 = &j["msgs"][0];
@@ -160,7 +99,7 @@ async fn pages_through_a_channel_by_sequence() {
     assert!(m1["timestamp"].as_str().unwrap().ends_with('Z'), "{m1}");
 
     let r = get(addr, "/streaming/msgsz?channel=orders&limit=10&seq=11").await;
-    assert_eq!(r.seqs(), (11..=20).collect::<Vec<_>>());
+    assert_eq!(seqs(&r), (11..=20).collect::<Vec<_>>());
     assert_eq!(
         unbase64(r.json()["msgs"][9]["data"].as_str().unwrap()),
         b"m20"
@@ -168,14 +107,14 @@ async fn pages_through_a_channel_by_sequence() {
 
     // The last page is short; the default page size is 20.
     let r = get(addr, "/streaming/msgsz?channel=orders&seq=21").await;
-    assert_eq!(r.seqs(), (21..=25).collect::<Vec<_>>());
+    assert_eq!(seqs(&r), (21..=25).collect::<Vec<_>>());
     assert_eq!(r.json()["next_seq"], 26);
     assert_eq!(r.json()["limit"], 20);
 
     // Past the end: an empty page that still says what is stored.
     let r = get(addr, "/streaming/msgsz?channel=orders&seq=1000").await;
     assert_eq!(r.status, 200);
-    assert_eq!(r.seqs(), Vec::<u64>::new());
+    assert_eq!(seqs(&r), Vec::<u64>::new());
     let j = r.json();
     assert_eq!(
         (j["first_seq"].as_u64(), j["last_seq"].as_u64()),
@@ -184,7 +123,7 @@ async fn pages_through_a_channel_by_sequence() {
 
     // seq=0 is the first stored message.
     let r = get(addr, "/streaming/msgsz?channel=orders&seq=0&limit=1").await;
-    assert_eq!(r.seqs(), vec![1]);
+    assert_eq!(seqs(&r), vec![1]);
 
     client.close().await.unwrap();
     broker.shutdown().await;
@@ -217,7 +156,7 @@ async fn starts_at_a_time() {
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let want_first = msgs[k]["sequence"].as_u64().unwrap();
-    assert_eq!(r.seqs(), (want_first..=10).collect::<Vec<_>>());
+    assert_eq!(seqs(&r), (want_first..=10).collect::<Vec<_>>());
     assert_eq!(r.json()["start_seq"].as_u64(), Some(want_first));
 
     // A time zone offset names the same instant.
@@ -226,7 +165,7 @@ async fn starts_at_a_time() {
         "/streaming/msgsz?channel=events&time=2000-01-01T02:00:00%2B02:00",
     )
     .await;
-    assert_eq!(early.seqs(), (1..=10).collect::<Vec<_>>());
+    assert_eq!(seqs(&early), (1..=10).collect::<Vec<_>>());
     // After the last message: empty.
     let late = get(
         addr,
@@ -234,7 +173,7 @@ async fn starts_at_a_time() {
     )
     .await;
     assert_eq!(late.status, 200);
-    assert_eq!(late.seqs(), Vec::<u64>::new());
+    assert_eq!(seqs(&late), Vec::<u64>::new());
 
     client.close().await.unwrap();
     broker.shutdown().await;
@@ -258,7 +197,7 @@ async fn cuts_large_payloads_and_long_pages() {
     assert_eq!(unbase64(m["data"].as_str().unwrap()), vec![b'x'; max]);
     // The page stops once the payloads shown reach the page budget.
     let per_page = monitor::console::MAX_PAGE_BYTES.div_ceil(max) as u64;
-    assert_eq!(r.seqs(), (1..=per_page).collect::<Vec<_>>());
+    assert_eq!(seqs(&r), (1..=per_page).collect::<Vec<_>>());
     assert_eq!(j["next_seq"].as_u64(), Some(per_page + 1));
 
     client.close().await.unwrap();

@@ -9,82 +9,10 @@ use serde_json::Value;
 use stan_broker::config::{BrokerConfig, ChannelLimits};
 use stan_broker::{monitor, Broker};
 use stan_protocol::pb;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use stan_test_support::http::{get, Resp};
 use tokio::time::timeout;
 
 const WAIT: Duration = Duration::from_secs(10);
-
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Resp {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
-    }
-}
-
-/// A minimal HTTP/1.1 GET over a raw TCP stream.
-async fn get(addr: SocketAddr, path: &str) -> Resp {
-    let fut = async {
-        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-        s.write_all(req.as_bytes()).await.unwrap();
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).await.unwrap();
-        String::from_utf8(raw).unwrap()
-    };
-    let text = timeout(WAIT, fut).await.expect("HTTP response in time");
-    let (head, body) = text.split_once("\r\n\r\n").expect("HTTP head");
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
-    let mut r = Resp {
-        status,
-        headers,
-        body: body.to_string(),
-    };
-    if r.header("transfer-encoding") == Some("chunked") {
-        r.body = dechunk(&r.body);
-    }
-    r
-}
-
-/// The body of a `Transfer-Encoding: chunked` answer (nats-server sends large ones so).
-fn dechunk(body: &str) -> String {
-    let mut rest = body.as_bytes();
-    let mut out = Vec::new();
-    loop {
-        let eol = rest
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .expect("chunk size line");
-        let size = std::str::from_utf8(&rest[..eol]).expect("chunk size");
-        let n = usize::from_str_radix(size.trim(), 16).expect("hex chunk size");
-        if n == 0 {
-            return String::from_utf8(out).expect("UTF-8 body");
-        }
-        let data = &rest[eol + 2..];
-        out.extend_from_slice(&data[..n]);
-        rest = &data[n + 2..];
-    }
-}
 
 async fn request<M: Message + Default>(
     nats: &async_nats::Client,

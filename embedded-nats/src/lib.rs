@@ -45,6 +45,7 @@ pub use options::{Auth, ServerOptions};
 pub use parser::fuzz_parse;
 pub use server::Server;
 pub use stats::{ConnectionInfo, SublistStats, SubscriptionInfo, VarzStats};
+pub use sublist::subject_matches;
 pub use tls::{TlsConfig, TlsError};
 /// The rustls crate the TLS types come from ([`TlsConfig::new`] takes its `ServerConfig`).
 pub use tokio_rustls::rustls;

@@ -58,7 +58,12 @@ fn is_space(b: u8) -> bool {
 }
 
 /// True when the (possibly wildcard) `pattern` matches the literal `subject`.
-pub(crate) fn subject_matches(pattern: &str, subject: &str) -> bool {
+///
+/// ```
+/// assert!(stan_embedded_nats::subject_matches("orders.>", "orders.eu.1"));
+/// assert!(!stan_embedded_nats::subject_matches("orders.*", "orders.eu.1"));
+/// ```
+pub fn subject_matches(pattern: &str, subject: &str) -> bool {
     let mut pt = pattern.split('.');
     let mut st = subject.split('.');
     loop {

@@ -33,6 +33,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+pub mod http;
 mod nats_server;
 mod proxy;
 

@@ -438,10 +438,7 @@ async fn delete_channel(
     headers: HeaderMap,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Response {
-    let action = query
-        .map_err(|e| e.body_text())
-        .and_then(|Query(p)| required(&p, "channel"))
-        .map(|channel| AdminAction::DeleteChannel { channel });
+    let action = channel_param(query).map(|channel| AdminAction::DeleteChannel { channel });
     run_admin(state, &headers, action).await
 }
 
@@ -450,11 +447,17 @@ async fn purge_channel(
     headers: HeaderMap,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Response {
-    let action = query
+    let action = channel_param(query).map(|channel| AdminAction::PurgeChannel { channel });
+    run_admin(state, &headers, action).await
+}
+
+/// The `channel` parameter of an admin request; the error is the message the client is shown.
+fn channel_param(
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<String, String> {
+    query
         .map_err(|e| e.body_text())
         .and_then(|Query(p)| required(&p, "channel"))
-        .map(|channel| AdminAction::PurgeChannel { channel });
-    run_admin(state, &headers, action).await
 }
 
 async fn delete_durable(

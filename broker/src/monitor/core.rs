@@ -685,21 +685,6 @@ fn is_literal_subject(s: &str) -> bool {
         })
 }
 
-/// True when the (possibly wildcard) `pattern` matches the literal `subject`.
-fn subject_matches(pattern: &str, subject: &str) -> bool {
-    let mut pt = pattern.split('.');
-    let mut st = subject.split('.');
-    loop {
-        match (pt.next(), st.next()) {
-            (None, None) => return true,
-            (Some(">"), Some(_)) => return true,
-            (Some("*"), Some(_)) => {}
-            (Some(p), Some(s)) if p == s => {}
-            _ => return false,
-        }
-    }
-}
-
 /// The `/subsz` body.
 #[derive(Serialize, Clone, Debug)]
 #[allow(missing_docs)]
@@ -733,7 +718,7 @@ pub fn subsz(
     let (total, list) = if q.subs {
         let mut all = subs();
         if let Some(t) = &q.test {
-            all.retain(|s| subject_matches(&s.subject, t));
+            all.retain(|s| stan_embedded_nats::subject_matches(&s.subject, t));
         }
         let start = q.offset.min(all.len());
         let end = q.offset.saturating_add(q.limit).min(all.len());
@@ -841,8 +826,9 @@ mod tests {
     fn subsz_query_and_matching() {
         assert!(SubszQuery::parse(q(&[("test", "a.*")])).is_err());
         assert!(SubszQuery::parse(q(&[("test", "a.b")])).is_ok());
-        assert!(subject_matches("a.*", "a.b") && subject_matches(">", "a.b"));
-        assert!(!subject_matches("a.*", "a.b.c"));
+        let m = stan_embedded_nats::subject_matches;
+        assert!(m("a.*", "a.b") && m(">", "a.b"));
+        assert!(!m("a.*", "a.b.c"));
     }
 
     #[test]
