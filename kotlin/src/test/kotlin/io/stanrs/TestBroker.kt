@@ -85,11 +85,32 @@ class TestBroker private constructor(
         process = null
     }
 
-    /** Freeze (SIGSTOP) or thaw (SIGCONT) the broker: connections stay up, nothing answers. */
+    /**
+     * Freeze (SIGSTOP) or thaw (SIGCONT) the broker: connections stay up, nothing answers.
+     * Freezing returns once every thread of the broker is stopped (signal delivery alone does
+     * not wait for that), so nothing sent afterwards is processed before the thaw.
+     */
     fun freeze(frozen: Boolean) {
         val pid = process?.pid() ?: error("broker not running")
         val kill = ProcessBuilder("kill", if (frozen) "-STOP" else "-CONT", pid.toString()).start()
         check(kill.waitFor() == 0) { "kill failed" }
+        if (frozen) awaitStopped(pid)
+    }
+
+    private fun awaitStopped(pid: Long) {
+        val tasks = File("/proc/$pid/task")
+        if (!tasks.isDirectory) return // no procfs: signal delivery is all there is
+        val deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10)
+        while (true) {
+            val states = tasks.listFiles().orEmpty().mapNotNull { task ->
+                // "pid (comm) S ...": the state follows the last ')'.
+                runCatching { File(task, "stat").readText() }.getOrNull()
+                    ?.substringAfterLast(')')?.trim()?.firstOrNull()
+            }
+            if (states.all { it == 'T' || it == 't' }) return
+            check(System.nanoTime() < deadline) { "broker $pid did not stop: $states" }
+            Thread.sleep(1) // polling /proc: there is no event for another process stopping
+        }
     }
 
     /** Start the broker again on the same port and monitoring port (after [kill]). */
