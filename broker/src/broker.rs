@@ -13,7 +13,7 @@ use crate::engine::{self, EngineHandle, EngineInput, StartError};
 use crate::monitor::{self, CoreInfo, Source};
 use crate::snapshot::Snapshot;
 use crate::store::limits::effective_limits;
-use crate::store::{FileStore, MemoryStore, Store};
+use crate::store::{FileStore, JetStreamStore, MemoryStore, Store};
 use crate::transport::{EmbeddedTransport, ExternalTransport, Transport, TransportError};
 
 /// Why the broker could not start.
@@ -93,6 +93,8 @@ struct Inner {
     limits: std::sync::Mutex<StoreLimits>,
     shutdown: OnceCell<()>,
     closed: watch::Sender<bool>,
+    /// Why the broker stopped on its own (its store stopped writing), if it did.
+    failure: std::sync::OnceLock<String>,
 }
 
 fn validate(config: &BrokerConfig) -> Result<(), BrokerError> {
@@ -148,14 +150,13 @@ impl Broker {
                 None
             }
         };
-        let store: Box<dyn Store> = match &config.store {
-            StoreKind::Memory => Box::new(MemoryStore::new(config.limits.clone())),
-            StoreKind::File(dir) => Box::new(FileStore::new(
-                dir.clone(),
-                config.limits.clone(),
-                config.file.clone(),
-            )),
-        };
+        if matches!(config.store, StoreKind::JetStream(_))
+            && !matches!(config.nats, NatsMode::External(_))
+        {
+            return Err(BrokerError::Config(
+                "the JETSTREAM store needs an external NATS server with JetStream (-ns)".into(),
+            ));
+        }
         // Bind monitoring first so a port conflict fails startup before anything runs.
         let monitor = match config.monitor {
             Some(addr) => Some(
@@ -168,6 +169,7 @@ impl Broker {
         let monitor_addr = monitor.as_ref().map(|(_, a)| *a);
         let input = EngineInput::new();
         let sink = input.sink();
+        let mut nats_client = None;
         let (embedded, transport, client_url): (_, Arc<dyn Transport>, String) = match &config.nats
         {
             NatsMode::Embedded(e) => {
@@ -212,7 +214,29 @@ impl Broker {
                     .map_err(BrokerError::Nats)?;
                 // Credentials in the URL are not shown (logs, monitoring).
                 let url = crate::transport::external::redact_credentials(&x.url);
+                nats_client = Some(t.client());
                 (None, Arc::new(t) as Arc<dyn Transport>, url)
+            }
+        };
+        let mut store_failures = None;
+        let store: Box<dyn Store> = match &config.store {
+            StoreKind::Memory => Box::new(MemoryStore::new(config.limits.clone())),
+            StoreKind::File(dir) => Box::new(FileStore::new(
+                dir.clone(),
+                config.limits.clone(),
+                config.file.clone(),
+            )),
+            StoreKind::JetStream(opts) => {
+                let client = nats_client.take().expect("checked: external NATS");
+                let s = JetStreamStore::new(
+                    client,
+                    &client_url,
+                    &config.cluster_id,
+                    config.limits.clone(),
+                    opts.clone(),
+                );
+                store_failures = Some(s.failures());
+                Box::new(s)
             }
         };
         let engine = match engine::start(config.clone(), transport.clone(), store, input).await {
@@ -237,8 +261,22 @@ impl Broker {
                 monitor_addr,
                 shutdown: OnceCell::new(),
                 closed,
+                failure: std::sync::OnceLock::new(),
             }),
         };
+        if let Some(mut failures) = store_failures {
+            // A store that stopped writing (the JetStream lease lost) stops the broker.
+            let b = broker.clone();
+            tokio::spawn(async move {
+                let why = match failures.wait_for(Option::is_some).await {
+                    Ok(why) => why.clone().unwrap_or_default(),
+                    Err(_) => return,
+                };
+                let _ = b.inner.failure.set(why.clone());
+                tracing::error!("the store stopped writing ({why}): shutting down");
+                b.shutdown().await;
+            });
+        }
         if let Some((listener, addr)) = monitor {
             // The single place where monitoring is plugged in.
             if let Err(source) = monitor::serve_on(listener, broker.clone()) {
@@ -340,6 +378,12 @@ impl Broker {
                 tracing::info!("streaming server stopped");
             })
             .await;
+    }
+
+    /// Why the broker shut down on its own, if it did: its store stopped writing (the
+    /// JETSTREAM store lost its lease to another broker, or JetStream failed for too long).
+    pub fn failure(&self) -> Option<String> {
+        self.inner.failure.get().cloned()
     }
 
     /// Resolves when the broker has shut down.

@@ -121,6 +121,31 @@ pub enum StoreKind {
     Memory,
     /// Crash-safe files under a directory.
     File(PathBuf),
+    /// Streams and key-value buckets of a JetStream-enabled NATS cluster (requires
+    /// [`NatsMode::External`]); several brokers may share it, one active, the others standing by.
+    JetStream(JetStreamOptions),
+}
+
+/// Settings of the JETSTREAM store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JetStreamOptions {
+    /// Replicas of every stream and bucket (`--js_replicas`, default 1).
+    pub replicas: usize,
+    /// First part of every stream and bucket name (`--js_prefix`, default `STAN`).
+    pub prefix: String,
+    /// How long the active broker's lease lasts without renewal (`--js_lease_ttl`, default
+    /// 5s): a standby takes over about this long after the active broker died.
+    pub lease_ttl: Duration,
+}
+
+impl Default for JetStreamOptions {
+    fn default() -> Self {
+        JetStreamOptions {
+            replicas: 1,
+            prefix: "STAN".into(),
+            lease_ttl: Duration::from_secs(5),
+        }
+    }
 }
 
 /// Settings of the FILE store (the official `--file_*` flags).

@@ -97,6 +97,10 @@ async fn run(cli: Cli, opts: Options, log: LogHandle) -> ExitCode {
                 None => reload(&cli, &broker, &log, &mut running).await,
             },
             _ = broker.closed() => {
+                if let Some(why) = broker.failure() {
+                    eprintln!("stan-broker: stopped: {why}");
+                    return ExitCode::from(1);
+                }
                 tracing::info!("broker closed");
                 break;
             }
@@ -267,6 +271,10 @@ fn banner(broker: &Broker) {
     let store = match &cfg.store {
         StoreKind::Memory => "MEMORY".to_string(),
         StoreKind::File(dir) => format!("FILE ({})", dir.display()),
+        StoreKind::JetStream(j) => format!(
+            "JETSTREAM (prefix {}, {} replica(s), lease {:?})",
+            j.prefix, j.replicas, j.lease_ttl
+        ),
     };
     let mode = match &cfg.nats {
         NatsMode::Embedded(_) => "embedded",

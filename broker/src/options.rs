@@ -184,6 +184,42 @@ mod tests {
     }
 
     #[test]
+    fn jetstream_store_selection() {
+        let o = load(&["-st", "JETSTREAM", "-ns", "nats://a:4222,nats://b:4222"]);
+        assert_eq!(
+            o.broker.store,
+            StoreKind::JetStream(crate::config::JetStreamOptions::default())
+        );
+        let o = load(&[
+            "-st",
+            "jetstream",
+            "-ns",
+            "nats://a:4222",
+            "--js_replicas",
+            "3",
+            "--js_prefix",
+            "ACME_1",
+            "--js_lease_ttl",
+            "2s",
+        ]);
+        let StoreKind::JetStream(j) = &o.broker.store else {
+            panic!("{:?}", o.broker.store)
+        };
+        assert_eq!(
+            (j.replicas, j.prefix.as_str(), j.lease_ttl),
+            (3, "ACME_1", std::time::Duration::from_secs(2))
+        );
+        assert!(load_err(&["-st", "JETSTREAM"]).contains("needs a NATS server with JetStream"));
+        let ns = ["-st", "JETSTREAM", "-ns", "nats://a:4222"];
+        let with = |extra: &[&str]| load_err(&[&ns[..], extra].concat());
+        assert!(with(&["--js_replicas", "0"]).contains("replicas must be 1 to 5 (0)"));
+        assert!(with(&["--js_replicas", "7"]).contains("replicas must be 1 to 5 (7)"));
+        assert!(with(&["--js_prefix", "a.b"]).contains("invalid JetStream prefix"));
+        assert!(with(&["--js_lease_ttl", "100ms"]).contains("at least 500ms"));
+        assert!(load_err(&["-st", "CASSANDRA"]).contains("expected MEMORY, FILE or JETSTREAM"));
+    }
+
+    #[test]
     fn store_selection() {
         assert_eq!(load(&["-st", "MEMORY"]).broker.store, StoreKind::Memory);
         assert_eq!(load(&["--store=memory"]).broker.store, StoreKind::Memory);

@@ -49,6 +49,8 @@ pub enum Section {
     Streaming,
     /// FILE store options.
     FileStore,
+    /// JETSTREAM store options.
+    JetStreamStore,
     /// TLS of the streaming server's own connection to an external NATS server.
     StreamingTls,
     /// Streaming logging options.
@@ -115,7 +117,7 @@ use Section::*;
 pub const FLAGS: &[Flag] = &[
     // Streaming server.
     flag("cluster_id", &["cid"], Str, Streaming, "Cluster ID (default: test-cluster)"),
-    flag("store", &["st"], Str, Streaming, "Store type: MEMORY|FILE (default: MEMORY)"),
+    flag("store", &["st"], Str, Streaming, "Store type: MEMORY|FILE|JETSTREAM (default: MEMORY)"),
     flag("dir", &[], Str, Streaming, "For the FILE store, the root directory"),
     flag("max_channels", &["mc"], Int, Streaming, "Max number of channels (0 for unlimited, default 100)"),
     flag("max_subs", &["msu"], Int, Streaming, "Max number of subscriptions per channel (0 for unlimited, default 1000)"),
@@ -144,6 +146,10 @@ pub const FLAGS: &[Flag] = &[
     flag("file_compact_min_size", &[], Size, FileStore, "Minimum log size for a compaction (default 1MB)"),
     flag("file_fds_limit", &[], Int, FileStore, "File descriptors budget (accepted; 0 for unlimited)"),
     flag("file_crc", &[], Bool, FileStore, "Check CRCs of records read back (default: true)"),
+    // JETSTREAM store.
+    flag("js_replicas", &[], Int, JetStreamStore, "Replicas of the JETSTREAM store's streams and buckets (1 to 5, default 1)"),
+    flag("js_prefix", &[], Str, JetStreamStore, "First part of the JETSTREAM store's stream and bucket names (default STAN)"),
+    flag("js_lease_ttl", &[], Duration, JetStreamStore, "How long the active broker's lease lasts without renewal; a standby takes over about this long after the active one died (default 5s)"),
     // TLS of the connection to an external NATS server (-ns).
     flag("tls_client_cert", &[], Str, StreamingTls, "Client certificate for the connection to the NATS server (-ns), with --tls_client_key"),
     flag("tls_client_key", &[], Str, StreamingTls, "Private key of the client certificate (PEM)"),
@@ -306,6 +312,7 @@ pub fn help_text() -> String {
     let sections = [
         (Streaming, "Streaming Server Options:"),
         (FileStore, "File Store Options:"),
+        (JetStreamStore, "JetStream Store Options:"),
         (StreamingTls, "Streaming Server TLS Options (with -ns):"),
         (StreamingLogging, "Streaming Server Logging Options:"),
         (Nats, "Embedded NATS Server Options:"),

@@ -149,6 +149,8 @@ const STREAMING_KEYS: &[&str] = &[
     "dedup_window",
     "file",
     "file_options",
+    "jetstream",
+    "jetstream_options",
     "tls",
 ];
 
@@ -368,6 +370,10 @@ impl Ctx<'_> {
                     let m = self.map(key, item)?;
                     self.apply_file_options(m, s)?;
                 }
+                "jetstream" | "jetstream_options" => {
+                    let m = self.map(key, item)?;
+                    self.apply_jetstream_options(m, s)?;
+                }
                 "tls" => {
                     let m = self.map(key, item)?;
                     self.apply_client_tls(m, s, in_block)?;
@@ -498,6 +504,22 @@ impl Ctx<'_> {
                 _ => self.warn(
                     item,
                     format!("streaming tls key {key:?} is not supported and is ignored"),
+                ),
+            }
+        }
+        Ok(())
+    }
+
+    /// The `jetstream_options` block (the `--js_*` flags without their prefix).
+    fn apply_jetstream_options(&mut self, m: &Map, s: &mut Settings) -> Result<(), ConfError> {
+        for (key, item) in &m.entries {
+            match key.to_ascii_lowercase().as_str() {
+                "replicas" => s.js_replicas = Some(self.non_negative(key, item)?),
+                "prefix" => s.js_prefix = Some(self.string(key, item)?),
+                "lease_ttl" => s.js_lease_ttl = Some(self.duration(key, item)?),
+                _ => self.warn(
+                    item,
+                    format!("jetstream_options key {key:?} is not supported and is ignored"),
                 ),
             }
         }
@@ -773,6 +795,20 @@ streaming {
         assert_eq!(s.file_compact_min_size, Some(2048));
         assert_eq!(s.file_crc, Some(false));
         assert_eq!(s.file_fds_limit, Some(9));
+    }
+
+    #[test]
+    fn jetstream_options_block() {
+        let (s, w) = load(
+            "streaming {\n store: jetstream\n ns: \"nats://a:4222\"\n jetstream_options {\n  replicas: 3\n  prefix: ACME\n  lease_ttl: \"2s\"\n }\n}\n",
+            BOTH,
+        )
+        .unwrap();
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(s.store.as_deref(), Some("jetstream"));
+        assert_eq!(s.js_replicas, Some(3));
+        assert_eq!(s.js_prefix.as_deref(), Some("ACME"));
+        assert_eq!(s.js_lease_ttl, Some(Duration::from_secs(2)));
     }
 
     #[test]

@@ -23,8 +23,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::{
-    BrokerConfig, ChannelLimits, ClientTls, EmbeddedNats, ExternalNats, FileStoreOptions, NatsMode,
-    ServerTls, StoreKind,
+    BrokerConfig, ChannelLimits, ClientTls, EmbeddedNats, ExternalNats, FileStoreOptions,
+    JetStreamOptions, NatsMode, ServerTls, StoreKind,
 };
 
 /// Default embedded listen host of the binary.
@@ -46,6 +46,12 @@ pub struct Settings {
     pub dir: Option<PathBuf>,
     /// `--file_sync`.
     pub file_sync: Option<bool>,
+    /// `--js_replicas`.
+    pub js_replicas: Option<i64>,
+    /// `--js_prefix`.
+    pub js_prefix: Option<String>,
+    /// `--js_lease_ttl`.
+    pub js_lease_ttl: Option<Duration>,
     /// `--file_auto_sync`.
     pub file_auto_sync: Option<Duration>,
     /// `--file_slice_max_msgs`.
@@ -161,6 +167,7 @@ impl Settings {
         overlay_fields!(base, top; file_sync, file_auto_sync, file_slice_max_msgs,
             file_slice_max_bytes, file_slice_max_age, file_compact_enabled, file_compact_frag,
             file_compact_interval, file_compact_min_size, file_fds_limit, file_crc);
+        overlay_fields!(base, top; js_replicas, js_prefix, js_lease_ttl);
         overlay_fields!(base, top; cluster_id, discover_prefix, store, dir, max_channels, max_subs,
             max_msgs, max_bytes, max_age, max_inactivity, channels, nats_server, hb_interval,
             hb_timeout, hb_fail_count, replace_durable, trust_client_subjects, io_batch_size, dedup_window,
@@ -376,6 +383,40 @@ fn file_options(s: &Settings) -> Result<FileStoreOptions, SettingsError> {
     Ok(f)
 }
 
+/// The JETSTREAM store settings (defaults for what is not given). The store needs an external
+/// NATS server (`-ns`): JetStream is not part of the embedded server.
+fn jetstream_options(s: &Settings) -> Result<JetStreamOptions, SettingsError> {
+    if s.nats_server.is_none() {
+        return invalid(
+            "the JETSTREAM store needs a NATS server with JetStream enabled (-ns nats://host:port)",
+        );
+    }
+    let mut j = JetStreamOptions::default();
+    if let Some(v) = s.js_replicas {
+        if !(1..=5).contains(&v) {
+            return invalid(format!("JetStream replicas must be 1 to 5 ({v})"));
+        }
+        j.replicas = v as usize;
+    }
+    if let Some(p) = &s.js_prefix {
+        if p.is_empty() || !p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return invalid(format!(
+                "invalid JetStream prefix {p:?} (letters, digits and '_' only)"
+            ));
+        }
+        j.prefix = p.clone();
+    }
+    if let Some(v) = s.js_lease_ttl {
+        if v < std::time::Duration::from_millis(500) {
+            return invalid(format!(
+                "the JetStream lease TTL must be at least 500ms ({v:?})"
+            ));
+        }
+        j.lease_ttl = v;
+    }
+    Ok(j)
+}
+
 /// Turns merged settings into the broker configuration and logging options.
 pub fn build(s: &Settings) -> Result<(BrokerConfig, LogOptions), SettingsError> {
     let mut cfg = BrokerConfig::default();
@@ -403,10 +444,11 @@ pub fn build(s: &Settings) -> Result<(BrokerConfig, LogOptions), SettingsError> 
             Some(dir) if !dir.as_os_str().is_empty() => StoreKind::File(dir.clone()),
             _ => return invalid("the FILE store needs a directory (--dir)"),
         },
+        Some("JETSTREAM") => StoreKind::JetStream(jetstream_options(s)?),
         Some("SQL") => return invalid("SQL store not supported (use -st MEMORY)"),
         Some(_) => {
             return invalid(format!(
-                "unknown store type: {} (expected MEMORY or FILE)",
+                "unknown store type: {} (expected MEMORY, FILE or JETSTREAM)",
                 s.store.as_deref().unwrap_or_default()
             ))
         }

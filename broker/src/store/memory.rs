@@ -143,6 +143,38 @@ impl MemoryMsgStore {
         }
     }
 
+    /// Appends a recovered message in wire form with its own sequence (later than every
+    /// stored one). A gap before it drops the older messages: the store keeps one contiguous
+    /// range of sequences.
+    pub(crate) fn restore(&mut self, seq: u64, timestamp: i64, encoded: Bytes) {
+        if seq <= self.last_seq && self.last_seq > 0 {
+            return;
+        }
+        if seq != self.last_seq + 1 {
+            self.msgs.clear();
+            self.bytes = 0;
+        }
+        self.last_seq = seq;
+        self.last_ts = timestamp;
+        self.bytes += encoded.len() as u64;
+        self.msgs.push_back(Stored {
+            seq,
+            timestamp,
+            encoded,
+        });
+    }
+
+    /// Moves the last sequence of a recovered store that holds fewer messages than were ever
+    /// stored (everything up to `last` was removed): the next message gets `last + 1`.
+    pub(crate) fn restore_last_sequence(&mut self, last: u64, last_ts: i64) {
+        if last > self.last_seq {
+            self.msgs.clear();
+            self.bytes = 0;
+            self.last_seq = last;
+            self.last_ts = last_ts;
+        }
+    }
+
     fn remove_first(&mut self) {
         if let Some(s) = self.msgs.pop_front() {
             self.bytes -= s.size();

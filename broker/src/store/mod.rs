@@ -13,6 +13,7 @@
 //! the store itself after each batch, and only then sends the PubAcks.
 
 pub mod file;
+pub mod jetstream;
 pub mod limits;
 pub mod memory;
 
@@ -24,6 +25,7 @@ use stan_protocol::subjects::ServerSubjects;
 use crate::config::{ChannelLimits, StoreLimits};
 
 pub use file::FileStore;
+pub use jetstream::JetStreamStore;
 pub use memory::MemoryStore;
 
 /// A store failure.

@@ -144,6 +144,13 @@ impl ExternalTransport {
     }
 }
 
+impl ExternalTransport {
+    /// The connection to the NATS server (shared with stores that use the same server).
+    pub(crate) fn client(&self) -> async_nats::Client {
+        self.client.clone()
+    }
+}
+
 /// `url` (a comma-separated list) with the user info of each URL replaced by `***`, for
 /// errors and logs.
 pub(crate) fn redact_credentials(url: &str) -> String {
