@@ -427,7 +427,12 @@ impl JetStreamStore {
                 let seq = m.info().map_err(|e| err(&e))?.stream_sequence;
                 let msg = MsgProto::decode(m.payload.clone())
                     .map_err(|e| err(&format!("message {seq} is not a stored message: {e}")))?;
-                if let Some(g) = m.headers.as_ref().and_then(|h| h.get(GUID_HEADER)) {
+                if let Some(g) = m
+                    .headers
+                    .as_ref()
+                    .and_then(|h| h.get(GUID_HEADER))
+                    .filter(|_| state.last_sequence - seq < msgs::MAX_GUIDS as u64)
+                {
                     store.restore_guid(seq, g.as_str().to_string(), msg.timestamp);
                 }
                 store.mem.restore(seq, msg.timestamp, m.payload.clone());

@@ -17,6 +17,10 @@ use crate::config::ChannelLimits;
 use crate::store::memory::MemoryMsgStore;
 use crate::store::{MsgStore, StoreError, StoreResult};
 
+/// Guids kept per channel for [`MsgStore::recent_guids`]: as many as the engine's
+/// de-duplication window holds at most (`--dedup_window`: 100,000 per channel).
+pub(crate) const MAX_GUIDS: usize = 100_000;
+
 /// Header carrying the guid of the publish that stored a message.
 pub(crate) const GUID_HEADER: &str = "Stan-Guid";
 
@@ -408,6 +412,10 @@ impl JsMsgStore {
             .expect("the newest message is always kept");
         if let Some(g) = guid {
             self.guids.push_back((seq, g.to_string(), ts));
+            // Only the newest guids can matter to a restarted de-duplication window.
+            if self.guids.len() > MAX_GUIDS {
+                self.guids.pop_front();
+            }
             if self.guids.len() > 1024 && self.guids.len() as u64 > self.mem.state().0 {
                 self.trim_guids();
             }
