@@ -4,13 +4,15 @@
 
 mod common;
 
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{free_port, start_broker, within};
+use common::{start_broker, within};
 use stan_broker::config::{BrokerConfig, ExternalNats, NatsMode};
 use stan_broker::Broker;
 use stan_client::ConnectOptions;
+use stan_test_support::{nats_server_binary, unique, within_for, WAIT as TEST_SUPPORT_WAIT};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 fn embedded(cfg: &mut BrokerConfig) -> &mut stan_broker::config::EmbeddedNats {
@@ -124,41 +126,72 @@ async fn stan_client_with_token() {
 struct AuthNats {
     child: Child,
     port: u16,
+    /// Where it writes the port it listens on (removed when dropped).
+    ports_dir: PathBuf,
 }
 
 impl Drop for AuthNats {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.ports_dir);
     }
 }
 
+/// Starts it on a port it picks itself (`-p -1`) and takes that port from the ports file it
+/// writes once it listens. A port picked here and handed to it could be taken meanwhile (by
+/// another test's server or connection): it would then exit, and the test would wait for it
+/// in vain or talk to whatever listens there instead.
 async fn auth_nats() -> Option<AuthNats> {
-    let port = free_port();
-    let child = match Command::new("nats-server")
-        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+    let Some(bin) = nats_server_binary() else {
+        eprintln!("SKIPPED: nats-server is not installed");
+        return None;
+    };
+    let ports_dir = std::env::temp_dir().join(unique("auth-nats"));
+    std::fs::create_dir_all(&ports_dir).expect("create the ports file directory");
+    let child = Command::new(bin)
+        .args(["-a", "127.0.0.1", "-p", "-1"])
         .args(["--user", "u", "--pass", "p"])
+        .arg("--ports_file_dir")
+        .arg(&ports_dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-    {
-        Ok(c) => c,
-        Err(_) => {
-            eprintln!("SKIPPED: nats-server is not installed");
-            return None;
-        }
+        .expect("spawn nats-server");
+    let mut server = AuthNats {
+        child,
+        port: 0,
+        ports_dir,
     };
-    let server = AuthNats { child, port };
-    within("nats-server listening", async {
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err()
-        {
+    // A bound on a process start-up, not a speed check: the shared (longer) wait.
+    let port = within_for(TEST_SUPPORT_WAIT, "nats-server's ports file", async {
+        loop {
+            if let Some(port) = listening_port(&server.ports_dir) {
+                return port;
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("nats-server exited at start-up: {status}");
+            }
+            // Polling the file: nats-server gives no other readiness signal we can read here.
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     })
     .await;
+    server.port = port;
     Some(server)
+}
+
+/// The client port in the ports file of the only server writing to `dir`, once the file is
+/// complete (`{"nats":["nats://127.0.0.1:<port>"]...}`).
+fn listening_port(dir: &Path) -> Option<u16> {
+    let file = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .find(|e| e.path().extension().is_some_and(|x| x == "ports"))?;
+    let text = std::fs::read_to_string(file.path()).ok()?;
+    let ports: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let url = ports.get("nats")?.get(0)?.as_str()?;
+    url.rsplit(':').next()?.parse().ok()
 }
 
 async fn external(nats: ExternalNats) -> Result<Broker, stan_broker::BrokerError> {

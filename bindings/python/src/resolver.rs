@@ -1,7 +1,8 @@
 //! Resolving many asyncio futures with one event-loop wake-up, without the GIL on runtime
 //! threads.
 //!
-//! Publish acks and waiting receives complete on runtime threads, often in bursts. The
+//! Publish acks and waiting receives complete on runtime threads, often in bursts; so do the
+//! rarer awaitables of `runtime::future_into_py` (connect, subscribe, close, events). The
 //! [`Resolver`] of an event loop (one per loop, shared by every client and subscription used
 //! from it) collects the outcomes for that loop's futures in a plain Rust queue and wakes the
 //! loop by writing one byte to a socket pair whose read end the loop watches
@@ -16,6 +17,7 @@ use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex};
 
 use pyo3::prelude::*;
+use tokio::sync::oneshot;
 
 use crate::error::{panic_err, to_py_err};
 use crate::runtime::lock;
@@ -55,7 +57,12 @@ pub(crate) enum Outcome {
     Failed(stan_client::Error),
     /// The Rust side panicked.
     Panicked(String),
+    /// Any result: converted to a Python object, or raised, on the loop thread.
+    Object(ToPython),
 }
+
+/// Builds the result of an awaitable (or the exception it raises) on the loop thread.
+pub(crate) type ToPython = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
 
 /// Work a future left for its event loop.
 enum Pending {
@@ -195,5 +202,41 @@ pub(crate) fn resolve(future: &Bound<'_, PyAny>, outcome: Outcome) {
             set_exception,
             (panic_err(&text as &(dyn std::any::Any + Send)).into_value(py),),
         ),
+        Outcome::Object(make) => match make(py) {
+            Ok(v) => future.call_method1(set_result, (v,)),
+            Err(e) => future.call_method1(set_exception, (e.into_value(py),)),
+        },
     };
+}
+
+/// The done callback of an asyncio future that a runtime task resolves through the
+/// [`Resolver`]: when the future is done first (cancelled), the task is told to stop.
+#[pyclass(frozen, module = "stan_client._native", name = "CancelOnDone")]
+pub(crate) struct CancelOnDone {
+    tx: Mutex<Option<oneshot::Sender<()>>>,
+}
+
+impl CancelOnDone {
+    /// Registers the callback on `future`; the returned receiver fires once the future is
+    /// done (after the task resolved it, nobody listens any more).
+    pub(crate) fn watch(future: &Bound<'_, PyAny>) -> PyResult<oneshot::Receiver<()>> {
+        let (tx, rx) = oneshot::channel();
+        let on_done = Bound::new(
+            future.py(),
+            CancelOnDone {
+                tx: Mutex::new(Some(tx)),
+            },
+        )?;
+        future.call_method1(pyo3::intern!(future.py(), "add_done_callback"), (on_done,))?;
+        Ok(rx)
+    }
+}
+
+#[pymethods]
+impl CancelOnDone {
+    fn __call__(&self, _future: &Bound<'_, PyAny>) {
+        if let Some(tx) = lock(&self.tx).take() {
+            let _ = tx.send(());
+        }
+    }
 }

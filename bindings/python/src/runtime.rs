@@ -17,23 +17,24 @@
 //!
 //! # Interpreter exit
 //!
-//! Runtime threads touch Python only to resolve awaitables. `stan_client` registers
+//! Runtime threads touch Python only to build the exceptions of failed operations; awaitables
+//! are resolved on their loop's thread (see `resolver.rs`). `stan_client` registers
 //! [`_shutdown`] with `atexit`; from then on no runtime thread enters the interpreter (pending
 //! awaitables stay unresolved), and `_shutdown` waits for those inside to leave, because a thread
 //! that takes the GIL of a finalizing interpreter is terminated mid-Rust-frame by CPython.
 //!
 //! # Cost per awaitable
 //!
-//! [`future_into_py`] costs a task and a hand-off to a blocking thread that resolves the asyncio
-//! future; it serves the rare calls (connect, subscribe, close). Results known at call time use
-//! [`ready`] instead (an already complete awaitable). The hot paths (publish acks, a receive
-//! that has to wait) go through `resolver.rs`: outcomes are queued without the GIL and the
-//! loop is woken once per burst through a socket it watches; an awaited publish is even polled
-//! on the loop thread itself, so its ack costs one loop wake-up and no runtime task.
+//! [`future_into_py`] costs a runtime task; it serves the rare calls (connect, subscribe,
+//! close). Results known at call time use [`ready`] instead (an already complete awaitable).
+//! Every outcome goes through `resolver.rs`: outcomes are queued without the GIL and the loop
+//! is woken once per burst through a socket it watches, and resolves the asyncio futures
+//! itself (so no reference to them is ever released off the interpreter once they hold a
+//! result); an awaited publish is even polled on the loop thread itself, so its ack costs one
+//! loop wake-up and no runtime task.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -41,10 +42,9 @@ use std::time::Duration;
 use futures::FutureExt;
 use pyo3::prelude::*;
 use pyo3::IntoPyObjectExt;
-use pyo3_async_runtimes::generic::{ContextExt, Runtime};
-use pyo3_async_runtimes::TaskLocals;
 
 use crate::error::{invalid_state, panic_err};
+use crate::resolver::{self, CancelOnDone, Outcome, ToPython};
 
 /// The pid of this process, cached: `std::process::id()` is a system call, and every call on
 /// a handle checks it. Refreshed in a forked child by [`_after_fork_in_child`], which
@@ -191,75 +191,41 @@ pub(crate) fn release<T>(guard: &ProcessGuard, value: T) {
     }
 }
 
-/// The [`pyo3_async_runtimes`] runtime adapter for [`runtime()`].
-pub(crate) struct StanRuntime;
-
-tokio::task_local! {
-    static TASK_LOCALS: std::cell::OnceCell<TaskLocals>;
-}
-
-fn handle() -> tokio::runtime::Handle {
-    tokio::runtime::Handle::try_current().unwrap_or_else(|_| runtime().handle().clone())
-}
-
-impl Runtime for StanRuntime {
-    type JoinError = tokio::task::JoinError;
-    type JoinHandle = tokio::task::JoinHandle<()>;
-
-    fn spawn<F>(fut: F) -> Self::JoinHandle
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        handle().spawn(fut)
-    }
-
-    fn spawn_blocking<F>(f: F) -> Self::JoinHandle
-    where
-        F: FnOnce() + Send + 'static,
-    {
-        // `pyo3_async_runtimes` only uses this to attach and resolve a Python future.
-        handle().spawn_blocking(move || {
-            ATTACHED_RUNTIME_THREADS.fetch_add(1, Ordering::SeqCst);
-            if !shutting_down() {
-                f();
-            }
-            ATTACHED_RUNTIME_THREADS.fetch_sub(1, Ordering::SeqCst);
-        })
-    }
-}
-
-impl ContextExt for StanRuntime {
-    fn scope<F, R>(locals: TaskLocals, fut: F) -> Pin<Box<dyn Future<Output = R> + Send>>
-    where
-        F: Future<Output = R> + Send + 'static,
-    {
-        let cell = std::cell::OnceCell::new();
-        let _ = cell.set(locals);
-        Box::pin(TASK_LOCALS.scope(cell, fut))
-    }
-
-    fn get_task_locals() -> Option<TaskLocals> {
-        TASK_LOCALS
-            .try_with(|c| c.get().cloned())
-            .unwrap_or_default()
-    }
-}
-
 /// Run `fut` on the runtime and return a Python awaitable (an `asyncio.Future` of the running
 /// loop) for its result. The future starts at once, whether or not Python awaits it. A panic
 /// inside becomes `stan_client.errors.PanicError`; cancelling the Python future drops `fut`.
+///
+/// The outcome goes through the loop's [`Resolver`](crate::resolver::Resolver): the asyncio
+/// future is resolved on the loop thread, and the runtime's reference to it is released there,
+/// before the code awaiting it resumes. A reference released on a runtime thread would only be
+/// queued until some thread next enters the interpreter, and until then keep the future, and
+/// so its result, alive: a client that the application dropped right after `connect` would
+/// then stay open (its pending publishes not failed) for as long as nothing else runs Rust
+/// code of this module.
 pub(crate) fn future_into_py<'py, F, T>(py: Python<'py>, fut: F) -> PyResult<Bound<'py, PyAny>>
 where
     F: Future<Output = PyResult<T>> + Send + 'static,
     T: for<'a> IntoPyObject<'a> + Send + 'static,
 {
-    let guarded = async move {
-        match AssertUnwindSafe(fut).catch_unwind().await {
-            Ok(result) => result,
-            Err(panic) => Err(panic_err(panic.as_ref())),
-        }
-    };
-    pyo3_async_runtimes::generic::future_into_py::<StanRuntime, _, T>(py, guarded)
+    let event_loop = pyo3_async_runtimes::get_running_loop(py)?;
+    let resolver = resolver::for_loop(&event_loop)?;
+    let future = event_loop.call_method0(pyo3::intern!(py, "create_future"))?;
+    let cancelled = CancelOnDone::watch(&future)?;
+    let target = future.clone().unbind();
+    runtime().spawn(async move {
+        let result = tokio::select! {
+            biased;
+            r = AssertUnwindSafe(fut).catch_unwind() => match r {
+                Ok(result) => result,
+                Err(panic) => Err(panic_err(panic.as_ref())),
+            },
+            // Cancelled (the future holds no result): the work is dropped.
+            Ok(()) = cancelled => return,
+        };
+        let make: ToPython = Box::new(move |py| result.and_then(|v| v.into_py_any(py)));
+        resolver.complete(target, Outcome::Object(make));
+    });
+    Ok(future)
 }
 
 /// [`future_into_py`] for a future without a value: the awaitable resolves to `None` (a Rust

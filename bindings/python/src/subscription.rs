@@ -24,7 +24,7 @@ use tokio::sync::{oneshot, Mutex};
 
 use crate::error::{invalid_state, to_py_err, IntoPyResult};
 use crate::message::PyMessage;
-use crate::resolver::{self, Outcome, Resolver};
+use crate::resolver::{self, CancelOnDone, Outcome, Resolver};
 use crate::runtime::{self, lock, ProcessGuard};
 
 /// The largest batch one `next_batch` call returns when the caller gives no maximum.
@@ -160,22 +160,6 @@ impl PyBatch {
     }
 }
 
-/// The done callback of a waiting `next_batch` future: stops the wait when the future is done
-/// first (cancelled).
-#[pyclass(frozen, module = "stan_client._native", name = "CancelOnDone")]
-pub(crate) struct CancelOnDone {
-    tx: StdMutex<Option<oneshot::Sender<()>>>,
-}
-
-#[pymethods]
-impl CancelOnDone {
-    fn __call__(&self, _future: &Bound<'_, PyAny>) {
-        if let Some(tx) = lock(&self.tx).take() {
-            let _ = tx.send(());
-        }
-    }
-}
-
 /// A subscription: hands out its messages in batches.
 #[pyclass(frozen, module = "stan_client._native", name = "Subscription")]
 pub(crate) struct PySubscription {
@@ -253,16 +237,9 @@ impl PySubscription {
         let event_loop = pyo3_async_runtimes::get_running_loop(py)?;
         let resolver = resolver::for_loop(&event_loop)?;
         let future = event_loop.call_method0(pyo3::intern!(py, "create_future"))?;
-        let (cancel_tx, cancel_rx) = oneshot::channel();
         // The future is done before the runtime resolved it only when it was cancelled: then
         // the wait stops, and what it would have taken stays in the subscription.
-        let on_done = Bound::new(
-            py,
-            CancelOnDone {
-                tx: StdMutex::new(Some(cancel_tx)),
-            },
-        )?;
-        future.call_method1(pyo3::intern!(py, "add_done_callback"), (on_done,))?;
+        let cancel_rx = CancelOnDone::watch(&future)?;
         runtime::runtime().spawn(inner.resolve_next_batch(
             max,
             future.clone().unbind(),
