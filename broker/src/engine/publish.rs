@@ -206,6 +206,8 @@ impl Engine {
                     tracing::error!(channel = %name, "message store flush failed: {e}");
                     failed.push((name.clone(), e.to_string()));
                 }
+                // Inactivity counts from the PubAcks (a slow flush is not idle time).
+                ch.last_activity = Instant::now();
             }
         }
         // Responses held by earlier requests go first: their subscriptions are announced

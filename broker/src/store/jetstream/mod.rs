@@ -178,10 +178,50 @@ impl Shared {
     }
 }
 
+/// How long startup reads and bucket setup are retried on transient failures (a stream just
+/// created by another broker may have no leader yet; a NATS node may be restarting).
+const STARTUP_RETRY: Duration = Duration::from_secs(30);
+
+/// How long one JetStream request may take before it is retried (or given up).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Whether a failure may go away by itself (a timeout, a stream without a leader for now).
+fn transient(e: &str) -> bool {
+    let e = e.to_ascii_lowercase();
+    e.contains("timed out")
+        || e.contains("timeout")
+        || e.contains("temporarily unavailable")
+        || e.contains("no leader")
+        || e.contains("not currently available")
+}
+
+/// Runs `op` until it succeeds, retrying transient failures for up to [`STARTUP_RETRY`].
+async fn retrying<T, F, Fut>(mut op: F) -> StoreResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = StoreResult<T>>,
+{
+    let deadline = tokio::time::Instant::now() + STARTUP_RETRY;
+    loop {
+        match op().await {
+            Err(StoreError::Other(e))
+                if transient(&e) && tokio::time::Instant::now() < deadline =>
+            {
+                tracing::warn!("JetStream store: {e}; retrying");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            r => return r,
+        }
+    }
+}
+
 /// A readable error for a stream or bucket that could not be created.
 fn explain_create(name: &str, replicas: usize, e: impl std::fmt::Display) -> String {
     let text = e.to_string();
-    let hint = if text.contains("insufficient resources") || text.contains("replicas") {
+    let hint = if text.contains("insufficient resources")
+        || text.contains("replicas")
+        || text.contains("no suitable peers")
+    {
         format!(" (does the NATS cluster have {replicas} JetStream servers? see --js_replicas)")
     } else if text.contains("already in use") {
         " (a stream of that name exists with another configuration)".into()
@@ -215,12 +255,14 @@ impl JetStreamStore {
     ) -> JetStreamStore {
         let (failure, failures) = watch::channel(None);
         let mut js = jetstream::new(client.clone());
-        js.set_timeout(Duration::from_secs(5));
+        js.set_timeout(REQUEST_TIMEOUT);
         let shared = Arc::new(Shared {
             js,
             names: Names::new(&opts.prefix, cluster_id),
             replicas: opts.replicas,
-            retry_for: opts.lease_ttl.max(Duration::from_secs(5)),
+            // A write is retried for as long as the lease lasts at least: beyond that the
+            // lease is gone anyway.
+            retry_for: opts.lease_ttl.max(Duration::from_secs(10)),
             buckets: Mutex::new(None),
             pending: Mutex::new(Pending::default()),
             fenced: AtomicBool::new(false),
@@ -258,7 +300,12 @@ impl JetStreamStore {
         )
         .await
         .map_err(|_| unavailable("no answer within 5s".into()))?
-        .map_err(|e| unavailable(e.to_string()))?;
+        .map_err(|e| match e.kind() {
+            async_nats::RequestErrorKind::NoResponders => {
+                unavailable("nothing answers JetStream requests".into())
+            }
+            _ => unavailable(e.to_string()),
+        })?;
         let v: serde_json::Value = serde_json::from_slice(&reply.payload)
             .map_err(|e| unavailable(format!("unreadable answer: {e}")))?;
         if let Some(err) = v.get("error") {
@@ -271,11 +318,22 @@ impl JetStreamStore {
         Ok(())
     }
 
-    /// Opens (or creates) a bucket.
+    /// Opens (or creates) a bucket, retrying transient failures.
     async fn bucket(&self, what: &str, max_age: Duration) -> StoreResult<kv::Store> {
+        retrying(|| self.open_bucket(what, max_age)).await
+    }
+
+    async fn open_bucket(&self, what: &str, max_age: Duration) -> StoreResult<kv::Store> {
         let name = self.shared.names.bucket(what);
         let js = &self.shared.js;
-        if let Ok(b) = js.get_key_value(&name).await {
+        let existing = match js.get_key_value(&name).await {
+            Ok(b) => Some(b),
+            Err(e) if transient(&e.to_string()) => {
+                return Err(StoreError::Other(format!("JetStream bucket {name}: {e}")))
+            }
+            Err(_) => None,
+        };
+        if let Some(b) = existing {
             // A bucket made with another TTL or replica count is brought in line.
             let mut config = b.stream.cached_info().config.clone();
             if config.max_age != max_age || config.num_replicas != self.opts.replicas {
@@ -334,9 +392,10 @@ impl JetStreamStore {
         ));
         let ttl = self.opts.lease_ttl;
         let mut announced = false;
-        let revision = loop {
+        let (revision, sent) = loop {
+            let sent = tokio::time::Instant::now();
             match lease.create(LEASE_KEY, me.clone()).await {
-                Ok(rev) => break rev,
+                Ok(rev) => break (rev, sent),
                 Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
                     if !announced {
                         announced = true;
@@ -360,12 +419,16 @@ impl JetStreamStore {
             tracing::info!("the lease is ours: taking over");
         }
         let shared = self.shared.clone();
-        self.lease = Some(tokio::spawn(renew(lease, me, revision, ttl, shared)));
+        self.lease = Some(tokio::spawn(renew(lease, me, revision, sent, ttl, shared)));
         Ok(())
     }
 
-    /// Reads a channel's stream into its store.
+    /// Reads a channel's stream into its store, retrying transient failures.
     async fn recover_channel(&self, channel: &str) -> StoreResult<JsMsgStore> {
+        retrying(|| self.read_channel(channel)).await
+    }
+
+    async fn read_channel(&self, channel: &str) -> StoreResult<JsMsgStore> {
         let name = self.shared.names.stream(channel);
         let err =
             |e: &dyn std::fmt::Display| StoreError::Other(format!("JetStream stream {name}: {e}"));
@@ -462,66 +525,45 @@ impl JetStreamStore {
         let read_err = |what: &str, e: &dyn std::fmt::Display| {
             StoreError::Other(format!("JetStream store: reading {what}: {e}"))
         };
-        let server_info = match server
-            .get("info")
-            .await
-            .map_err(|e| read_err("server info", &e))?
-        {
-            Some(v) => Some(ServerInfo::from(
+        let server_info = match read_all(&server, "server info").await?.pop() {
+            Some((_, v)) => Some(ServerInfo::from(
                 serde_json::from_slice::<ServerValue>(&v)
                     .map_err(|e| read_err("server info", &e))?,
             )),
             None => None,
         };
         let mut recovered_clients = Vec::new();
-        for key in all_keys(&clients)
-            .await
-            .map_err(|e| read_err("clients", &e))?
-        {
-            if let Some(v) = clients
-                .get(&key)
-                .await
-                .map_err(|e| read_err("clients", &e))?
-            {
-                match serde_json::from_slice::<ClientValue>(&v) {
-                    Ok(c) => recovered_clients.push(ClientRecord::from(c)),
-                    Err(e) => tracing::warn!(key, "ignoring an unreadable client record: {e}"),
-                }
+        for (key, v) in read_all(&clients, "clients").await? {
+            match serde_json::from_slice::<ClientValue>(&v) {
+                Ok(c) => recovered_clients.push(ClientRecord::from(c)),
+                Err(e) => tracing::warn!(key, "ignoring an unreadable client record: {e}"),
             }
         }
         let mut subs_by_channel: HashMap<String, Vec<super::RecoveredSub>> = HashMap::new();
-        for key in all_keys(&subs)
-            .await
-            .map_err(|e| read_err("subscriptions", &e))?
-        {
+        for (key, v) in read_all(&subs, "subscriptions").await? {
             let Some((channel, _)) = Names::parse_sub_key(&key) else {
                 continue;
             };
-            if let Some(v) = subs
-                .get(&key)
-                .await
-                .map_err(|e| read_err("subscriptions", &e))?
+            match serde_json::from_slice::<SubValue>(&v)
+                .ok()
+                .and_then(SubValue::recovered)
             {
-                match serde_json::from_slice::<SubValue>(&v)
-                    .ok()
-                    .and_then(SubValue::recovered)
-                {
-                    Some(s) => subs_by_channel.entry(channel).or_default().push(s),
-                    None => tracing::warn!(key, "ignoring an unreadable subscription record"),
-                }
+                Some(s) => subs_by_channel.entry(channel).or_default().push(s),
+                None => tracing::warn!(key, "ignoring an unreadable subscription record"),
             }
         }
-        let mut names = js.stream_names();
-        let mut channels = Vec::new();
-        while let Some(name) = names
-            .try_next()
-            .await
-            .map_err(|e| read_err("streams", &e))?
-        {
-            if let Some(ch) = self.shared.names.channel_of_stream(&name) {
-                channels.push(ch);
-            }
-        }
+        let mut channels: Vec<String> = retrying(|| async {
+            let names: Vec<String> = js
+                .stream_names()
+                .try_collect()
+                .await
+                .map_err(|e| read_err("streams", &e))?;
+            Ok(names
+                .iter()
+                .filter_map(|n| self.shared.names.channel_of_stream(n))
+                .collect())
+        })
+        .await?;
         // Subscription records of a channel whose stream is missing (deleted from outside):
         // the channel comes back empty rather than losing its durables.
         for channel in subs_by_channel.keys() {
@@ -587,10 +629,28 @@ impl JetStreamStore {
     }
 }
 
-/// Every key of a bucket (none for an empty bucket).
-async fn all_keys(bucket: &kv::Store) -> Result<Vec<String>, String> {
-    let keys = bucket.keys().await.map_err(|e| e.to_string())?;
-    keys.try_collect().await.map_err(|e| e.to_string())
+/// Every key of a bucket with its value, retrying transient failures.
+async fn read_all(bucket: &kv::Store, what: &str) -> StoreResult<Vec<(String, Bytes)>> {
+    let err = |e: &dyn std::fmt::Display| {
+        StoreError::Other(format!("JetStream store: reading {what}: {e}"))
+    };
+    retrying(|| async {
+        let keys: Vec<String> = bucket
+            .keys()
+            .await
+            .map_err(|e| err(&e))?
+            .try_collect()
+            .await
+            .map_err(|e| err(&e))?;
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            if let Some(v) = bucket.get(&key).await.map_err(|e| err(&e))? {
+                out.push((key, v));
+            }
+        }
+        Ok(out)
+    })
+    .await
 }
 
 fn hostname() -> String {
@@ -601,18 +661,26 @@ fn hostname() -> String {
 
 /// Renews the lease every third of its TTL. A renewal refused (another broker holds the
 /// lease) or none for a whole TTL fails the store.
-async fn renew(lease: kv::Store, me: Bytes, mut revision: u64, ttl: Duration, shared: Arc<Shared>) {
-    let mut last_ok = tokio::time::Instant::now();
+async fn renew(
+    lease: kv::Store,
+    me: Bytes,
+    mut revision: u64,
+    mut last_ok: tokio::time::Instant,
+    ttl: Duration,
+    shared: Arc<Shared>,
+) {
     loop {
         tokio::time::sleep(ttl / 3).await;
         if shared.is_fenced() {
             return;
         }
+        // The lease runs from when the renewal was sent: the server may store it at once.
+        let sent = tokio::time::Instant::now();
         let r = tokio::time::timeout(ttl / 3, lease.update(LEASE_KEY, me.clone(), revision)).await;
         match r {
             Ok(Ok(rev)) => {
                 revision = rev;
-                last_ok = tokio::time::Instant::now();
+                last_ok = sent;
             }
             Ok(Err(e)) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
                 shared.fail("lost the lease: another stan-broker took over".into());

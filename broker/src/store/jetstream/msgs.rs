@@ -67,8 +67,12 @@ pub(crate) fn stream_config(
         max_messages: positive(limits.max_msgs.unwrap_or(0) as i64),
         max_bytes: positive(limits.max_bytes.unwrap_or(0) as i64),
         max_age: limits.max_age.unwrap_or(Duration::ZERO),
-        // Publishes carry no Nats-Msg-Id (the engine de-duplicates): keep the window small.
-        duplicate_window: Duration::from_secs(1),
+        // Publishes carry no Nats-Msg-Id (the engine de-duplicates): keep the window small
+        // (and within max_age, as JetStream requires).
+        duplicate_window: match limits.max_age {
+            Some(age) if !age.is_zero() => age.min(Duration::from_secs(1)),
+            _ => Duration::from_secs(1),
+        },
         description: Some("stan-broker channel".into()),
         ..Default::default()
     }
