@@ -213,8 +213,12 @@ impl Engine {
         // Responses held by earlier requests go first: their subscriptions are announced
         // before the batch's messages are dispatched to them.
         self.release_replies().await;
+        // A channel whose flush failed delivers nothing of this batch: its publishers get an
+        // error, and a subscriber must never see a message that may not be stored.
         for name in &touched {
-            self.dispatch_channel(name);
+            if !failed.iter().any(|(n, _)| n == name) {
+                self.dispatch_channel(name);
+            }
         }
         for name in &touched {
             if let Some(ch) = self.channels.get_mut(name) {

@@ -486,6 +486,21 @@ async fn a_failed_store_flush_is_never_acknowledged_as_success() {
     .await
     .unwrap();
     connect_c(&sink);
+    inject(
+        &sink,
+        Route::Subscribe,
+        "_INBOX.r2",
+        pb::SubscriptionRequest {
+            client_id: "c".into(),
+            subject: "ch".into(),
+            inbox: "_INBOX.sub".into(),
+            max_in_flight: 10,
+            ack_wait_in_secs: 30,
+            ..Default::default()
+        },
+    );
+    // The subscription is live before the publish's batch.
+    response_to(&t, "_INBOX.r2").await;
     publish(&sink, "g1");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
     let ack = loop {
@@ -504,6 +519,15 @@ async fn a_failed_store_flush_is_never_acknowledged_as_success() {
     };
     assert_eq!(ack.guid, "g1");
     assert_eq!(ack.error, "disk full");
+    // A batch's deliveries go out before its PubAcks: none went to the live subscriber.
+    let delivered = t
+        .published
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(s, _)| s == "_INBOX.sub")
+        .count();
+    assert_eq!(delivered, 0, "a message whose flush failed was delivered");
 }
 
 /// A FILE store whose flushes start late, so what is on disk when a response goes out is

@@ -175,6 +175,21 @@ impl MemoryMsgStore {
         }
     }
 
+    /// Forgets the messages after sequence `last` (appended but not made durable): the next
+    /// message gets `last + 1` again.
+    pub(crate) fn truncate_after(&mut self, last: u64) {
+        if last >= self.last_seq {
+            return;
+        }
+        while self.msgs.back().is_some_and(|m| m.seq > last) {
+            if let Some(m) = self.msgs.pop_back() {
+                self.bytes -= m.size();
+            }
+        }
+        self.last_seq = last;
+        self.last_ts = self.msgs.back().map_or(0, |m| m.timestamp);
+    }
+
     fn remove_first(&mut self) {
         if let Some(s) = self.msgs.pop_front() {
             self.bytes -= s.size();
@@ -405,6 +420,25 @@ mod tests {
         let enc = s.lookup_encoded(3).unwrap();
         assert_eq!(MsgProto::decode(enc).unwrap(), s.lookup(3).unwrap());
         assert_eq!(s.state().0, 2);
+    }
+
+    #[test]
+    fn truncating_forgets_the_newest_and_reuses_their_sequences() {
+        let mut s = MemoryMsgStore::new("c", &limits(0, 0, Duration::ZERO));
+        for ts in 1..=5 {
+            s.store(msg(ts, b"x")).unwrap();
+        }
+        let (_, bytes) = s.state();
+        s.truncate_after(3);
+        assert_eq!(
+            (s.first_sequence(), s.last_sequence(), s.last_timestamp()),
+            (1, 3, 3)
+        );
+        assert_eq!(s.state(), (3, bytes / 5 * 3));
+        assert!(s.lookup(4).is_none());
+        assert_eq!(s.store(msg(9, b"y")).unwrap(), 4);
+        s.truncate_after(7);
+        assert_eq!(s.last_sequence(), 4);
     }
 
     #[test]

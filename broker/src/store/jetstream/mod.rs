@@ -505,6 +505,7 @@ impl JetStreamStore {
             }
         }
         store.mem.restore_last_sequence(state.last_sequence, 0);
+        store.set_confirmed(state.last_sequence);
         Ok(store)
     }
 

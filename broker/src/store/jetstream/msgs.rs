@@ -47,6 +47,9 @@ pub(crate) struct JsMsgStore {
     /// The stream exists with this store's configuration.
     stream_ready: bool,
     limits_changed: bool,
+    /// The last sequence JetStream acknowledged (what the memory copy may hold after a failed
+    /// flush).
+    confirmed: std::sync::atomic::AtomicU64,
 }
 
 /// The stream configuration of a channel.
@@ -118,7 +121,18 @@ impl JsMsgStore {
             guids: VecDeque::new(),
             stream_ready,
             limits_changed: false,
+            confirmed: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// After recovery: everything up to the stream's last sequence is stored.
+    pub(crate) fn set_confirmed(&mut self, last: u64) {
+        *self.confirmed.get_mut() = last;
+    }
+
+    fn confirm(&self, seq: u64) {
+        self.confirmed
+            .fetch_max(seq, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Remembers the guid of a recovered message.
@@ -240,7 +254,7 @@ impl JsMsgStore {
         }
         for (i, f) in acks.into_iter().enumerate() {
             match f.await {
-                Ok(ack) if ack.sequence == batch[i].0 => {}
+                Ok(ack) if ack.sequence == batch[i].0 => self.confirm(ack.sequence),
                 _ => {
                     failed_at = Some(failed_at.map_or(i, |f: usize| f.min(i)));
                     break;
@@ -277,11 +291,15 @@ impl JsMsgStore {
                         .await
                 };
                 let last_error = match attempt.await {
-                    Ok(ack) if ack.sequence == *seq => break,
+                    Ok(ack) if ack.sequence == *seq => {
+                        self.confirm(*seq);
+                        break;
+                    }
                     Ok(ack) => format!("stored at {} instead of {seq}", ack.sequence),
                     Err(e) => e.to_string(),
                 };
                 if self.stored_already(*seq, payload).await {
+                    self.confirm(*seq);
                     break;
                 }
                 if tokio::time::Instant::now() >= deadline {
@@ -389,8 +407,12 @@ impl MsgStore for JsMsgStore {
             }
             let r = self.write().await;
             if let Err(e) = &r {
-                // What is in memory is no longer what is stored: stop serving, so that a
-                // standby (or a restart) serves what JetStream holds.
+                // The memory copy keeps only what JetStream acknowledged (nothing unstored can
+                // be delivered), and the store stops writing, so that a standby (or a restart)
+                // serves what JetStream holds.
+                let confirmed = *self.confirmed.get_mut();
+                self.mem.truncate_after(confirmed);
+                self.guids.retain(|(s, _, _)| *s <= confirmed);
                 self.shared.fail(format!("{e}"));
             }
             r
