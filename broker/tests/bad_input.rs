@@ -45,8 +45,9 @@ async fn good_client_still_works(b: &Broker, id: &str) {
     assert_eq!(c.close().await, "");
 }
 
-async fn connect_error(nc: &async_nats::Client, payload: Bytes) -> String {
-    let r: pb::ConnectResponse = request(nc, "_STAN.discover.test-cluster", payload).await;
+async fn connect_error(b: &Broker, nc: &async_nats::Client, payload: Bytes) -> String {
+    let discover = format!("_STAN.discover.{}", b.cluster_id());
+    let r: pb::ConnectResponse = request(nc, &discover, payload).await;
     assert!(r.pub_prefix.is_empty());
     r.error
 }
@@ -56,26 +57,29 @@ async fn bad_connect_requests() {
     let b = start_broker(|_| {}).await;
     let nc = nats(&b.client_url()).await;
     assert_eq!(
-        connect_error(&nc, Bytes::from_static(GARBAGE)).await,
+        connect_error(&b, &nc, Bytes::from_static(GARBAGE)).await,
         "stan: invalid connection request"
     );
     let no_hb = connect_request("x", "");
     assert_eq!(
-        connect_error(&nc, no_hb.encode_to_vec().into()).await,
+        connect_error(&b, &nc, no_hb.encode_to_vec().into()).await,
         "stan: invalid connection request"
     );
     for bad in ["", "a.b", "a b", "a*", "é"] {
         let r = connect_request(bad, "_INBOX.hb");
         assert_eq!(
-            connect_error(&nc, r.encode_to_vec().into()).await,
+            connect_error(&b, &nc, r.encode_to_vec().into()).await,
             "stan: invalid clientID: only alphanumeric and `-` or `_` characters allowed",
             "{bad:?}"
         );
     }
     // No reply subject: dropped.
-    nc.publish("_STAN.discover.test-cluster", Bytes::from_static(GARBAGE))
-        .await
-        .unwrap();
+    nc.publish(
+        format!("_STAN.discover.{}", b.cluster_id()),
+        Bytes::from_static(GARBAGE),
+    )
+    .await
+    .unwrap();
     assert!(b.snapshot().await.clients.is_empty());
     good_client_still_works(&b, "good").await;
     b.shutdown().await;
@@ -86,6 +90,7 @@ async fn bad_publishes() {
     let b = start_broker(|_| {}).await;
     let c = Conn::connect(&b.client_url(), b.cluster_id(), "p").await;
     let nc = &c.nc;
+    let pub_ch = &format!("_STAN.pub.{}.ch", b.cluster_id());
     let base = pb::PubMsg {
         client_id: "p".into(),
         guid: "g".into(),
@@ -95,7 +100,7 @@ async fn bad_publishes() {
         ..Default::default()
     };
     let pub_err = |m: Bytes| async move {
-        let a: pb::PubAck = request(nc, "_STAN.pub.test-cluster.ch", m).await;
+        let a: pb::PubAck = request(nc, pub_ch, m).await;
         a.error
     };
     assert_eq!(
@@ -129,18 +134,20 @@ async fn bad_publishes() {
     });
     for m in cases {
         let desc = format!("{:?}/{:?}/{:?}", m.guid, m.subject, m.client_id);
-        let a: pb::PubAck =
-            request(nc, "_STAN.pub.test-cluster.ch", m.encode_to_vec().into()).await;
+        let a: pb::PubAck = request(nc, pub_ch, m.encode_to_vec().into()).await;
         assert_eq!(a.error, "stan: invalid publish request", "{desc}");
         assert_eq!(a.guid, m.guid);
     }
     // A legacy control message (spb.CtrlMsg{mtype: 1, serverID: "s"}) is ignored: no PubAck.
     let ctrl: &[u8] = &[0x08, 0x01, 0x12, 0x01, b's'];
-    no_reply(nc, "_STAN.pub.test-cluster.ch", Bytes::from_static(ctrl)).await;
+    no_reply(nc, pub_ch, Bytes::from_static(ctrl)).await;
     // Without a reply subject: nothing stored, nothing sent.
-    nc.publish("_STAN.pub.test-cluster.x", Bytes::from_static(GARBAGE))
-        .await
-        .unwrap();
+    nc.publish(
+        format!("_STAN.pub.{}.x", b.cluster_id()),
+        Bytes::from_static(GARBAGE),
+    )
+    .await
+    .unwrap();
     assert!(b.snapshot().await.channels.is_empty());
     good_client_still_works(&b, "good").await;
     b.shutdown().await;
@@ -150,10 +157,11 @@ async fn bad_publishes() {
 async fn bad_subscription_requests() {
     let b = start_broker(|_| {}).await;
     let c = Conn::connect(&b.client_url(), b.cluster_id(), "s").await;
+    let sub_subject = format!("_STAN.sub.{}", b.cluster_id());
     let sub_err = |r: Bytes| {
-        let nc = c.nc.clone();
+        let (nc, subject) = (c.nc.clone(), sub_subject.clone());
         async move {
-            let resp: pb::SubscriptionResponse = request(&nc, "_STAN.sub.test-cluster", r).await;
+            let resp: pb::SubscriptionResponse = request(&nc, &subject, r).await;
             assert!(resp.ack_inbox.is_empty());
             resp.error
         }
@@ -247,7 +255,7 @@ async fn bad_subscription_requests() {
         assert_eq!(sub_err(req.encode_to_vec().into()).await, want);
     }
     // Without reply subject: dropped.
-    c.nc.publish("_STAN.sub.test-cluster", base.encode_to_vec().into())
+    c.nc.publish(sub_subject, base.encode_to_vec().into())
         .await
         .unwrap();
     // A ping from the same connection is processed after it.
@@ -266,31 +274,18 @@ async fn bad_subscription_requests() {
 async fn bad_close_ping_and_ack_messages() {
     let b = start_broker(|_| {}).await;
     let mut c = Conn::connect(&b.client_url(), b.cluster_id(), "x").await;
-    let r: pb::CloseResponse = request(
-        &c.nc,
-        "_STAN.close.test-cluster",
-        Bytes::from_static(GARBAGE),
-    )
-    .await;
+    let close = format!("_STAN.close.{}", b.cluster_id());
+    let pings = format!("_STAN.discover.{}.pings", b.cluster_id());
+    let r: pb::CloseResponse = request(&c.nc, &close, Bytes::from_static(GARBAGE)).await;
     assert_eq!(r.error, "stan: invalid close request");
     let ghost = pb::CloseRequest {
         client_id: "ghost".into(),
     };
-    let r: pb::CloseResponse = request(
-        &c.nc,
-        "_STAN.close.test-cluster",
-        ghost.encode_to_vec().into(),
-    )
-    .await;
+    let r: pb::CloseResponse = request(&c.nc, &close, ghost.encode_to_vec().into()).await;
     assert_eq!(r.error, "stan: unknown clientID");
     // Empty or undecodable pings: no reply.
-    no_reply(&c.nc, "_STAN.discover.test-cluster.pings", Bytes::new()).await;
-    no_reply(
-        &c.nc,
-        "_STAN.discover.test-cluster.pings",
-        Bytes::from_static(GARBAGE),
-    )
-    .await;
+    no_reply(&c.nc, &pings, Bytes::new()).await;
+    no_reply(&c.nc, &pings, Bytes::from_static(GARBAGE)).await;
     // Bad acks are dropped: garbage, wrong channel, unknown sequence.
     let mut req = c.sub_req("ch");
     req.max_in_flight = 1;
@@ -320,6 +315,9 @@ async fn bad_close_ping_and_ack_messages() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversize_payload_is_refused_by_core_nats_and_broker_stays_up() {
+    if skip_on_jetstream("sets the embedded NATS server's max_payload") {
+        return;
+    }
     let b = start_broker(|cfg| {
         if let stan_broker::config::NatsMode::Embedded(e) = &mut cfg.nats {
             e.max_payload = 1024;

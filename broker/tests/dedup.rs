@@ -15,29 +15,9 @@ use stan_broker::Broker;
 use stan_protocol::pb;
 use stan_protocol::subjects::new_nuid;
 
-/// Publishes `data` with `guid` and returns its PubAck.
-async fn publish_guid(c: &mut Conn, channel: &str, guid: &str, data: &[u8]) -> pb::PubAck {
-    let m = pb::PubMsg {
-        client_id: c.client_id.clone(),
-        guid: guid.into(),
-        subject: channel.into(),
-        data: Bytes::copy_from_slice(data),
-        conn_id: c.conn_id.clone(),
-        ..Default::default()
-    };
-    c.nc.publish_with_reply(
-        format!("{}.{channel}", c.resp.pub_prefix),
-        c.ack_inbox.clone(),
-        m.encode_to_vec().into(),
-    )
-    .await
-    .unwrap();
-    c.next_pub_ack().await
-}
-
 /// Publishes and asserts a successful PubAck for that guid.
 async fn publish_ok(c: &mut Conn, channel: &str, guid: &str, data: &[u8]) {
-    let ack = publish_guid(c, channel, guid, data).await;
+    let ack = c.publish_guid(channel, guid, data).await;
     assert_eq!(
         ack,
         pb::PubAck {

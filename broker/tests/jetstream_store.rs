@@ -270,3 +270,56 @@ async fn a_deleted_channel_leaves_no_stream_and_does_not_come_back() {
     assert_eq!(channel(&s, "kept").msgs, 1);
     b.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_deduplication_window_survives_a_takeover() {
+    let Some(js) = server().await else { return };
+    let url = js.url();
+    let cid = format!("c-{}", new_nuid());
+    let b = start(&url, &cid).await;
+    let mut c = Conn::connect(&url, &cid, "c").await;
+    let (g1, g2) = (new_nuid(), new_nuid());
+    assert_eq!(c.publish_guid("ch", &g1, b"one").await.error, "");
+    assert_eq!(c.publish_guid("ch", &g2, b"two").await.error, "");
+    drop(c);
+    b.shutdown().await;
+
+    let b = start(&url, &cid).await;
+    // Another registration re-sends both: acknowledged, not stored again.
+    let mut c = Conn::connect(&url, &cid, "c2").await;
+    for g in [&g2, &g1] {
+        let ack = c.publish_guid("ch", g, b"again").await;
+        assert_eq!((ack.guid.as_str(), ack.error.as_str()), (g.as_str(), ""));
+    }
+    assert_eq!(c.publish_guid("ch", &new_nuid(), b"three").await.error, "");
+    let s = b.snapshot().await;
+    assert_eq!((channel(&s, "ch").msgs, channel(&s, "ch").last_seq), (3, 3));
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_write_jetstream_refuses_is_neither_acknowledged_nor_delivered_and_stops_the_broker() {
+    let Some(js) = server().await else { return };
+    let url = js.url();
+    let cid = format!("c-{}", new_nuid());
+    let b = start(&url, &cid).await;
+    let mut c = Conn::connect(&url, &cid, "p").await;
+    c.publish("ch", b"stored").await;
+    let mut req = c.sub_req("ch");
+    req.start_position = stan_protocol::pb::StartPosition::NewOnly as i32;
+    let mut sub = c.subscribe(req).await.unwrap();
+    // The channel's stream disappears behind the broker's back: its next write cannot succeed.
+    let jsc = async_nats::jetstream::new(common::nats(&url).await);
+    jsc.delete_stream(format!("STAN-{}-ch", cid.replace('-', "_2d")))
+        .await
+        .unwrap();
+    let guid = c.publish_async("ch", b"lost").await;
+    // The writes are retried (10 s), then the store gives up and the broker stops.
+    stan_test_support::within_for(Duration::from_secs(30), "broker stops", b.closed()).await;
+    assert!(b.failure().unwrap().contains("not stored"));
+    let ack = c.next_pub_ack().await;
+    assert_eq!(ack.guid, guid);
+    assert!(ack.error.contains("not stored"), "{}", ack.error);
+    // The failed batch's message was never delivered (its PubAck went out after the batch).
+    sub.expect_nothing(Duration::from_millis(200)).await;
+}

@@ -14,22 +14,23 @@ use stan_protocol::pb;
 async fn connect_returns_subjects_and_echoes_ping_settings() {
     let b = start_broker(|_| {}).await;
     let nc = nats(&b.client_url()).await;
+    let cid = b.cluster_id();
     let mut req = connect_request("c1", "_INBOX.hb1");
     req.ping_interval = -100;
     req.ping_max_out = 7;
     let r: pb::ConnectResponse = request(
         &nc,
-        "_STAN.discover.test-cluster",
+        &format!("_STAN.discover.{cid}"),
         req.encode_to_vec().into(),
     )
     .await;
     assert_eq!(r.error, "");
-    assert_eq!(r.pub_prefix, "_STAN.pub.test-cluster");
-    assert_eq!(r.sub_requests, "_STAN.sub.test-cluster");
-    assert_eq!(r.unsub_requests, "_STAN.unsub.test-cluster");
-    assert_eq!(r.sub_close_requests, "_STAN.subclose.test-cluster");
-    assert_eq!(r.close_requests, "_STAN.close.test-cluster");
-    assert_eq!(r.ping_requests, "_STAN.discover.test-cluster.pings");
+    assert_eq!(r.pub_prefix, format!("_STAN.pub.{cid}"));
+    assert_eq!(r.sub_requests, format!("_STAN.sub.{cid}"));
+    assert_eq!(r.unsub_requests, format!("_STAN.unsub.{cid}"));
+    assert_eq!(r.sub_close_requests, format!("_STAN.subclose.{cid}"));
+    assert_eq!(r.close_requests, format!("_STAN.close.{cid}"));
+    assert_eq!(r.ping_requests, format!("_STAN.discover.{cid}.pings"));
     assert_eq!((r.ping_interval, r.ping_max_out, r.protocol), (-100, 7, 1));
 
     // Protocol 0: no ping settings.
@@ -37,7 +38,7 @@ async fn connect_returns_subjects_and_echoes_ping_settings() {
     req.protocol = 0;
     let r: pb::ConnectResponse = request(
         &nc,
-        "_STAN.discover.test-cluster",
+        &format!("_STAN.discover.{cid}"),
         req.encode_to_vec().into(),
     )
     .await;
@@ -85,9 +86,12 @@ async fn publish_is_acked_stored_and_delivered_in_order() {
         data: Bytes::from_static(b"quiet"),
         ..Default::default()
     };
-    c.nc.publish("_STAN.pub.test-cluster.orders", m.encode_to_vec().into())
-        .await
-        .unwrap();
+    c.nc.publish(
+        format!("_STAN.pub.{}.orders", b.cluster_id()),
+        m.encode_to_vec().into(),
+    )
+    .await
+    .unwrap();
     assert_eq!(s.next().await.data.as_ref(), b"quiet");
     let snap = b.snapshot().await;
     assert_eq!(snap.in_msgs, 21);
@@ -118,7 +122,8 @@ async fn publish_with_client_id_only_is_accepted() {
         data: Bytes::from_static(b"x"),
         ..Default::default()
     };
-    let ack: pb::PubAck = request(nc, "_STAN.pub.test-cluster.ch", m.encode_to_vec().into()).await;
+    let subject = format!("_STAN.pub.{}.ch", b.cluster_id());
+    let ack: pb::PubAck = request(nc, &subject, m.encode_to_vec().into()).await;
     assert_eq!((ack.guid.as_str(), ack.error.as_str()), ("g1", ""));
     b.shutdown().await;
 }
@@ -482,6 +487,9 @@ async fn invalid_configuration_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stan_session_survives_nats_reconnect() {
+    if skip_on_jetstream("drops the clients of the embedded NATS server") {
+        return;
+    }
     let b = start_broker(|_| {}).await;
     let mut c = Conn::connect(&b.client_url(), b.cluster_id(), "rc").await;
     let mut s = c.subscribe(c.sub_req("ch")).await.unwrap();
@@ -519,6 +527,9 @@ async fn subscription_response_precedes_messages_and_ack_inbox_is_live() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_auth_settings_are_applied() {
+    if skip_on_jetstream("sets the embedded NATS server's authorization") {
+        return;
+    }
     let b = start_broker(|cfg| {
         if let stan_broker::config::NatsMode::Embedded(e) = &mut cfg.nats {
             e.auth_token = Some("s3cret".into());

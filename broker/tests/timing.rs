@@ -163,24 +163,17 @@ async fn second_connect_during_duplicate_check_is_rejected_at_once() {
     let nc = nats(&b.client_url()).await;
     let req1 = connect_request("dup", "_INBOX.new1");
     let req2 = connect_request("dup", "_INBOX.new2");
+    let discover = format!("_STAN.discover.{}", b.cluster_id());
     let mut hb = old.nc.subscribe(old.hb_inbox.clone()).await.unwrap();
     // The probe comes on another connection's behalf: this subscription must be live first.
     stan_test_support::server_synced(&old.nc).await;
     let first = {
-        let nc = nc.clone();
-        tokio::spawn(async move {
-            nc.request("_STAN.discover.test-cluster", req1.encode_to_vec().into())
-                .await
-        })
+        let (nc, discover) = (nc.clone(), discover.clone());
+        tokio::spawn(async move { nc.request(discover, req1.encode_to_vec().into()).await })
     };
     // Make sure the first request reached the engine (a probe is sent to the old inbox).
     within("probe", futures::StreamExt::next(&mut hb)).await;
-    let r2: pb::ConnectResponse = request(
-        &nc,
-        "_STAN.discover.test-cluster",
-        req2.encode_to_vec().into(),
-    )
-    .await;
+    let r2: pb::ConnectResponse = request(&nc, &discover, req2.encode_to_vec().into()).await;
     assert_eq!(r2.error, "stan: clientID already registered");
     let r1 = pb::ConnectResponse::decode(within("first", first).await.unwrap().unwrap().payload)
         .unwrap();
@@ -248,6 +241,10 @@ async fn max_msgs_and_max_bytes_drop_oldest() {
 async fn max_age_expires_messages_and_first_passes_last() {
     let b = start_broker(|cfg| cfg.limits.global.max_age = Some(Duration::from_millis(500))).await;
     let mut c = Conn::connect(&b.client_url(), b.cluster_id(), "l").await;
+    // The channel exists before the clock of its first message starts: creating it may take
+    // a while (a replicated stream on the JETSTREAM store).
+    let s = c.subscribe(c.sub_req("ch")).await.unwrap();
+    assert_eq!(c.unsubscribe(&s, false).await, "");
     c.publish("ch", b"1").await;
     c.publish("ch", b"2").await;
     assert_eq!(b.snapshot().await.channels[0].msgs, 2);
@@ -350,15 +347,12 @@ async fn failing_client_gets_no_redelivery_until_heartbeats_answered() {
     .await;
     let mut c = Conn::connect(&b.client_url(), b.cluster_id(), "f").await;
     let mut s = c.subscribe(millis_ack_wait(&c, "ch", 100)).await.unwrap();
-    let mut hb = c.nc.subscribe(c.hb_inbox.clone()).await.unwrap();
-    c.nc.flush().await.unwrap();
     c.publish("ch", b"x").await;
     assert!(!s.next().await.redelivered);
     // Stop answering; once a heartbeat went unanswered the client is failing.
     c.answer_hb
         .store(false, std::sync::atomic::Ordering::SeqCst);
-    within("heartbeat", futures::StreamExt::next(&mut hb)).await;
-    within("heartbeat", futures::StreamExt::next(&mut hb)).await;
+    wait_snapshot(&b, "a missed heartbeat", |sn| sn.clients[0].hb_failures > 0).await;
     // Drop what may have slipped through before the first failure was recorded.
     while tokio::time::timeout(
         Duration::from_millis(20),

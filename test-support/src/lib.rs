@@ -7,7 +7,9 @@
 //! * [`free_port`], [`unique`], [`init_tracing`];
 //! * [`NatsServer`] / [`start_nats_server`]: Debian's `nats-server` on a free port (`None`
 //!   when it is not installed);
-//! * [`Proxy`]: a TCP proxy that can cut the network between clients and a server.
+//! * [`Proxy`]: a TCP proxy that can cut the network between clients and a server;
+//! * [`JsCluster`]: a cluster of JetStream-enabled `nats-server` nodes that can be killed and
+//!   restarted (`None` when `nats-server` is not installed).
 //!
 //! With the `broker` feature (on by default):
 //!
@@ -34,6 +36,7 @@ use std::future::Future;
 use std::time::Duration;
 
 pub mod http;
+mod nats_cluster;
 mod nats_server;
 mod proxy;
 
@@ -42,6 +45,7 @@ mod broker;
 #[cfg(feature = "broker")]
 mod process;
 
+pub use nats_cluster::JsCluster;
 pub use nats_server::{nats_server_binary, start_nats_server, NatsServer};
 pub use proxy::Proxy;
 

@@ -1,16 +1,19 @@
 //! Shared test support of the broker's tests: the raw STAN protocol spoken with async-nats and
 //! the `stan_protocol` messages ([`Conn`], [`TestSub`]). Starting brokers and `nats-server`
 //! comes from `stan-test-support`.
+//!
+//! [`start_broker`] picks the store the scenario runs on: memory by default, FILE
+//! ([`file_store_wanted`]) or JETSTREAM ([`jetstream_store_wanted`]).
 #![allow(dead_code)]
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use prost::Message;
-use stan_broker::config::BrokerConfig;
+use stan_broker::config::{BrokerConfig, JetStreamOptions, StoreKind};
 use stan_broker::Broker;
 use stan_protocol::pb;
 use stan_protocol::subjects::{new_ack_inbox, new_inbox, new_nuid};
@@ -56,13 +59,126 @@ pub async fn start_external_broker(nats: &NatsServer, f: impl FnOnce(&mut Broker
 }
 
 /// Starts an in-process broker with the test configuration adjusted by `f`, on the store
-/// [`use_test_store`] picks.
+/// [`use_test_store`] picks, or attached to the JetStream cluster when
+/// [`jetstream_store_wanted`] (see [`start_jetstream_broker`]).
 pub async fn start_broker(f: impl FnOnce(&mut BrokerConfig)) -> Broker {
+    if jetstream_store_wanted() {
+        if let Some(url) = jetstream_url().await {
+            return start_jetstream_broker(&url, f).await;
+        }
+    }
     stan_test_support::start_broker(|cfg| {
         use_test_store(cfg);
         f(cfg)
     })
     .await
+}
+
+/// Whether this test binary runs its scenarios on the JETSTREAM store: with
+/// `STAN_TEST_STORE=jetstream` in the environment, or when the scenario file is included by
+/// `jetstream_store_scenarios.rs`.
+pub fn jetstream_store_wanted() -> bool {
+    module_path!().starts_with("jetstream_store_scenarios")
+        || std::env::var("STAN_TEST_STORE").is_ok_and(|v| v.eq_ignore_ascii_case("jetstream"))
+}
+
+/// For the few scenarios that configure or act on the embedded NATS server, which a broker on
+/// the JETSTREAM store does not have (it is attached to the cluster): true, with a `SKIPPED`
+/// line saying why, when the scenarios run on that store.
+pub fn skip_on_jetstream(why: &str) -> bool {
+    if jetstream_store_wanted() {
+        eprintln!("SKIPPED on the JETSTREAM store (no embedded NATS server): this test {why}");
+    }
+    jetstream_store_wanted()
+}
+
+/// The client URLs (comma separated) of the JetStream cluster the JETSTREAM scenarios use:
+/// `STAN_TEST_JETSTREAM_URL` (at least 3 nodes, e.g. from `scripts/js-cluster`), or else a
+/// 3-node cluster started once for this test binary. A static is never dropped: its nodes run
+/// under supervisors that kill them when this process exits. `None` (with a `SKIPPED` line)
+/// when `nats-server` is not installed: the scenarios then run on the memory store.
+pub async fn jetstream_url() -> Option<String> {
+    static CLUSTER: tokio::sync::OnceCell<Option<(String, Option<stan_test_support::JsCluster>)>> =
+        tokio::sync::OnceCell::const_new();
+    let target = CLUSTER
+        .get_or_init(|| async {
+            match std::env::var("STAN_TEST_JETSTREAM_URL") {
+                Ok(url) if !url.is_empty() => Some((url, None)),
+                _ => {
+                    let cluster = stan_test_support::JsCluster::start(3).await?;
+                    Some((cluster.url(), Some(cluster)))
+                }
+            }
+        })
+        .await;
+    if target.is_none() {
+        eprintln!("SKIPPED: no JetStream cluster: this scenario runs on the memory store");
+    }
+    target.as_ref().map(|(url, _)| url.clone())
+}
+
+/// Brokers started on the shared JetStream cluster, by the unique part of their cluster ID.
+static JETSTREAM_BROKERS: Mutex<Vec<(String, Broker)>> = Mutex::new(Vec::new());
+
+/// Starts a broker on the JETSTREAM store (3 replicas) attached to the cluster at `url`, which
+/// is also the URL its clients get. Brokers of tests running in parallel share the cluster, so
+/// each gets a cluster ID of its own (`test-cluster-<nuid>`). The streams and buckets of the
+/// brokers that have shut down meanwhile are deleted first, so that the cluster does not fill
+/// up with replicated streams nobody uses any more.
+pub async fn start_jetstream_broker(url: &str, f: impl FnOnce(&mut BrokerConfig)) -> Broker {
+    // The broker's log, with RUST_LOG set: shown for failing tests.
+    stan_test_support::init_tracing();
+    delete_streams_of_finished_brokers(url).await;
+    let unique = new_nuid();
+    let b = stan_test_support::start_external_broker(url, |cfg| {
+        cfg.cluster_id = format!("test-cluster-{unique}");
+        cfg.store = StoreKind::JetStream(JetStreamOptions {
+            replicas: 3,
+            ..JetStreamOptions::default()
+        });
+        f(cfg)
+    })
+    .await;
+    JETSTREAM_BROKERS.lock().unwrap().push((unique, b.clone()));
+    b
+}
+
+/// Deletes the streams (and so the buckets) of the brokers [`start_jetstream_broker`] started
+/// that have shut down since. Stream names contain the escaped cluster ID, in which the
+/// alphanumeric unique part stays as it is. Best effort: the test does not depend on it.
+async fn delete_streams_of_finished_brokers(url: &str) {
+    let finished: Vec<String> = {
+        let mut brokers = JETSTREAM_BROKERS.lock().unwrap();
+        let (done, running): (Vec<_>, Vec<_>) = brokers
+            .drain(..)
+            .partition(|(_, b)| b.closed().now_or_never().is_some());
+        *brokers = running;
+        done.into_iter().map(|(unique, _)| unique).collect()
+    };
+    if finished.is_empty() {
+        return;
+    }
+    let sweep = async {
+        let js = async_nats::jetstream::new(nats(url).await);
+        let mut names = js.stream_names();
+        let mut doomed = Vec::new();
+        while let Some(Ok(name)) = names.next().await {
+            if finished.iter().any(|u| name.contains(u.as_str())) {
+                doomed.push(name);
+            }
+        }
+        for name in doomed {
+            if let Err(e) = js.delete_stream(&name).await {
+                eprintln!("could not delete stream {name}: {e}");
+            }
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(10), sweep)
+        .await
+        .is_err()
+    {
+        eprintln!("deleting the streams of finished brokers timed out");
+    }
 }
 
 /// Whether this test binary runs its scenarios on the FILE store: with `STAN_TEST_STORE=file`
@@ -102,9 +218,12 @@ pub fn use_test_store(cfg: &mut BrokerConfig) {
     }
 }
 
-/// Connects a plain NATS client.
+/// Connects a plain NATS client to `url`, which may list several servers, comma separated (a
+/// broker attached to a cluster gives the URLs of all its nodes).
 pub async fn nats(url: &str) -> async_nats::Client {
-    async_nats::connect(url).await.expect("nats connect")
+    async_nats::connect(url.split(',').collect::<Vec<_>>())
+        .await
+        .expect("nats connect")
 }
 
 /// How a test client treats server heartbeats.
@@ -240,9 +359,20 @@ impl Conn {
     /// Publishes without waiting for the PubAck; returns the guid.
     pub async fn publish_async(&self, channel: &str, data: &[u8]) -> String {
         let guid = new_nuid();
+        self.send_publish(channel, &guid, data).await;
+        guid
+    }
+
+    /// Publishes with the given guid (a re-send, for de-duplication) and returns its PubAck.
+    pub async fn publish_guid(&mut self, channel: &str, guid: &str, data: &[u8]) -> pb::PubAck {
+        self.send_publish(channel, guid, data).await;
+        self.next_pub_ack().await
+    }
+
+    async fn send_publish(&self, channel: &str, guid: &str, data: &[u8]) {
         let m = pb::PubMsg {
             client_id: self.client_id.clone(),
-            guid: guid.clone(),
+            guid: guid.into(),
             subject: channel.into(),
             data: Bytes::copy_from_slice(data),
             conn_id: self.conn_id.clone(),
@@ -256,7 +386,6 @@ impl Conn {
             )
             .await
             .unwrap();
-        guid
     }
 
     /// The next PubAck.
