@@ -296,7 +296,13 @@ fn banner(broker: &Broker) {
 /// Prints the ready line on standard output and writes the ports file, if asked to.
 fn announce(broker: &Broker, ports_file_dir: Option<&Path>) -> Result<(), String> {
     let ports = Ports {
-        nats: vec![broker.client_url()],
+        // One entry per URL of an external `-ns` list.
+        nats: broker
+            .client_url()
+            .split(',')
+            .map(|u| u.trim().to_string())
+            .filter(|u| !u.is_empty())
+            .collect(),
         monitoring: broker
             .monitor_addr()
             .map(|a| format!("http://{a}"))

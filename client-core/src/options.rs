@@ -142,7 +142,8 @@ impl ConnectOptions {
         }
     }
 
-    /// Add a NATS server URL (may be called several times for a cluster).
+    /// Add a NATS server URL (may be called several times for a cluster; a comma-separated
+    /// list, `nats://a:4222,nats://b:4222`, adds each of its URLs).
     pub fn nats_url(mut self, url: impl Into<String>) -> Self {
         self.nats_urls.push(url.into());
         self

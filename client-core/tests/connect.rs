@@ -53,6 +53,23 @@ async fn unreachable_nats_is_transport_error() {
 }
 
 #[tokio::test]
+async fn a_comma_separated_url_list_is_several_servers() {
+    let srv = TestServer::start().await;
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    // Whichever the connection tries first, it ends on the live server.
+    let client = ConnectOptions::new(srv.cluster_id(), unique("c"))
+        .nats_url(format!("nats://127.0.0.1:{dead}, {}", srv.url()))
+        .connect()
+        .await
+        .unwrap();
+    client.publish("list", b"x".to_vec()).await.unwrap();
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
 async fn invalid_options_are_invalid_argument() {
     let srv = TestServer::start().await;
     let cases = [

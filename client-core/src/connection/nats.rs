@@ -23,7 +23,14 @@ pub(super) async fn open_nats(
     let urls: Vec<&str> = if options.nats_urls.is_empty() {
         vec![stan_protocol::defaults::NATS_URL]
     } else {
-        options.nats_urls.iter().map(String::as_str).collect()
+        // A comma-separated list counts as several URLs, as in the other NATS clients.
+        options
+            .nats_urls
+            .iter()
+            .flat_map(|u| u.split(','))
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .collect()
     };
     let mut addrs = Vec::with_capacity(urls.len());
     for url in urls {
