@@ -8,8 +8,13 @@
 //!
 //! Layouts (all numbers in the machine's byte order, as JNA reads and writes them):
 //! - a batch of deliveries ([`NativeSubscription`](crate::NativeSubscription)): for each of the
-//!   `count` messages four 64-bit words (sequence, timestamp in nanoseconds, redelivery count
-//!   with the `redelivered` flag in bit 32, payload length), then the payloads back to back;
+//!   `count` messages five 64-bit words (sequence, timestamp in nanoseconds, redelivery count
+//!   with the `redelivered` flag in bit 32, payload length, payload address), then the payloads
+//!   whose address is 0 back to back, in order. Payloads of [`BY_ADDRESS`] bytes or more are not
+//!   copied: their address is where the received message holds them (the subscription keeps
+//!   those messages until its next batch), so the reader copies each of them once, straight
+//!   into its own memory. Deliveries do not use a `NativeBuffer` handle: each subscription owns
+//!   one buffer that it refills for every batch (see [`DeliveryBatch`](crate::DeliveryBatch));
 //! - a batch of publishes ([`NativeClient`](crate::NativeClient)): for each message one 64-bit
 //!   word (the index of its channel in the channel list in the high 32 bits, the payload length
 //!   in the low ones), then the payloads back to back.
@@ -21,7 +26,11 @@ use stan_client::{Error, ErrorKind, Message};
 use crate::error::StanError;
 
 /// 64-bit words of header per delivered message.
-pub(crate) const DELIVERY_WORDS: usize = 4;
+pub(crate) const DELIVERY_WORDS: usize = 5;
+
+/// Payloads of this many bytes or more cross by address instead of being copied into the
+/// delivery buffer (one copy less; the reader pays one native read per such payload).
+pub(crate) const BY_ADDRESS: usize = 4096;
 
 /// A block of bytes owned by the native library that the Kotlin side reads or fills in place.
 #[derive(uniffi::Object)]
@@ -42,10 +51,25 @@ impl NativeBuffer {
     }
 }
 
-/// The delivery layout (see the module docs) of `messages`.
-pub(crate) fn pack_deliveries(messages: &[Message]) -> Vec<u8> {
-    let payload: usize = messages.iter().map(|m| m.data().len()).sum();
-    let mut out = Vec::with_capacity(messages.len() * DELIVERY_WORDS * 8 + payload);
+/// Write the delivery layout (see the module docs) of `messages` into `out`, replacing what it
+/// held and keeping its allocation: a subscription reuses one buffer for all its batches, so a
+/// batch costs no fresh allocation (page faults included) once the buffer has grown to the
+/// batches' size. A buffer more than four times (and 1 MiB) larger than needed is shrunk, so
+/// one burst of messages does not pin its memory. The payloads that cross by address stay valid
+/// while `messages` (or clones of them) are kept.
+pub(crate) fn pack_deliveries_into(messages: &[Message], out: &mut Vec<u8>) {
+    let inline = |m: &Message| m.data().len() < BY_ADDRESS;
+    let payload: usize = messages
+        .iter()
+        .filter(|m| inline(m))
+        .map(|m| m.data().len())
+        .sum();
+    let needed = messages.len() * DELIVERY_WORDS * 8 + payload;
+    out.clear();
+    if out.capacity() > SHRINK_ABOVE && out.capacity() / 4 > needed {
+        out.shrink_to(needed);
+    }
+    out.reserve(needed);
     for m in messages {
         let flags = u64::from(m.redelivery_count()) | (u64::from(m.redelivered()) << 32);
         for word in [
@@ -53,15 +77,22 @@ pub(crate) fn pack_deliveries(messages: &[Message]) -> Vec<u8> {
             m.timestamp_nanos() as u64,
             flags,
             m.data().len() as u64,
+            if inline(m) {
+                0
+            } else {
+                m.data().as_ptr() as u64
+            },
         ] {
             out.extend_from_slice(&word.to_ne_bytes());
         }
     }
-    for m in messages {
+    for m in messages.iter().filter(|m| inline(m)) {
         out.extend_from_slice(m.data());
     }
-    out
 }
+
+/// Reused delivery buffers below this capacity are never shrunk.
+const SHRINK_ABOVE: usize = 1 << 20;
 
 /// Split a publish layout (see the module docs) of `count` messages into (channel, payload)
 /// pairs (one copy of each payload, with `memcpy`).

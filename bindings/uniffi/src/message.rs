@@ -1,25 +1,30 @@
-//! [`DeliveryBatch`]: the messages of one batch in one buffer, and
+//! [`DeliveryBatch`]: the messages of one batch in the subscription's buffer, and
 //! [`NativeAcker`], which acks them in manual-ack mode.
 
 use std::sync::Arc;
 
 use stan_client::{Error, ErrorKind, Message};
 
-use crate::buffer::NativeBuffer;
 use crate::error::StanError;
 
 /// The messages of one [`NativeSubscription::next_batch`](crate::NativeSubscription::next_batch),
-/// in order, packed in one [`NativeBuffer`] (the delivery layout of `buffer.rs`).
+/// in order, packed in the subscription's delivery buffer (the delivery layout of `buffer.rs`).
+///
+/// The subscription refills that one buffer for every batch instead of handing out a
+/// [`NativeBuffer`](crate::NativeBuffer) each time (no allocation, handle or release call per
+/// batch), so the bytes at `address`, and the large payloads they point to, are valid only until
+/// the next `next_batch` / `try_next_batch` call on the subscription or until its handle is
+/// closed: the caller reads them before either (the Kotlin `Subscription` reads under a lock that its `close()` takes).
 #[derive(uniffi::Record)]
 pub struct DeliveryBatch {
     /// Identifies the batch in later calls that report how many of its messages were taken.
     pub id: u64,
     /// How many messages the batch holds.
     pub count: u32,
-    /// The messages' headers and payloads; the caller reads them and closes it.
-    pub buffer: Arc<NativeBuffer>,
-    /// Where `buffer`'s bytes are in memory (its `address()`).
+    /// Where the batch's headers and payloads are in memory.
     pub address: u64,
+    /// How many bytes the batch takes at `address` (headers and payloads).
+    pub len: u64,
     /// Manual-ack subscriptions: acks messages of this batch by index. `null` in auto-ack
     /// mode.
     pub acker: Option<Arc<NativeAcker>>,

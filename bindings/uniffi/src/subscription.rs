@@ -3,16 +3,17 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use stan_client::{Batch, Subscription, SubscriptionHandle};
+use stan_client::{Batch, Message, Subscription, SubscriptionHandle};
 
-use crate::buffer::{pack_deliveries, NativeBuffer};
+use crate::buffer::pack_deliveries_into;
 use crate::error::StanError;
 use crate::message::{DeliveryBatch, NativeAcker};
 
 /// A subscription (wraps the core `Subscription`), read one batch per call.
 ///
-/// [`next_batch`](Self::next_batch) copies every message buffered now (up to a maximum) to the
-/// caller in one call. The caller hands them to the application one by one and reports how many
+/// [`next_batch`](Self::next_batch) copies every message buffered now (up to a maximum) into
+/// the subscription's delivery buffer, which the caller reads in place before its next call (see
+/// [`DeliveryBatch`]). The caller hands them to the application one by one and reports how many
 /// it handed out (`taken`) with the next call, or with [`settle`](Self::settle) /
 /// [`close_subscription`](Self::close_subscription); in auto-ack mode a message counts as
 /// handled when the next one is taken, so the taken ones are acked then and the rest of a
@@ -26,6 +27,12 @@ pub struct NativeSubscription {
     stream: tokio::sync::Mutex<Subscription>,
     /// The batch handed out last and its id; the caller reports progress against the id.
     current: Mutex<Option<(u64, Batch)>>,
+    /// The delivery buffer, refilled for every batch (see [`DeliveryBatch`]); written only while
+    /// `stream` is held.
+    buffer: Mutex<Vec<u8>>,
+    /// The messages of the batch in `buffer`, whose large payloads it gives by address: kept
+    /// until the next batch replaces them (not by `current`, which a close drops at any time).
+    pinned: Mutex<Vec<Message>>,
     next_id: AtomicU64,
     /// Closes without the stream, ending a `next_batch()` that is waiting.
     handle: SubscriptionHandle,
@@ -41,6 +48,8 @@ impl NativeSubscription {
             handle: sub.handle(),
             stream: tokio::sync::Mutex::new(sub),
             current: Mutex::new(None),
+            buffer: Mutex::new(Vec::new()),
+            pinned: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(1),
         }
     }
@@ -59,12 +68,19 @@ impl NativeSubscription {
         }
     }
 
-    /// Keep `batch` as the current one and copy it for the caller.
+    /// Keep `batch` as the current one and copy it into the delivery buffer for the caller
+    /// (called with `stream` held, which serialises the writers of the buffer).
     fn hand_out(&self, batch: Batch) -> DeliveryBatch {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let count = batch.messages().len() as u32;
-        let buffer = Arc::new(NativeBuffer::from_vec(pack_deliveries(batch.messages())));
-        let address = buffer.address();
+        let (address, len) = {
+            let mut buffer = self.buffer.lock().unwrap_or_else(|e| e.into_inner());
+            pack_deliveries_into(batch.messages(), &mut buffer);
+            let mut pinned = self.pinned.lock().unwrap_or_else(|e| e.into_inner());
+            pinned.clear();
+            pinned.extend_from_slice(batch.messages());
+            (buffer.as_ptr() as u64, buffer.len() as u64)
+        };
         let acker = self
             .manual_acks
             .then(|| Arc::new(NativeAcker::new(batch.messages().to_vec())));
@@ -72,8 +88,8 @@ impl NativeSubscription {
         DeliveryBatch {
             id,
             count,
-            buffer,
             address,
+            len,
             acker,
         }
     }

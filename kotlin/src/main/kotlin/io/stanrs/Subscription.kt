@@ -16,8 +16,8 @@ import java.util.concurrent.CompletableFuture
  * A subscription to a channel. Read it with [messages] (a [Flow]) or [next].
  *
  * Messages cross from the native client in batches: one call brings everything the
- * subscription has buffered (up to [BATCH_SIZE] messages), and [next] / [messages] hand them
- * out one by one from memory. In auto-ack mode a message is acknowledged once the next one is
+ * subscription has buffered (up to [BATCH_SIZE] messages, or about [BATCH_BYTES] of payload),
+ * and [next] / [messages] hand them out one by one from memory. In auto-ack mode a message is acknowledged once the next one is
  * taken or the subscription is closed; messages of a batch that were never handed out (the
  * flow was cancelled, the subscription closed) stay unacknowledged and are redelivered by the
  * server.
@@ -50,6 +50,21 @@ class Subscription internal constructor(
 
     /** Serialises the native fetches. */
     private val fetching = Mutex()
+
+    /**
+     * Held while a fetched batch is read from the native delivery buffer, and by [close] while
+     * it releases the native handle (which frees that buffer).
+     */
+    private val reading = Any()
+
+    /** Set by [close] once the native handle is released: no batch is read after it. */
+    private var released = false
+
+    /** The header words of the batch being read (reused; guarded by [reading]). */
+    private var header = LongArray(0)
+
+    /** How many messages the next fetch asks for (see [BATCH_BYTES]); guarded by `fetching`. */
+    private var fetchMax = FIRST_BATCH_SIZE
 
     /** Guards the current batch and how much of it was handed out. */
     private val lock = Any()
@@ -88,10 +103,21 @@ class Subscription internal constructor(
         if (manualAcks) ackQueue.flush() // the acks of the batch read so far, in one go
         val (doneId, doneTaken) = synchronized(lock) { batchId to taken }
         // What is buffered already comes with a plain call; only an empty buffer suspends.
-        val next = native.tryNextBatch(BATCH_SIZE.toUInt(), doneId, doneTaken.toUInt())
-            ?: native.nextBatch(BATCH_SIZE.toUInt(), doneId, doneTaken.toUInt())
+        val max = fetchMax.toUInt()
+        val next = native.tryNextBatch(max, doneId, doneTaken.toUInt())
+            ?: native.nextBatch(max, doneId, doneTaken.toUInt())
             ?: return null
-        val messages = next.buffer.use { unpack(next.address.toLong(), next.count.toInt(), next.acker) }
+        // The batch is valid until the next fetch (serialised by `fetching`) or the release of
+        // the native handle (see `close`).
+        val messages = synchronized(reading) {
+            if (released) return null
+            unpack(next.address.toLong(), next.len.toLong(), next.count.toInt(), next.acker)
+        }
+        // Size the next batch after this one's payloads: up to BATCH_SIZE small messages, or
+        // about BATCH_BYTES of large ones.
+        val count = next.count.toInt()
+        val average = messages.sumOf { it.data.size.toLong() } / maxOf(count, 1)
+        fetchMax = (BATCH_BYTES / maxOf(average, 1L)).coerceIn(MIN_BATCH_SIZE.toLong(), BATCH_SIZE.toLong()).toInt()
         synchronized(lock) {
             // Closed while the batch was on its way: it is never handed out (stays unacked).
             if (stopped) return null
@@ -103,33 +129,26 @@ class Subscription internal constructor(
     }
 
     /**
-     * The [count] messages laid out at [address] (in a native buffer the caller holds; see
-     * `bindings/uniffi/src/buffer.rs`).
+     * The [count] messages laid out in the [len] bytes at [address] (the subscription's native
+     * delivery buffer; see `bindings/uniffi/src/buffer.rs`): the headers in one read; small
+     * payloads through one direct `ByteBuffer` over the rest of the buffer, large ones read
+     * where the native message holds them. Each payload is copied once, into its `ByteArray`.
+     * Called under [reading].
      */
-    private fun unpack(address: Long, count: Int, acker: NativeAcker?): List<Message> {
+    private fun unpack(address: Long, len: Long, count: Int, acker: NativeAcker?): List<Message> {
         val memory = Pointer(address)
-        val header = LongArray(count * DELIVERY_WORDS)
-        memory.read(0, header, 0, header.size)
-        var total = 0L
-        for (i in 0 until count) total += header[i * DELIVERY_WORDS + 3]
-        var offset = header.size * 8L
-        // Small payloads: one copy across, then one per message; large ones: one copy each.
-        val all = if (total <= BULK_READ_LIMIT) ByteArray(total.toInt()) else null
-        all?.let { memory.read(offset, it, 0, it.size) }
-        var at = 0
+        val words = count * DELIVERY_WORDS
+        if (header.size < words) header = LongArray(maxOf(words, FIRST_BATCH_SIZE * DELIVERY_WORDS))
+        val header = header
+        memory.read(0, header, 0, words)
+        val packed = len - words * 8L
+        val payloads = if (packed > 0) memory.getByteBuffer(words * 8L, packed) else null
         val messages = ArrayList<Message>(count)
         for (i in 0 until count) {
             val h = i * DELIVERY_WORDS
-            val len = header[h + 3].toInt()
-            val data: ByteArray
-            if (all != null) {
-                data = all.copyOfRange(at, at + len)
-                at += len
-            } else {
-                data = ByteArray(len)
-                memory.read(offset, data, 0, len)
-                offset += len
-            }
+            val data = ByteArray(header[h + 3].toInt())
+            val at = header[h + 4]
+            if (at == 0L) payloads?.get(data) else Pointer(at).read(0, data, 0, data.size)
             val flags = header[h + 2]
             messages.add(
                 Message(
@@ -245,7 +264,10 @@ class Subscription internal constructor(
         try {
             runBlocking { closeQuietly() }
         } finally {
-            native.close()
+            synchronized(reading) {
+                released = true
+                native.close()
+            }
         }
     }
 
@@ -269,17 +291,25 @@ class Subscription internal constructor(
 
     override fun toString(): String = "Subscription(subject=$subject, manualAcks=$manualAcks)"
 
-    /** Batch size. */
+    /** Batch sizes. */
     companion object {
         /** The most messages one native call brings over. */
-        const val BATCH_SIZE: Int = 256
+        const val BATCH_SIZE: Int = 1024
+
+        /**
+         * About how many payload bytes one native call brings over: after a batch whose
+         * payloads averaged `n` bytes the next one asks for `BATCH_BYTES / n` messages (at least
+         * 16, at most [BATCH_SIZE]), so 16 KiB payloads come 256 at a time and payloads of 4 KiB
+         * or less [BATCH_SIZE] at a time. The first fetch asks for 256.
+         */
+        const val BATCH_BYTES: Long = 4L * 1024 * 1024
+
+        private const val FIRST_BATCH_SIZE = 256
+        private const val MIN_BATCH_SIZE = 16
 
         private const val INVALID_SUBSCRIPTION = "stan: invalid subscription"
 
         /** 64-bit header words per message in a native batch. */
-        private const val DELIVERY_WORDS = 4
-
-        /** Batches with at most this many payload bytes cross in one copy. */
-        private const val BULK_READ_LIMIT = 256L * 1024
+        private const val DELIVERY_WORDS = 5
     }
 }

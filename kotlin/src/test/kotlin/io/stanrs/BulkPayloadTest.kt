@@ -39,6 +39,22 @@ class BulkPayloadTest : SharedBrokerTest() {
     }
 
     @Test
+    fun messagesKeptFromEarlierBatchesSurviveTheReuseOfTheNativeBuffer() = test { sc ->
+        // The subscription refills one native buffer for every batch: 600 messages (at least
+        // three batches of at most 256), large ones first and small ones after (so the buffer
+        // grows, is overwritten and may shrink), all kept until the end and only then checked.
+        val ch = unique("reuse")
+        val sizes = List(600) { i -> if (i < 300) 8 * 1024 + i else i % 50 }
+        within { sizes.mapIndexed { i, size -> sc.publishAsync(ch, payload(i, size)) }.forEach { it.await() } }
+        val sub = sc.subscribe(ch) { deliverAllAvailable(); maxInFlight = 1000 }
+        val got = within { sub.messages().take(sizes.size).toList() }
+        assertEquals((1L..sizes.size.toLong()).toList(), got.map { it.sequence })
+        for ((i, m) in got.withIndex()) {
+            assertContentEquals(payload(i, sizes[i]), m.data, "message $i")
+        }
+    }
+
+    @Test
     fun manualAcksOutOfOrderAreAllSent() = test { sc ->
         val ch = unique("scattered")
         val durable = unique("d")
