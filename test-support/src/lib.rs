@@ -129,6 +129,22 @@ pub(crate) fn port_of(url: &str) -> Option<u16> {
     hostport.rsplit(':').next()?.parse().ok()
 }
 
+/// Removes the directories in `root` last modified more than `age` ago (left by earlier test
+/// runs); errors are ignored.
+pub fn remove_dirs_older_than(root: &std::path::Path, age: std::time::Duration) {
+    for e in std::fs::read_dir(root).into_iter().flatten().flatten() {
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|a| a > age);
+        if old {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

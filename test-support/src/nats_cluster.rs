@@ -7,7 +7,7 @@
 //! dropped, still leaves no `nats-server` behind once the test binary has exited.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -404,22 +404,8 @@ pub(crate) async fn js_request(
 fn cluster_root() -> PathBuf {
     let root = std::env::temp_dir().join("stan-js-clusters");
     static CLEAN: std::sync::Once = std::sync::Once::new();
-    CLEAN.call_once(|| remove_old(&root));
+    CLEAN.call_once(|| crate::remove_dirs_older_than(&root, Duration::from_secs(3600)));
     root
-}
-
-fn remove_old(root: &Path) {
-    for e in std::fs::read_dir(root).into_iter().flatten().flatten() {
-        let old = e
-            .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age > Duration::from_secs(3600));
-        if old {
-            let _ = std::fs::remove_dir_all(e.path());
-        }
-    }
 }
 
 #[cfg(test)]
@@ -564,7 +550,10 @@ mod tests {
         drop(p.stdin);
         let mut sup = p.supervisor;
         assert!(sup.wait().unwrap().success());
-        assert!(!Path::new(&format!("/proc/{pid}")).exists(), "reaped");
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "reaped"
+        );
         assert!(!dir.exists(), "directory removed");
     }
 }

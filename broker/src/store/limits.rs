@@ -4,6 +4,24 @@ use std::cmp::Ordering;
 use std::time::Duration;
 
 use crate::config::{ChannelLimits, StoreLimits};
+use crate::store::{StoreError, StoreResult};
+
+/// Whether channel `name` may be created in a store holding `count` channels (`exists`: one of
+/// that name is among them), and its effective limits if so.
+pub(crate) fn admit_channel(
+    limits: &StoreLimits,
+    name: &str,
+    exists: bool,
+    count: usize,
+) -> StoreResult<ChannelLimits> {
+    if exists {
+        return Err(StoreError::ChannelExists(name.to_string()));
+    }
+    if limits.max_channels > 0 && count >= limits.max_channels {
+        return Err(StoreError::TooManyChannels);
+    }
+    Ok(effective_limits(limits, name))
+}
 
 /// Rank of one pattern token: literal > `*` > `>`.
 fn token_rank(t: &str) -> u8 {

@@ -9,10 +9,10 @@ use futures::FutureExt;
 use prost::Message;
 use stan_protocol::pb::MsgProto;
 
-use super::limits::effective_limits;
+use super::limits::admit_channel;
 use super::{
-    ChannelStore, ClientRecord, MsgStore, RecoveredState, ServerInfo, Store, StoreError,
-    StoreResult, SubRecord, SubStore,
+    ChannelStore, ClientRecord, MsgStore, RecoveredState, ServerInfo, Store, StoreResult,
+    SubRecord, SubStore,
 };
 use crate::config::{ChannelLimits, StoreLimits};
 
@@ -61,14 +61,13 @@ impl Store for MemoryStore {
     }
 
     fn create_channel(&mut self, name: &str) -> StoreResult<ChannelStore> {
-        if self.channels.contains(name) {
-            return Err(StoreError::ChannelExists(name.to_string()));
-        }
-        if self.limits.max_channels > 0 && self.channels.len() >= self.limits.max_channels {
-            return Err(StoreError::TooManyChannels);
-        }
+        let limits = admit_channel(
+            &self.limits,
+            name,
+            self.channels.contains(name),
+            self.channels.len(),
+        )?;
         self.channels.insert(name.to_string());
-        let limits = effective_limits(&self.limits, name);
         Ok(ChannelStore {
             msgs: Box::new(MemoryMsgStore::new(name, &limits)),
             subs: Box::new(MemorySubStore::default()),
@@ -387,6 +386,7 @@ impl SubStore for MemorySubStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::StoreError;
 
     fn msg(ts: i64, data: &'static [u8]) -> MsgProto {
         MsgProto {

@@ -57,7 +57,7 @@ pub struct ServerInfo {
 }
 
 /// A registered client, as persisted.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ClientRecord {
     /// Client ID.
     pub id: String,
@@ -77,7 +77,8 @@ pub struct ClientRecord {
 }
 
 /// A subscription, as persisted.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct SubRecord {
     /// Unique subscription ID (assigned by the engine, never reused within a run).
     pub id: u64,

@@ -193,19 +193,7 @@ pub fn fresh_store_dir() -> std::path::PathBuf {
     let root = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("stan-file-store-tests");
     // Directories of earlier runs (more than an hour old) are removed once per test binary.
     static CLEAN: std::sync::Once = std::sync::Once::new();
-    CLEAN.call_once(|| {
-        for e in std::fs::read_dir(&root).into_iter().flatten().flatten() {
-            let old = e
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age > Duration::from_secs(3600));
-            if old {
-                let _ = std::fs::remove_dir_all(e.path());
-            }
-        }
-    });
+    CLEAN.call_once(|| stan_test_support::remove_dirs_older_than(&root, Duration::from_secs(3600)));
     let d = root.join(new_nuid());
     std::fs::create_dir_all(&d).expect("create store dir");
     d

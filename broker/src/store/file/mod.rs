@@ -38,7 +38,7 @@ use futures::FutureExt;
 use prost::Message;
 use stan_protocol::subjects::ServerSubjects;
 
-use super::limits::effective_limits;
+use super::limits::{admit_channel, effective_limits};
 use super::{
     ChannelStore, ClientRecord, RecoveredChannel, RecoveredState, ServerInfo, Store, StoreError,
     StoreResult,
@@ -739,19 +739,18 @@ impl Store for FileStore {
     }
 
     fn create_channel(&mut self, name: &str) -> StoreResult<ChannelStore> {
-        if self.channels.contains_key(name) {
-            return Err(StoreError::ChannelExists(name.to_string()));
-        }
-        if self.limits.max_channels > 0 && self.channels.len() >= self.limits.max_channels {
-            return Err(StoreError::TooManyChannels);
-        }
+        let limits = admit_channel(
+            &self.limits,
+            name,
+            self.channels.contains_key(name),
+            self.channels.len(),
+        )?;
         let dir = self.channel_dir(name);
         let create = || -> io::Result<(FileMsgStore, FileSubStore)> {
             if dir.exists() {
                 std::fs::remove_dir_all(&dir)?;
             }
             std::fs::create_dir_all(&dir)?;
-            let limits = effective_limits(&self.limits, name);
             let msgs = FileMsgStore::create(
                 name,
                 &dir,
@@ -771,7 +770,7 @@ impl Store for FileStore {
         Ok(ChannelStore {
             msgs: Box::new(msgs),
             subs: Box::new(subs),
-            limits: effective_limits(&self.limits, name),
+            limits,
         })
     }
 

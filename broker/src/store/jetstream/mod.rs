@@ -34,8 +34,8 @@ use tokio::sync::watch;
 
 use self::msgs::{JsMsgStore, GUID_HEADER};
 use self::names::Names;
-use self::subs::{ClientValue, JsSubStore, Pending, ServerValue, SubValue};
-use super::limits::effective_limits;
+use self::subs::{JsSubStore, Pending, ServerValue, SubValue};
+use super::limits::{admit_channel, effective_limits};
 use super::{
     ChannelStore, ClientRecord, RecoveredChannel, RecoveredState, ServerInfo, Store, StoreError,
     StoreResult,
@@ -535,8 +535,8 @@ impl JetStreamStore {
         };
         let mut recovered_clients = Vec::new();
         for (key, v) in read_all(&clients, "clients").await? {
-            match serde_json::from_slice::<ClientValue>(&v) {
-                Ok(c) => recovered_clients.push(ClientRecord::from(c)),
+            match serde_json::from_slice::<ClientRecord>(&v) {
+                Ok(c) => recovered_clients.push(c),
                 Err(e) => tracing::warn!(key, "ignoring an unreadable client record: {e}"),
             }
         }
@@ -721,14 +721,13 @@ impl Store for JetStreamStore {
     }
 
     fn create_channel(&mut self, name: &str) -> StoreResult<ChannelStore> {
-        if self.channels.contains(name) {
-            return Err(StoreError::ChannelExists(name.to_string()));
-        }
-        if self.limits.max_channels > 0 && self.channels.len() >= self.limits.max_channels {
-            return Err(StoreError::TooManyChannels);
-        }
+        let limits = admit_channel(
+            &self.limits,
+            name,
+            self.channels.contains(name),
+            self.channels.len(),
+        )?;
         self.channels.insert(name.to_string());
-        let limits = effective_limits(&self.limits, name);
         let names = &self.shared.names;
         self.shared
             .pending

@@ -17,19 +17,8 @@ use crate::store::{ClientRecord, RecoveredSub, ServerInfo, StoreResult, SubRecor
 /// A subscription with its pending sequences (as ranges) and redelivery counts, as stored.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub(crate) struct SubValue {
-    id: u64,
-    client_id: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    q_group: String,
-    inbox: String,
-    ack_inbox: String,
-    max_in_flight: i32,
-    ack_wait_in_secs: i32,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    durable_name: String,
-    last_sent: u64,
-    is_durable: bool,
-    is_closed: bool,
+    #[serde(flatten)]
+    record: SubRecord,
     /// Pending sequences as `[first, last]` ranges.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pending: Vec<(u64, u64)>,
@@ -47,7 +36,6 @@ pub(crate) struct SubState {
 
 impl SubState {
     fn value(&self) -> SubValue {
-        let r = &self.record;
         let mut pending: Vec<(u64, u64)> = Vec::new();
         for &s in &self.pending {
             match pending.last_mut() {
@@ -56,17 +44,7 @@ impl SubState {
             }
         }
         SubValue {
-            id: r.id,
-            client_id: r.client_id.clone(),
-            q_group: r.q_group.clone(),
-            inbox: r.inbox.clone(),
-            ack_inbox: r.ack_inbox.clone(),
-            max_in_flight: r.max_in_flight,
-            ack_wait_in_secs: r.ack_wait_in_secs,
-            durable_name: r.durable_name.clone(),
-            last_sent: r.last_sent,
-            is_durable: r.is_durable,
-            is_closed: r.is_closed,
+            record: self.record.clone(),
             pending,
             redeliveries: self.redeliveries.iter().map(|(&s, &c)| (s, c)).collect(),
         }
@@ -84,62 +62,10 @@ impl SubValue {
             pending.extend(a..=b);
         }
         Some(RecoveredSub {
-            record: SubRecord {
-                id: self.id,
-                client_id: self.client_id,
-                q_group: self.q_group,
-                inbox: self.inbox,
-                ack_inbox: self.ack_inbox,
-                max_in_flight: self.max_in_flight,
-                ack_wait_in_secs: self.ack_wait_in_secs,
-                durable_name: self.durable_name,
-                last_sent: self.last_sent,
-                is_durable: self.is_durable,
-                is_closed: self.is_closed,
-            },
+            record: self.record,
             pending,
             redeliveries: self.redeliveries,
         })
-    }
-}
-
-/// A registered client, as stored.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub(crate) struct ClientValue {
-    id: String,
-    hb_inbox: String,
-    conn_id: Vec<u8>,
-    protocol: i32,
-    ping_interval: i32,
-    ping_max_out: i32,
-    resends_publishes: bool,
-}
-
-impl From<&ClientRecord> for ClientValue {
-    fn from(c: &ClientRecord) -> Self {
-        ClientValue {
-            id: c.id.clone(),
-            hb_inbox: c.hb_inbox.clone(),
-            conn_id: c.conn_id.to_vec(),
-            protocol: c.protocol,
-            ping_interval: c.ping_interval,
-            ping_max_out: c.ping_max_out,
-            resends_publishes: c.resends_publishes,
-        }
-    }
-}
-
-impl From<ClientValue> for ClientRecord {
-    fn from(c: ClientValue) -> Self {
-        ClientRecord {
-            id: c.id,
-            hb_inbox: c.hb_inbox,
-            conn_id: Bytes::from(c.conn_id),
-            protocol: c.protocol,
-            ping_interval: c.ping_interval,
-            ping_max_out: c.ping_max_out,
-            resends_publishes: c.resends_publishes,
-        }
     }
 }
 
@@ -243,10 +169,8 @@ impl Pending {
             w.subs.push((Names::sub_key(&key.0, key.1), value));
         }
         for (id, c) in std::mem::take(&mut self.clients) {
-            w.clients.push((
-                super::names::escape(&id),
-                c.as_ref().map(|c| json(&ClientValue::from(c))),
-            ));
+            w.clients
+                .push((super::names::escape(&id), c.as_ref().map(json)));
         }
         w.server = self.server.take().map(|i| json(&ServerValue::from(&i)));
         w.deleted_streams = std::mem::take(&mut self.deleted_streams)
