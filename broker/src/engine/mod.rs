@@ -375,6 +375,9 @@ pub async fn start(
             .map_err(|source| StartError::Subscribe { subject, source })?;
         engine.server_subs.push(s);
     }
+    // The subscriptions are in place at the server before the broker says it is ready (an
+    // external server processes them asynchronously).
+    transport.flush().await;
     let (ctrl_tx, ctrl_rx) = mpsc::unbounded_channel();
     let (frozen_tx, frozen_rx) = watch::channel(false);
     tokio::spawn(engine.run(rx, ctrl_rx, frozen_rx));

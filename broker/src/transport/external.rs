@@ -305,7 +305,14 @@ async fn writer(
                 }
             }
             Cmd::Flush(done) => {
-                let _ = tokio::time::timeout(FLUSH_WAIT, client.flush()).await;
+                // A request nobody answers comes back as "no responders" once the server has
+                // processed everything sent before it (subscriptions included): a flush that
+                // only wrote the socket would not say that.
+                let synced = async {
+                    let _ = client.flush().await;
+                    let _ = client.request(client.new_inbox(), Bytes::new()).await;
+                };
+                let _ = tokio::time::timeout(FLUSH_WAIT, synced).await;
                 let _ = done.send(());
             }
         }

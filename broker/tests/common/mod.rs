@@ -388,7 +388,7 @@ impl Conn {
     pub async fn publish(&mut self, channel: &str, data: &[u8]) {
         let guid = self.publish_async(channel, data).await;
         let ack = self.next_pub_ack().await;
-        assert_eq!(ack.guid, guid);
+        assert_eq!(ack.guid, guid, "{ack:?}");
         assert_eq!(ack.error, "", "publish on {channel} refused");
     }
 
