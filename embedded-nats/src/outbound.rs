@@ -10,7 +10,7 @@
 //! In-process producers cannot be stalled; their messages are held to the larger
 //! `max_pending_in_process` instead.
 
-use std::collections::HashMap;
+use crate::Map;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -83,7 +83,7 @@ pub(crate) struct ClientShared {
     headers: AtomicBool,
     closed: AtomicBool,
     /// Subscriptions by sid.
-    pub subs: Mutex<HashMap<Bytes, Arc<Subscription>>>,
+    pub subs: Mutex<Map<Bytes, Arc<Subscription>>>,
     /// Graceful close: stop reading, flush what is buffered, then close.
     pub closing: CancellationToken,
     /// Immediate close: abort writes.
@@ -128,7 +128,7 @@ impl ClientShared {
             stall_at: max_pending / 2,
             headers: AtomicBool::new(false),
             closed: AtomicBool::new(false),
-            subs: Mutex::new(HashMap::new()),
+            subs: Mutex::new(Map::default()),
             closing: CancellationToken::new(),
             kill: CancellationToken::new(),
             stats: ConnCounters::default(),

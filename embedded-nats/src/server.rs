@@ -1,6 +1,6 @@
 //! The server: listener, accept loop, shared state and message routing.
 
-use std::collections::HashMap;
+use crate::Map;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,7 +28,7 @@ pub(crate) struct ServerInner {
     pub server_id: String,
     pub local_addr: SocketAddr,
     pub sublist: Sublist,
-    pub clients: Mutex<HashMap<u64, Arc<ClientShared>>>,
+    pub clients: Mutex<Map<u64, Arc<ClientShared>>>,
     pub tracker: TaskTracker,
     /// Monitoring counters.
     pub stats: ServerCounters,
@@ -192,7 +192,7 @@ impl Server {
             server_id,
             local_addr,
             sublist: Sublist::default(),
-            clients: Mutex::new(HashMap::new()),
+            clients: Mutex::new(Map::default()),
             tracker: TaskTracker::new(),
             stats: ServerCounters::default(),
             next_id: AtomicU64::new(1),

@@ -1,6 +1,6 @@
 //! Subject index: a token tree with `*`/`>` wildcards, plus a small cache of match results.
 
-use std::collections::HashMap;
+use crate::Map;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -105,7 +105,7 @@ impl MatchResult {
 
 #[derive(Default)]
 struct Level {
-    literal: HashMap<Box<str>, Node>,
+    literal: Map<Box<str>, Node>,
     pwc: Option<Box<Node>>,
     fwc: Option<Box<Node>>,
 }
@@ -230,7 +230,7 @@ struct Tree {
 pub(crate) struct Sublist {
     tree: RwLock<Tree>,
     genid: AtomicU64,
-    cache: Mutex<HashMap<Box<str>, Arc<MatchResult>>>,
+    cache: Mutex<Map<Box<str>, Arc<MatchResult>>>,
     counters: SublistCounters,
 }
 

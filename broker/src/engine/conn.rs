@@ -84,7 +84,7 @@ impl Engine {
             self.cfg.duplicate_check_timeout,
             move |answered| Event::Duplicate {
                 old_registration,
-                req,
+                req: Box::new(req),
                 reply,
                 origin,
                 answered,

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use super::state::{Channel, Client, QueueGroup, Sub};
 use super::timers::{later, TimerKey, Timers};
 use super::{Engine, Stats, REDELIVERY_WINDOW};
+use crate::snapshot::ChannelCounters;
 use crate::store::{MsgStore, RecoveredState, SubStore};
 use crate::transport::{Route, Transport};
 
@@ -20,9 +21,48 @@ struct Outbox<'a> {
     transport: &'a Arc<dyn Transport>,
     stats: &'a mut Stats,
     timers: &'a mut Timers,
+    /// Deliveries counted for one channel, added to its counters at once (when the channel
+    /// changes, and on drop): one counters lookup per run of sends, not per message.
+    counted: Option<(String, ChannelCounters)>,
 }
 
-impl Outbox<'_> {
+impl<'a> Outbox<'a> {
+    fn new(
+        transport: &'a Arc<dyn Transport>,
+        stats: &'a mut Stats,
+        timers: &'a mut Timers,
+    ) -> Self {
+        Outbox {
+            transport,
+            stats,
+            timers,
+            counted: None,
+        }
+    }
+
+    /// Counts one delivery of `bytes` to a subscription of `channel`.
+    fn count(&mut self, channel: &str, bytes: u64, redelivery: bool) {
+        if !matches!(&self.counted, Some((name, _)) if name == channel) {
+            self.add_counted();
+            self.counted = Some((channel.to_string(), ChannelCounters::default()));
+        }
+        if let Some((_, c)) = &mut self.counted {
+            c.out_msgs += 1;
+            c.out_bytes += bytes;
+            c.redeliveries += u64::from(redelivery);
+        }
+    }
+
+    /// Adds what was counted to the channel's counters.
+    fn add_counted(&mut self) {
+        if let Some((name, c)) = self.counted.take() {
+            let counters = self.stats.channel(&name);
+            counters.out_msgs += c.out_msgs;
+            counters.out_bytes += c.out_bytes;
+            counters.redeliveries += c.redeliveries;
+        }
+    }
+
     /// Publishes one stored message (wire form) to a subscription's inbox. A first delivery
     /// is recorded as pending (expiring at `now + ackWait`); a redelivery carries its count,
     /// which is recorded in the store (so that it survives a restart), and leaves the pending
@@ -42,13 +82,10 @@ impl Outbox<'_> {
         };
         self.stats.out_msgs += 1;
         self.stats.out_bytes += payload.len() as u64;
-        let counters = self.stats.channel(&sub.channel);
-        counters.out_msgs += 1;
-        counters.out_bytes += payload.len() as u64;
         if redelivery.is_some() {
-            counters.redeliveries += 1;
             self.stats.redeliveries += 1;
         }
+        self.count(&sub.channel, payload.len() as u64, redelivery.is_some());
         self.transport.publish(&sub.inbox, None, payload);
         let expiry = later(now, sub.ack_wait);
         match redelivery {
@@ -66,6 +103,12 @@ impl Outbox<'_> {
         }
         let at = sub.pending.get(&seq).copied().unwrap_or(expiry);
         self.timers.set_if_earlier(TimerKey::Ack(sub.id), at);
+    }
+}
+
+impl Drop for Outbox<'_> {
+    fn drop(&mut self) {
+        self.add_counted();
     }
 }
 
@@ -121,8 +164,8 @@ fn rotate_members(members: &mut Vec<u64>, idx: usize) {
 /// Index of the member a queue message goes to: the non-stalled, non-failing member with
 /// the fewest pending messages (first on ties), else the first member.
 fn best_member(
-    subs: &HashMap<u64, Sub>,
-    clients: &HashMap<String, Client>,
+    subs: &super::Map<u64, Sub>,
+    clients: &super::Map<String, Client>,
     members: &[u64],
 ) -> Option<usize> {
     let mut best: Option<(usize, usize)> = None;
@@ -147,11 +190,7 @@ impl Engine {
     fn sub_for_sending(&mut self, id: u64) -> Option<(&mut Sub, &mut Channel, Outbox<'_>)> {
         let sub = self.subs.get_mut(&id)?;
         let ch = self.channels.get_mut(&sub.channel)?;
-        let out = Outbox {
-            transport: &self.transport,
-            stats: &mut self.stats,
-            timers: &mut self.timers,
-        };
+        let out = Outbox::new(&self.transport, &mut self.stats, &mut self.timers);
         Some((sub, ch, out))
     }
 
@@ -181,11 +220,7 @@ impl Engine {
             return;
         };
         let now = Instant::now();
-        let mut out = Outbox {
-            transport: &self.transport,
-            stats: &mut self.stats,
-            timers: &mut self.timers,
-        };
+        let mut out = Outbox::new(&self.transport, &mut self.stats, &mut self.timers);
         while let Some(next) = next_to_send(&*ch.store.msgs, &mut g.last_sent) {
             let Some(idx) = best_member(&self.subs, &self.clients, &g.members) else {
                 break;
@@ -329,11 +364,7 @@ impl Engine {
         let q_group = sub.q_group.clone();
         // A pending message left this subscription without an ack.
         let mut freed = false;
-        let mut out = Outbox {
-            transport: &self.transport,
-            stats: &mut self.stats,
-            timers: &mut self.timers,
-        };
+        let mut out = Outbox::new(&self.transport, &mut self.stats, &mut self.timers);
         for (expiry, seq) in due {
             let Some(ch) = self.channels.get_mut(&chan) else {
                 return;
@@ -392,6 +423,8 @@ impl Engine {
                 out.send(&mut *ch.store.subs, s, seq, m, Some(count), now);
             }
         }
+        // Its counts go to the channel's counters now.
+        drop(out);
         // Re-arm for the earliest remaining expiry.
         if let Some(s) = self.subs.get(&id) {
             match s.pending.values().min() {

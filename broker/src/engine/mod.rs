@@ -46,6 +46,11 @@ pub use fuzz::fuzz_requests;
 use state::{Channel, Client, Sub};
 use timers::{TimerKey, Timers};
 
+/// The engine's hash maps: keyed by names, IDs and inboxes that clients choose, so hashed with
+/// a randomly seeded hasher; foldhash's, which costs a fraction of SipHash on the publish
+/// path (several lookups per message). Their sizes are bounded by the server's limits.
+pub(crate) type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// Window within which pending messages are redelivered together when an ack timer fires.
 const REDELIVERY_WINDOW: Duration = Duration::from_millis(15);
 /// Timeout of the standalone duplicate-server check at startup.
@@ -64,7 +69,8 @@ pub(crate) enum Event {
     /// Result of the probe of the old client when a client ID is reused.
     Duplicate {
         old_registration: u64,
-        req: pb::ConnectRequest,
+        /// Boxed: the queue moves every event by value, and this one is rare.
+        req: Box<pb::ConnectRequest>,
         reply: String,
         /// Core-NATS connection the connect request came from.
         origin: Option<u64>,
@@ -239,7 +245,7 @@ pub(crate) struct Stats {
     /// Requests refused or acks dropped by client isolation.
     pub(crate) foreign_requests: u64,
     /// Per-channel traffic, by channel name.
-    pub(crate) channels: HashMap<String, ChannelCounters>,
+    pub(crate) channels: Map<String, ChannelCounters>,
 }
 
 impl Stats {
@@ -265,20 +271,22 @@ pub(crate) struct Engine {
     pub(crate) start_time: SystemTime,
     pub(crate) events: mpsc::UnboundedSender<Event>,
     pub(crate) server_subs: Vec<Box<dyn TransportSubscription>>,
-    pub(crate) clients: HashMap<String, Client>,
-    pub(crate) conn_ids: HashMap<Bytes, String>,
+    pub(crate) clients: Map<String, Client>,
+    pub(crate) conn_ids: Map<Bytes, String>,
     /// The last [`Client::registration`] handed out.
     pub(crate) registrations: u64,
-    pub(crate) channels: HashMap<String, Channel>,
-    pub(crate) lower_names: HashMap<String, String>,
-    pub(crate) subs: HashMap<u64, Sub>,
-    pub(crate) ack_inboxes: HashMap<String, u64>,
+    pub(crate) channels: Map<String, Channel>,
+    pub(crate) lower_names: Map<String, String>,
+    pub(crate) subs: Map<u64, Sub>,
+    pub(crate) ack_inboxes: Map<String, u64>,
     pub(crate) next_sub_id: u64,
     pub(crate) timers: Timers,
     pub(crate) stats: Stats,
     /// PubAcks of the batch: reply subject, guid, error text, channel the message went to.
     pub(crate) batch_acks: Vec<publish::BatchAck>,
     pub(crate) batch_channels: Vec<publish::BatchChannel>,
+    /// When the batch's first publish was taken (for the publish-to-PubAck latency metric).
+    pub(crate) batch_received: Option<std::time::Instant>,
     /// Responses that promise stored state (connect, subscribe, unsubscribe, close), held
     /// until the next store flush: reply subject, encoded response.
     pub(crate) held_replies: Vec<(String, Bytes)>,
@@ -341,18 +349,19 @@ pub async fn start(
         start_time,
         events: tx,
         server_subs: Vec::new(),
-        clients: HashMap::new(),
-        conn_ids: HashMap::new(),
+        clients: Map::default(),
+        conn_ids: Map::default(),
         registrations: 0,
-        channels: HashMap::new(),
-        lower_names: HashMap::new(),
-        subs: HashMap::new(),
-        ack_inboxes: HashMap::new(),
+        channels: Map::default(),
+        lower_names: Map::default(),
+        subs: Map::default(),
+        ack_inboxes: Map::default(),
         next_sub_id: 1,
         timers: Timers::default(),
         stats: Stats::default(),
         batch_acks: Vec::new(),
         batch_channels: Vec::new(),
+        batch_received: None,
         held_replies: Vec::new(),
         held_starts: Vec::new(),
         dedup,
@@ -600,7 +609,7 @@ impl Engine {
                 answered,
             } => {
                 self.finish_batch().await;
-                self.duplicate_result(old_registration, req, reply, origin, answered);
+                self.duplicate_result(old_registration, *req, reply, origin, answered);
             }
         }
     }

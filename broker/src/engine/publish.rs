@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use bytes::{BufMut, Bytes, BytesMut};
 use prost::Message;
 use stan_protocol::{pb, validate};
 use tokio::time::Instant;
@@ -38,32 +39,57 @@ pub(crate) struct BatchChannel {
 /// A PubAck waiting for the end of its batch.
 pub(crate) struct BatchAck {
     reply: String,
-    guid: String,
+    /// The publish's guid: a slice of its payload (no copy).
+    guid: Bytes,
     error: String,
-    /// The channel the message was stored in (`None` if it was refused).
-    channel: Option<String>,
+    /// The batch slot (index in `Engine::batch_channels`) of the channel the message went to
+    /// (`None` if it was refused).
+    slot: Option<usize>,
     /// When the engine took the PubMsg (for the publish-to-PubAck latency metric).
     received: std::time::Instant,
+}
+
+/// `s` as a slice of `payload` when it was read from it (no copy), else copied.
+fn bytes_of(payload: &Bytes, s: &str) -> Bytes {
+    let (start, p) = (payload.as_ptr() as usize, s.as_ptr() as usize);
+    if !s.is_empty() && p >= start && p + s.len() <= start + payload.len() {
+        payload.slice_ref(s.as_bytes())
+    } else {
+        Bytes::copy_from_slice(s.as_bytes())
+    }
+}
+
+/// Appends a `PubAck` (`guid` = 1, `error` = 2, as `pb::PubAck` encodes it) to `buf` and
+/// returns it: the batch's acks share one buffer.
+fn encode_pub_ack(buf: &mut BytesMut, guid: &[u8], error: &str) -> Bytes {
+    for (tag, field) in [(0x0a, guid), (0x12, error.as_bytes())] {
+        if !field.is_empty() {
+            buf.put_u8(tag);
+            prost::encoding::encode_varint(field.len() as u64, buf);
+            buf.put_slice(field);
+        }
+    }
+    buf.split().freeze()
 }
 
 impl Engine {
     fn queue_pub_ack(
         &mut self,
         reply: Option<String>,
-        guid: String,
-        result: Result<String, RequestError>,
+        guid: Bytes,
+        result: Result<usize, RequestError>,
         received: std::time::Instant,
     ) {
         if let Some(reply) = reply {
-            let (error, channel) = match &result {
-                Ok(ch) => (String::new(), Some(ch.clone())),
+            let (error, slot) = match result {
+                Ok(slot) => (String::new(), Some(slot)),
                 Err(e) => (e.to_string(), None),
             };
             self.batch_acks.push(BatchAck {
                 reply,
                 guid,
                 error,
-                channel,
+                slot,
                 received,
             });
         }
@@ -71,7 +97,10 @@ impl Engine {
 
     /// Validates and stores one publish; its PubAck goes out with the batch.
     pub(crate) fn handle_publish(&mut self, m: Inbound) {
-        let received = std::time::Instant::now();
+        // One clock read per batch for the publish-to-PubAck latency: its first publish's.
+        let received = *self
+            .batch_received
+            .get_or_insert_with(std::time::Instant::now);
         let Inbound {
             reply,
             payload,
@@ -87,7 +116,7 @@ impl Engine {
             Err(_) => {
                 return self.queue_pub_ack(
                     reply,
-                    String::new(),
+                    Bytes::new(),
                     Err(RequestError::InvalidPubRequest),
                     received,
                 )
@@ -97,7 +126,7 @@ impl Engine {
         if origin.is_some() && !self.cfg.trust_client_subjects {
             self.bind_by_conn_id(&req.conn_id, origin);
         }
-        let guid = req.guid.to_string();
+        let guid = bytes_of(&payload, req.guid);
         let result = if guid.is_empty() {
             Err(RequestError::InvalidPubRequest)
         } else {
@@ -110,7 +139,8 @@ impl Engine {
     /// on first use), arms the channel's max_age timer and marks the channel for the batch.
     /// A publish whose guid the channel stored within the de-duplication window is
     /// acknowledged like the original (with the batch, after the flush) and not stored again.
-    fn store_publish(&mut self, req: PubMsgRef<'_>) -> Result<String, RequestError> {
+    /// Returns the channel's batch slot.
+    fn store_publish(&mut self, req: PubMsgRef<'_>) -> Result<usize, RequestError> {
         let guid = req.guid;
         if !validate::is_valid_channel(req.subject) {
             return Err(RequestError::InvalidPubRequest);
@@ -130,10 +160,25 @@ impl Engine {
             .channels
             .get_mut(req.subject)
             .ok_or(RequestError::InvalidPubRequest)?;
+        // The channel's slot in the batch: a re-sent publish's ack also waits for (and
+        // shares the outcome of) the channel's flush.
+        let slot = match ch.batch_slot {
+            Some(i) => i,
+            None => {
+                self.batch_channels.push(BatchChannel {
+                    name: ch.name.clone(),
+                    msgs: 0,
+                    bytes: 0,
+                });
+                let i = self.batch_channels.len() - 1;
+                ch.batch_slot = Some(i);
+                i
+            }
+        };
         let now_ns = now_nanos();
         if self.dedup.seen(&ch.name, guid, now_ns) {
             tracing::debug!(channel = %ch.name, guid, "re-sent publish acknowledged again, not stored");
-            return Ok(ch.name.clone());
+            return Ok(slot);
         }
         let timestamp = now_ns.max(ch.store.msgs.last_timestamp());
         let msg = pb::MsgProto {
@@ -150,34 +195,22 @@ impl Engine {
         } else {
             ch.store.msgs.store(msg)?;
         }
-        let now = Instant::now();
-        ch.last_activity = now;
+        // `last_activity` is set once per batch, with the PubAcks (`finish_batch`).
         let max_age = ch.max_age();
         if !max_age.is_zero() && !ch.age_timer {
             ch.age_timer = true;
-            self.timers
-                .set(TimerKey::Age(ch.name.clone()), later(now, max_age));
+            self.timers.set(
+                TimerKey::Age(ch.name.clone()),
+                later(Instant::now(), max_age),
+            );
         }
-        let slot = match ch.batch_slot {
-            Some(i) => i,
-            None => {
-                self.batch_channels.push(BatchChannel {
-                    name: ch.name.clone(),
-                    msgs: 0,
-                    bytes: 0,
-                });
-                let i = self.batch_channels.len() - 1;
-                ch.batch_slot = Some(i);
-                i
-            }
-        };
         if let Some(b) = self.batch_channels.get_mut(slot) {
             b.msgs += 1;
             b.bytes += payload_len;
         }
         self.stats.in_msgs += 1;
         self.stats.in_bytes += payload_len;
-        Ok(ch.name.clone())
+        Ok(slot)
     }
 
     /// Ends a batch: flush touched message stores, dispatch, flush subscription stores, send
@@ -185,6 +218,7 @@ impl Engine {
     /// store's error: a successful PubAck always means "stored" (on disk, for a synced FILE
     /// store).
     pub(crate) async fn finish_batch(&mut self) {
+        self.batch_received = None;
         if self.batch_channels.is_empty() && self.batch_acks.is_empty() {
             return;
         }
@@ -199,12 +233,13 @@ impl Engine {
             counters.in_bytes += b.bytes;
             touched.push(b.name);
         }
-        let mut failed: Vec<(String, String)> = Vec::new();
-        for name in &touched {
+        // The flush error of each batch slot (`touched` index), if it failed.
+        let mut failed: Vec<Option<String>> = vec![None; touched.len()];
+        for (name, failure) in touched.iter().zip(failed.iter_mut()) {
             if let Some(ch) = self.channels.get_mut(name) {
                 if let Err(e) = ch.store.msgs.flush().await {
                     tracing::error!(channel = %name, "message store flush failed: {e}");
-                    failed.push((name.clone(), e.to_string()));
+                    *failure = Some(e.to_string());
                 }
                 // Inactivity counts from the PubAcks (a slow flush is not idle time).
                 ch.last_activity = Instant::now();
@@ -215,8 +250,8 @@ impl Engine {
         self.release_replies().await;
         // A channel whose flush failed delivers nothing of this batch: its publishers get an
         // error, and a subscriber must never see a message that may not be stored.
-        for name in &touched {
-            if !failed.iter().any(|(n, _)| n == name) {
+        for (name, failure) in touched.iter().zip(&failed) {
+            if failure.is_none() {
                 self.dispatch_channel(name);
             }
         }
@@ -230,19 +265,22 @@ impl Engine {
         if let Err(e) = self.store.flush().await {
             tracing::error!("store flush failed: {e}");
         }
-        for mut a in std::mem::take(&mut self.batch_acks) {
-            if let Some((n, e)) = failed.iter().find(|(n, _)| a.channel.as_ref() == Some(n)) {
-                a.error = e.clone();
-                // Not durable: a re-sent copy must be stored.
-                self.dedup.forget(n, &a.guid);
+        let acks = std::mem::take(&mut self.batch_acks);
+        let mut buf =
+            BytesMut::with_capacity(acks.iter().map(|a| a.guid.len() + a.error.len() + 8).sum());
+        let sent = std::time::Instant::now();
+        for mut a in acks {
+            if let Some(slot) = a.slot {
+                if let (Some(Some(e)), Some(name)) = (failed.get(slot), touched.get(slot)) {
+                    a.error = e.clone();
+                    // Not durable: a re-sent copy must be stored.
+                    self.dedup
+                        .forget(name, std::str::from_utf8(&a.guid).unwrap_or_default());
+                }
             }
-            let ack = pb::PubAck {
-                guid: a.guid,
-                error: a.error,
-            };
-            self.transport
-                .publish(&a.reply, None, ack.encode_to_vec().into());
-            metrics::PUBLISH_ACK_LATENCY.observe(a.received.elapsed());
+            let ack = encode_pub_ack(&mut buf, &a.guid, &a.error);
+            self.transport.publish(&a.reply, None, ack);
+            metrics::PUBLISH_ACK_LATENCY.observe(sent.saturating_duration_since(a.received));
         }
     }
 
@@ -391,5 +429,42 @@ impl Engine {
         if let Err(e) = self.store.delete_channel(name) {
             tracing::error!(channel = %name, "unable to delete channel from store: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pub_acks_encode_as_the_generated_code_does() {
+        let mut buf = BytesMut::new();
+        let long = "g".repeat(300);
+        for (guid, error) in [
+            ("", ""),
+            ("Zq5Ha0fQ5xC7dMb1hLq2Xo", ""),
+            ("", "stan: invalid publish request"),
+            (long.as_str(), "e"),
+        ] {
+            let ours = encode_pub_ack(&mut buf, guid.as_bytes(), error);
+            let generated = pb::PubAck {
+                guid: guid.to_string(),
+                error: error.to_string(),
+            }
+            .encode_to_vec();
+            assert_eq!(&ours[..], &generated[..], "guid {guid:?}, error {error:?}");
+        }
+    }
+
+    #[test]
+    fn a_guid_read_from_the_payload_is_a_slice_of_it_and_any_other_is_copied() {
+        let payload = Bytes::from_static(b"xxguid-1yy");
+        let inside = std::str::from_utf8(&payload[2..8]).unwrap();
+        let b = bytes_of(&payload, inside);
+        assert_eq!(&b[..], b"guid-1");
+        assert_eq!(b.as_ptr(), payload[2..].as_ptr(), "no copy");
+        let other = String::from("guid-1");
+        assert_eq!(&bytes_of(&payload, &other)[..], b"guid-1");
+        assert!(bytes_of(&payload, "").is_empty());
     }
 }

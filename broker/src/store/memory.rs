@@ -325,32 +325,30 @@ impl MsgStore for MemoryMsgStore {
 }
 
 /// Subscription records of one channel, in memory.
+///
+/// Pending sequences are not kept here: the engine holds every subscription's pending
+/// messages itself, and a MEMORY store starts empty after a restart, so a second copy would
+/// only cost a map update per delivery and per ack.
 #[derive(Default)]
 pub struct MemorySubStore {
-    subs: HashMap<u64, (SubRecord, BTreeSet<u64>)>,
+    subs: HashMap<u64, SubRecord>,
 }
 
 impl MemorySubStore {
-    /// The stored record and pending sequences of a subscription.
-    pub fn get(&self, id: u64) -> Option<(&SubRecord, Vec<u64>)> {
-        self.subs
-            .get(&id)
-            .map(|(r, p)| (r, p.iter().copied().collect()))
+    /// The stored record of a subscription.
+    pub fn get(&self, id: u64) -> Option<&SubRecord> {
+        self.subs.get(&id)
     }
 }
 
 impl SubStore for MemorySubStore {
     fn create_sub(&mut self, sub: &SubRecord) -> StoreResult<()> {
-        self.subs.insert(sub.id, (sub.clone(), BTreeSet::new()));
+        self.subs.insert(sub.id, sub.clone());
         Ok(())
     }
 
     fn update_sub(&mut self, sub: &SubRecord) -> StoreResult<()> {
-        let e = self
-            .subs
-            .entry(sub.id)
-            .or_insert_with(|| (sub.clone(), BTreeSet::new()));
-        e.0 = sub.clone();
+        self.subs.insert(sub.id, sub.clone());
         Ok(())
     }
 
@@ -359,18 +357,11 @@ impl SubStore for MemorySubStore {
         Ok(())
     }
 
-    fn add_seq_pending(&mut self, id: u64, seq: u64) -> StoreResult<()> {
-        if let Some((r, p)) = self.subs.get_mut(&id) {
-            p.insert(seq);
-            r.last_sent = r.last_sent.max(seq);
-        }
+    fn add_seq_pending(&mut self, _id: u64, _seq: u64) -> StoreResult<()> {
         Ok(())
     }
 
-    fn ack_seq_pending(&mut self, id: u64, seq: u64) -> StoreResult<()> {
-        if let Some((_, p)) = self.subs.get_mut(&id) {
-            p.remove(&seq);
-        }
+    fn ack_seq_pending(&mut self, _id: u64, _seq: u64) -> StoreResult<()> {
         Ok(())
     }
 
