@@ -38,6 +38,9 @@ pub(crate) enum Command {
     },
     /// Acknowledge a delivered message.
     Ack { sub_id: u64, sequence: u64 },
+    /// Acknowledge several delivered messages of one subscription, in this order: handled as
+    /// one [`Command::Ack`] for each.
+    Acks { sub_id: u64, sequences: Vec<u64> },
     /// Close or unsubscribe a subscription; `reply`, if any, gets the server's answer.
     CloseSub {
         sub_id: u64,

@@ -5,8 +5,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{assert_quiet, buffered, next_msg, publish_n, setup, within};
-use stan_client::{Batch, ErrorKind, SubscribeOptions, Subscription};
+use common::{assert_quiet, buffered, next_msg, publish_n, setup, within, TestServer};
+use stan_client::{Batch, ErrorKind, Message, SubscribeOptions, Subscription};
 
 async fn batch(sub: &mut Subscription, max: usize) -> Batch {
     within("a batch", sub.next_batch(max))
@@ -17,6 +17,44 @@ async fn batch(sub: &mut Subscription, max: usize) -> Batch {
 
 fn seqs(batch: &Batch) -> Vec<u64> {
     batch.messages().iter().map(|m| m.sequence()).collect()
+}
+
+/// Manual acks with `ack_wait`, from the start of the channel.
+fn manual(ack_wait_secs: u64) -> SubscribeOptions {
+    SubscribeOptions::new()
+        .deliver_all_available()
+        .manual_acks(true)
+        .ack_wait(Duration::from_secs(ack_wait_secs))
+}
+
+/// The in-process broker's view of `ch`: unacked messages of its subscriptions, and
+/// redeliveries so far. `None` against an external server.
+async fn server_view(srv: &TestServer, ch: &str) -> Option<(usize, u64)> {
+    let snap = srv.broker()?.snapshot().await;
+    let channel = snap
+        .channels
+        .iter()
+        .find(|c| c.name == ch)
+        .expect("channel");
+    let pending = channel.subs.iter().map(|s| s.pending_count).sum();
+    Some((pending, channel.counters.redeliveries))
+}
+
+/// Wait until the in-process broker holds no unacked message of `ch`, and check that it did
+/// not redeliver any (the client acks a redelivered copy of an acked message by itself, so
+/// only the server tells whether the first acks arrived). Nothing to check against an
+/// external server.
+async fn server_acked_all(srv: &TestServer, ch: &str) {
+    within("the server to count every ack", async {
+        while let Some((pending, redeliveries)) = server_view(srv, ch).await {
+            assert_eq!(redeliveries, 0, "redelivered on {ch}");
+            if pending == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -188,6 +226,102 @@ async fn ack_many_acks_a_manual_batch_in_one_call() {
     let b = batch(&mut auto, 5).await;
     let err = stan_client::Message::ack_many(b.messages()).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidState);
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn ack_many_acks_every_message_of_a_batch() {
+    let (srv, client, ch) = setup().await;
+    publish_n(&client, &ch, 1, 50).await;
+    // A long ack wait: only the acks of `ack_many` can empty the server's pending list in time.
+    let mut sub = client.subscribe(&ch, manual(60)).await.unwrap();
+    buffered(&sub, 50).await;
+    let b = batch(&mut sub, 50).await;
+    assert_eq!(seqs(&b), (1..=50).collect::<Vec<u64>>());
+    Message::ack_many(b.messages()).unwrap();
+    server_acked_all(&srv, &ch).await;
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn ack_many_acks_the_messages_of_two_subscriptions_in_one_call() {
+    let (srv, client, ch) = setup().await;
+    let other = common::unique("ch");
+    publish_n(&client, &ch, 1, 4).await;
+    publish_n(&client, &other, 1, 4).await;
+    let mut a = client.subscribe(&ch, manual(60)).await.unwrap();
+    let mut b = client.subscribe(&other, manual(60)).await.unwrap();
+    buffered(&a, 4).await;
+    buffered(&b, 4).await;
+    let (ba, bb) = (batch(&mut a, 4).await, batch(&mut b, 4).await);
+    // Interleaved, and with a message of each acked before (skipped).
+    ba.messages()[1].ack_now().unwrap();
+    bb.messages()[2].ack_now().unwrap();
+    let mixed: Vec<&Message> = ba
+        .messages()
+        .iter()
+        .zip(bb.messages())
+        .flat_map(|(x, y)| [x, y])
+        .collect();
+    Message::ack_many(mixed).unwrap();
+    server_acked_all(&srv, &ch).await;
+    server_acked_all(&srv, &other).await;
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn ack_many_stops_at_a_message_of_an_auto_ack_subscription() {
+    let (srv, client, ch) = setup().await;
+    let other = common::unique("ch");
+    publish_n(&client, &ch, 1, 3).await;
+    publish_n(&client, &other, 1, 1).await;
+    let mut sub = client.subscribe(&ch, manual(2)).await.unwrap();
+    let mut auto = client
+        .subscribe(&other, SubscribeOptions::new().deliver_all_available())
+        .await
+        .unwrap();
+    buffered(&sub, 3).await;
+    let b = batch(&mut sub, 3).await;
+    let auto_msg = next_msg(&mut auto).await;
+    let m = b.messages();
+    let err = Message::ack_many([&m[0], &m[1], &auto_msg, &m[2]]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidState);
+    assert_eq!(err.to_string(), auto_msg.ack_now().unwrap_err().to_string());
+    drop(b);
+    // #1 and #2 were acked; #3, after the failing message, was not.
+    let again = next_msg(&mut sub).await;
+    assert_eq!((again.sequence(), again.redelivered()), (3, true));
+    if let Some((_, redeliveries)) = server_view(&srv, &ch).await {
+        assert_eq!(redeliveries, 1, "only #3 was redelivered");
+    }
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn ack_many_stops_at_a_message_of_a_closed_subscription() {
+    let (srv, client, ch) = setup().await;
+    let other = common::unique("ch");
+    publish_n(&client, &ch, 1, 2).await;
+    publish_n(&client, &other, 1, 1).await;
+    let mut open = client.subscribe(&ch, manual(2)).await.unwrap();
+    let mut closed = client.subscribe(&other, manual(60)).await.unwrap();
+    buffered(&open, 2).await;
+    let b = batch(&mut open, 2).await;
+    let gone = next_msg(&mut closed).await;
+    closed.close().await.unwrap();
+    let only_closed = Message::ack_many([&gone]).unwrap_err();
+    assert_eq!(only_closed.kind(), ErrorKind::InvalidState);
+    let m = b.messages();
+    let err = Message::ack_many([&m[0], &gone, &m[1]]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidState);
+    assert_eq!(err.to_string(), gone.ack_now().unwrap_err().to_string());
+    drop(b);
+    // #1 was acked; #2, after the failing message, was not.
+    let again = next_msg(&mut open).await;
+    assert_eq!((again.sequence(), again.redelivered()), (2, true));
+    if let Some((_, redeliveries)) = server_view(&srv, &ch).await {
+        assert_eq!(redeliveries, 1, "only #2 was redelivered");
+    }
     client.close().await.unwrap();
 }
 

@@ -72,16 +72,23 @@ impl Task {
     }
 
     pub(super) async fn send_ack(&mut self, sub_id: u64, seq: u64) {
+        self.send_acks(sub_id, &[seq]).await;
+    }
+
+    /// Send the acks of `seqs` in order, or queue them until the subscription's ack inbox is
+    /// known.
+    pub(super) async fn send_acks(&mut self, sub_id: u64, seqs: &[u64]) {
         let Some(sub) = self.subs.get_mut(&sub_id) else {
             return;
         };
         match &sub.ack_inbox {
             Some(inbox) => {
-                let ack = self.shared.encoder.ack(&sub.spec.channel, seq);
-                let inbox = inbox.clone();
-                let _ = self.shared.nats.publish(inbox, ack).await;
+                for &seq in seqs {
+                    let ack = self.shared.encoder.ack(&sub.spec.channel, seq);
+                    let _ = self.shared.nats.publish(inbox.clone(), ack).await;
+                }
             }
-            None => sub.queued_acks.push(seq),
+            None => sub.queued_acks.extend_from_slice(seqs),
         }
     }
 }

@@ -312,6 +312,15 @@ impl Task {
                 sub.unacked.remove(&sequence);
                 self.send_ack(sub_id, sequence).await;
             }
+            Command::Acks { sub_id, sequences } => {
+                let Some(sub) = self.subs.get_mut(&sub_id) else {
+                    return;
+                };
+                for sequence in &sequences {
+                    sub.unacked.remove(sequence);
+                }
+                self.send_acks(sub_id, &sequences).await;
+            }
             Command::CloseSub {
                 sub_id,
                 unsubscribe,

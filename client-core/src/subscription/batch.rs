@@ -73,13 +73,20 @@ impl Batch {
             return;
         }
         let mut last = lock(&ctl.last);
+        let mut acks = Vec::new();
         for msg in newly {
             let handle = msg.ack_handle();
             handle.mark_taken();
             if let Some(prev) = last.replace(handle.clone()) {
-                prev.auto_ack();
+                if prev.claim_auto_ack() {
+                    acks.push(prev.sequence);
+                }
             }
         }
+        // One command for all of them, queued while `last` is locked so that a concurrent
+        // close request follows it.
+        ctl.shared.send_acks(acks);
+        drop(last);
     }
 }
 

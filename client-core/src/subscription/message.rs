@@ -52,20 +52,47 @@ impl AckHandle {
         self.abandoned.store(true, Ordering::Release);
     }
 
-    /// Queue the ack once; false when it was already acked or the client is gone.
-    pub(crate) fn send_ack(&self) -> bool {
+    /// Mark the message acked and record it in the subscription's ack log, without queueing
+    /// the ack; false when it was acked already (the caller then sends nothing).
+    fn claim(&self) -> bool {
         if self.acked.swap(true, Ordering::AcqRel) {
             return false;
         }
         self.sub.acked.insert(self.sequence, self.timestamp);
-        self.sub.send_ack(self.sequence)
+        true
+    }
+
+    /// Queue the ack once; false when it was already acked or the client is gone.
+    pub(crate) fn send_ack(&self) -> bool {
+        self.claim() && self.sub.send_ack(self.sequence)
     }
 
     /// Auto-ack mode: the consumer asked for the next message.
     pub(crate) fn auto_ack(&self) {
-        if !self.abandoned.load(Ordering::Acquire) {
-            self.send_ack();
+        if self.claim_auto_ack() {
+            self.sub.send_ack(self.sequence);
         }
+    }
+
+    /// [`auto_ack`](Self::auto_ack) without queueing the ack: true when the caller must queue
+    /// it (with [`SubShared::send_acks`], together with others of the subscription).
+    pub(crate) fn claim_auto_ack(&self) -> bool {
+        !self.abandoned.load(Ordering::Acquire) && self.claim()
+    }
+
+    /// Whether the application may ack the message itself: manual-ack mode and the
+    /// subscription still open.
+    fn check_manual_ack(&self) -> Result<()> {
+        if !self.sub.manual_acks {
+            return Err(Error::new(
+                ErrorKind::InvalidState,
+                errors::MANUAL_ACK_IN_AUTO_MODE,
+            ));
+        }
+        if self.sub.closed.load(Ordering::Acquire) {
+            return Err(Error::new(ErrorKind::InvalidState, errors::INVALID_SUB));
+        }
+        Ok(())
     }
 }
 
@@ -121,12 +148,22 @@ impl Message {
     }
 
     /// Acknowledge many messages of manual-ack subscriptions in one call: as
-    /// [`ack_now`](Self::ack_now) for each, stopping at the first error. The messages may come
-    /// from different subscriptions and batches; acking one twice is a no-op.
+    /// [`ack_now`](Self::ack_now) for each, in order, stopping at the first error. The messages
+    /// may come from different subscriptions and batches; acking one twice is a no-op, and
+    /// messages acked before are skipped.
+    ///
+    /// The acks of consecutive messages of one subscription cross into the connection task as
+    /// one command (usually the whole set is one subscription's: one command for all of it);
+    /// the task then sends them to the server in the given order. Each message still counts
+    /// as acked at once, exactly as with [`ack_now`](Self::ack_now).
     ///
     /// # Errors
-    /// As [`ack_now`](Self::ack_now), for the first message that could not be acked (the ones
-    /// before it are acked).
+    /// As [`ack_now`](Self::ack_now), for the first message that could not be acked: the
+    /// messages before it are acked (their acks are queued before the error is returned), the
+    /// message and those after it are not. A message of an auto-ack subscription, or of a
+    /// closed one, thus fails the call only when it is reached. When the client is closed the
+    /// call fails with [`ErrorKind::ConnectionClosed`] at the first run of one subscription's
+    /// messages, which then count as acked but never reach the server.
     ///
     /// ```no_run
     /// # async fn demo(mut sub: stan_client::Subscription) -> stan_client::Result<()> {
@@ -138,7 +175,25 @@ impl Message {
     /// # Ok(()) }
     /// ```
     pub fn ack_many<'a>(messages: impl IntoIterator<Item = &'a Message>) -> Result<()> {
-        messages.into_iter().try_for_each(Message::ack_now)
+        // The run being gathered: consecutive acks of one subscription.
+        let mut run: Option<(&Arc<SubShared>, Vec<u64>)> = None;
+        for msg in messages {
+            let ack = &msg.inner.ack;
+            if let Err(e) = ack.check_manual_ack() {
+                send_run(run)?;
+                return Err(e);
+            }
+            if !ack.claim() {
+                continue;
+            }
+            match &mut run {
+                Some((sub, sequences)) if Arc::ptr_eq(sub, &ack.sub) => {
+                    sequences.push(ack.sequence);
+                }
+                _ => send_run(run.replace((&ack.sub, vec![ack.sequence])))?,
+            }
+        }
+        send_run(run)
     }
 
     /// The channel's sequence number of this message (starts at 1).
@@ -222,15 +277,7 @@ impl Message {
     /// ```
     pub fn ack_now(&self) -> Result<()> {
         let ack = &self.inner.ack;
-        if !ack.sub.manual_acks {
-            return Err(Error::new(
-                ErrorKind::InvalidState,
-                errors::MANUAL_ACK_IN_AUTO_MODE,
-            ));
-        }
-        if ack.sub.closed.load(Ordering::Acquire) {
-            return Err(Error::new(ErrorKind::InvalidState, errors::INVALID_SUB));
-        }
+        ack.check_manual_ack()?;
         if ack.acked.load(Ordering::Acquire) {
             return Ok(());
         }
@@ -239,6 +286,18 @@ impl Message {
         } else {
             Err(Error::closed())
         }
+    }
+}
+
+/// Queue the acks of one run of [`Message::ack_many`] (nothing for `None`).
+fn send_run(run: Option<(&Arc<SubShared>, Vec<u64>)>) -> Result<()> {
+    let Some((sub, sequences)) = run else {
+        return Ok(());
+    };
+    if sub.send_acks(sequences) {
+        Ok(())
+    } else {
+        Err(Error::closed())
     }
 }
 
@@ -252,5 +311,136 @@ impl fmt::Debug for Message {
             .field("redelivered", &self.redelivered())
             .field("redelivery_count", &self.redelivery_count())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::acked::AckedLog;
+    use crate::command::Command;
+
+    fn sub(id: u64, manual_acks: bool, cmd: &mpsc::UnboundedSender<Command>) -> Arc<SubShared> {
+        Arc::new(SubShared {
+            id,
+            manual_acks,
+            closed: AtomicBool::new(false),
+            cmd: cmd.clone(),
+            acked: Arc::new(AckedLog::new(64)),
+        })
+    }
+
+    fn msg(sub: &Arc<SubShared>, sequence: u64) -> Message {
+        let timestamp = 1_000 + sequence as i64;
+        let proto = MsgProto {
+            sequence,
+            timestamp,
+            ..Default::default()
+        };
+        Message::new(
+            proto,
+            Arc::new(AckHandle::new(sub.clone(), sequence, timestamp, true)),
+        )
+    }
+
+    /// The acks queued so far, as `(sub_id, sequences, batched)`.
+    fn queued(rx: &mut mpsc::UnboundedReceiver<Command>) -> Vec<(u64, Vec<u64>, bool)> {
+        let mut out = Vec::new();
+        while let Ok(cmd) = rx.try_recv() {
+            match cmd {
+                Command::Ack { sub_id, sequence } => out.push((sub_id, vec![sequence], false)),
+                Command::Acks { sub_id, sequences } => out.push((sub_id, sequences, true)),
+                _ => panic!("not an ack command"),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn ack_many_sends_one_command_per_run_of_one_subscription_in_order() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (a, b) = (sub(1, true, &tx), sub(2, true, &tx));
+        let msgs = [
+            msg(&a, 1),
+            msg(&a, 2),
+            msg(&a, 3),
+            msg(&b, 7),
+            msg(&b, 8),
+            msg(&a, 4),
+        ];
+        Message::ack_many(&msgs).unwrap();
+        assert_eq!(
+            queued(&mut rx),
+            vec![
+                (1, vec![1, 2, 3], true),
+                (2, vec![7, 8], true),
+                // A run of one goes as a single ack.
+                (1, vec![4], false),
+            ]
+        );
+        for m in &msgs {
+            let sub = &m.ack_handle().sub;
+            assert!(
+                sub.was_acked(m.sequence(), m.timestamp_nanos()),
+                "#{}",
+                m.sequence()
+            );
+        }
+        // Every message is acked once: acking them again sends nothing.
+        Message::ack_many(&msgs).unwrap();
+        msgs[0].ack_now().unwrap();
+        assert!(queued(&mut rx).is_empty());
+    }
+
+    #[test]
+    fn ack_many_skips_messages_acked_before() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let a = sub(1, true, &tx);
+        let msgs: Vec<_> = (1..=5).map(|s| msg(&a, s)).collect();
+        msgs[1].ack_now().unwrap();
+        msgs[3].ack_now().unwrap();
+        assert_eq!(
+            queued(&mut rx),
+            vec![(1, vec![2], false), (1, vec![4], false)]
+        );
+        Message::ack_many(&msgs).unwrap();
+        assert_eq!(queued(&mut rx), vec![(1, vec![1, 3, 5], true)]);
+    }
+
+    #[test]
+    fn ack_many_acks_the_messages_before_the_first_that_fails_and_no_more() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (manual, auto) = (sub(1, true, &tx), sub(2, false, &tx));
+        let msgs = [
+            msg(&manual, 1),
+            msg(&manual, 2),
+            msg(&auto, 9),
+            msg(&manual, 3),
+        ];
+        let err = Message::ack_many(&msgs).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidState);
+        assert_eq!(err.to_string(), msgs[2].ack_now().unwrap_err().to_string());
+        assert_eq!(queued(&mut rx), vec![(1, vec![1, 2], true)]);
+        assert!(!manual.was_acked(3, msgs[3].timestamp_nanos()));
+
+        let closed = sub(3, true, &tx);
+        closed.closed.store(true, Ordering::Release);
+        let msgs = [msg(&manual, 3), msg(&closed, 1), msg(&manual, 4)];
+        let err = Message::ack_many(&msgs).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidState);
+        assert_eq!(err.to_string(), msgs[1].ack_now().unwrap_err().to_string());
+        assert_eq!(queued(&mut rx), vec![(1, vec![3], false)]);
+    }
+
+    #[test]
+    fn ack_many_on_a_closed_client_fails_as_closed() {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let a = sub(1, true, &tx);
+        let msgs = [msg(&a, 1), msg(&a, 2)];
+        drop(rx);
+        let err = Message::ack_many(&msgs).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ConnectionClosed);
     }
 }

@@ -35,4 +35,21 @@ impl SubShared {
             })
             .is_ok()
     }
+
+    /// Queues the acks of `sequences`, in order, as one command to the connection (nothing
+    /// for none); false when the client is gone.
+    pub(crate) fn send_acks(&self, mut sequences: Vec<u64>) -> bool {
+        let cmd = match sequences.len() {
+            0 => return true,
+            1 => Command::Ack {
+                sub_id: self.id,
+                sequence: sequences.pop().expect("one sequence"),
+            },
+            _ => Command::Acks {
+                sub_id: self.id,
+                sequences,
+            },
+        };
+        self.cmd.send(cmd).is_ok()
+    }
 }
