@@ -17,13 +17,13 @@
 //! growth all reuse it.
 
 use std::collections::hash_map::RandomState;
-use std::collections::VecDeque;
 use std::hash::BuildHasher;
 use std::time::Duration;
 
 use hashbrown::HashTable;
 
 use super::Map;
+use crate::store::chunked::ChunkedDeque;
 
 /// Most guids remembered per channel; older ones are forgotten early when a channel stores
 /// more publishes than this within one window.
@@ -97,7 +97,7 @@ struct ChannelGuids {
     table: HashTable<u32>,
     /// `(stored at, guid)` in storing order; an entry whose position is not in `table` was
     /// forgotten (or stored again later) and is skipped.
-    order: VecDeque<(i64, Key)>,
+    order: ChunkedDeque<(i64, Key)>,
     /// The position of `order`'s front; positions wrap (live ones are at most the cap apart,
     /// and stale ones are swept long before they could wrap into the live range).
     base: u32,
@@ -105,7 +105,7 @@ struct ChannelGuids {
 
 impl ChannelGuids {
     /// The entry of `order` at position `pos`, `None` if the position is stale.
-    fn at(order: &VecDeque<(i64, Key)>, base: u32, pos: u32) -> Option<&(i64, Key)> {
+    fn at(order: &ChunkedDeque<(i64, Key)>, base: u32, pos: u32) -> Option<&(i64, Key)> {
         order.get(pos.wrapping_sub(base) as usize)
     }
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes};
 use prost::Message;
 use stan_protocol::{pb, validate};
 use tokio::time::Instant;
@@ -59,17 +59,26 @@ fn bytes_of(payload: &Bytes, s: &str) -> Bytes {
     }
 }
 
-/// Appends a `PubAck` (`guid` = 1, `error` = 2, as `pb::PubAck` encodes it) to `buf` and
-/// returns it: the batch's acks share one buffer.
-fn encode_pub_ack(buf: &mut BytesMut, guid: &[u8], error: &str) -> Bytes {
-    for (tag, field) in [(0x0a, guid), (0x12, error.as_bytes())] {
+/// A `PubAck` (`guid` = 1, `error` = 2), encoded as `pb::PubAck` encodes it, in a buffer of
+/// its own size. (One small buffer per ack: a large buffer shared by a batch's acks is freed
+/// by the connection writers' threads, and the allocator then returns its pages to the OS,
+/// so every batch paid page faults for fresh memory.)
+fn encode_pub_ack(guid: &[u8], error: &str) -> Bytes {
+    let fields = [(0x0a, guid), (0x12, error.as_bytes())];
+    let len = fields
+        .iter()
+        .filter(|(_, f)| !f.is_empty())
+        .map(|(_, f)| 1 + prost::encoding::encoded_len_varint(f.len() as u64) + f.len())
+        .sum();
+    let mut buf = Vec::with_capacity(len);
+    for (tag, field) in fields {
         if !field.is_empty() {
             buf.put_u8(tag);
-            prost::encoding::encode_varint(field.len() as u64, buf);
+            prost::encoding::encode_varint(field.len() as u64, &mut buf);
             buf.put_slice(field);
         }
     }
-    buf.split().freeze()
+    Bytes::from(buf)
 }
 
 impl Engine {
@@ -265,11 +274,10 @@ impl Engine {
         if let Err(e) = self.store.flush().await {
             tracing::error!("store flush failed: {e}");
         }
-        let acks = std::mem::take(&mut self.batch_acks);
-        let mut buf =
-            BytesMut::with_capacity(acks.iter().map(|a| a.guid.len() + a.error.len() + 8).sum());
+        // Taken and given back, so that its capacity serves every batch.
+        let mut acks = std::mem::take(&mut self.batch_acks);
         let sent = std::time::Instant::now();
-        for mut a in acks {
+        for mut a in acks.drain(..) {
             if let Some(slot) = a.slot {
                 if let (Some(Some(e)), Some(name)) = (failed.get(slot), touched.get(slot)) {
                     a.error = e.clone();
@@ -278,10 +286,11 @@ impl Engine {
                         .forget(name, std::str::from_utf8(&a.guid).unwrap_or_default());
                 }
             }
-            let ack = encode_pub_ack(&mut buf, &a.guid, &a.error);
+            let ack = encode_pub_ack(&a.guid, &a.error);
             self.transport.publish(&a.reply, None, ack);
             metrics::PUBLISH_ACK_LATENCY.observe(sent.saturating_duration_since(a.received));
         }
+        self.batch_acks = acks;
     }
 
     /// Sends what is available to every subscription and queue group of a channel.
@@ -438,7 +447,6 @@ mod tests {
 
     #[test]
     fn pub_acks_encode_as_the_generated_code_does() {
-        let mut buf = BytesMut::new();
         let long = "g".repeat(300);
         for (guid, error) in [
             ("", ""),
@@ -446,13 +454,14 @@ mod tests {
             ("", "stan: invalid publish request"),
             (long.as_str(), "e"),
         ] {
-            let ours = encode_pub_ack(&mut buf, guid.as_bytes(), error);
+            let ours = encode_pub_ack(guid.as_bytes(), error);
             let generated = pb::PubAck {
                 guid: guid.to_string(),
                 error: error.to_string(),
             }
             .encode_to_vec();
             assert_eq!(&ours[..], &generated[..], "guid {guid:?}, error {error:?}");
+            assert_eq!(ours.len(), generated.len());
         }
     }
 

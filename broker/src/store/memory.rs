@@ -1,6 +1,6 @@
 //! The in-memory store: nothing survives a restart.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -9,6 +9,7 @@ use futures::FutureExt;
 use prost::Message;
 use stan_protocol::pb::MsgProto;
 
+use super::chunked::ChunkedDeque;
 use super::limits::admit_channel;
 use super::{
     ChannelStore, ClientRecord, MsgStore, RecoveredState, ServerInfo, Store, StoreResult,
@@ -116,7 +117,7 @@ impl Stored {
 /// Messages of one channel, in memory.
 pub struct MemoryMsgStore {
     name: String,
-    msgs: VecDeque<Stored>,
+    msgs: ChunkedDeque<Stored>,
     last_seq: u64,
     last_ts: i64,
     bytes: u64,
@@ -131,7 +132,7 @@ impl MemoryMsgStore {
     pub fn new(name: &str, limits: &ChannelLimits) -> Self {
         MemoryMsgStore {
             name: name.to_string(),
-            msgs: VecDeque::new(),
+            msgs: ChunkedDeque::default(),
             last_seq: 0,
             last_ts: 0,
             bytes: 0,

@@ -12,6 +12,7 @@
 //! files. The engine flushes the touched message stores, then the subscription stores, then
 //! the store itself after each batch, and only then sends the PubAcks.
 
+pub(crate) mod chunked;
 pub mod file;
 pub mod jetstream;
 pub mod limits;
