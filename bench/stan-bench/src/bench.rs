@@ -77,6 +77,7 @@ fn settings(config: &Config) -> serde_json::Value {
         "sync": config.sync,
         "max_pub_acks": config.max_pub_acks,
         "queue_group": config.queue_group,
+        "channel_per_publisher": config.channel_per_publisher,
         "ignore_old": config.ignore_old,
     })
 }
@@ -148,14 +149,15 @@ fn stan_options(config: &Config, client_id: &str) -> ConnectOptions {
 
 async fn run_streaming(config: &Config, counters: &Arc<Counters>) -> Result<Report, String> {
     let t0 = Instant::now();
-    let initial_target = match config.amount {
-        Amount::Messages(n) => n,
-        Amount::Duration(_) => u64::MAX,
-    };
-    let (target_tx, target_rx) = watch::channel(initial_target);
-    let (group_done_tx, group_done_rx) = watch::channel(false);
-    let group_done_tx = Arc::new(group_done_tx);
-    let group_received = Arc::new(AtomicU64::new(0));
+    // One target per channel (a single entry without --channel-per-publisher).
+    let (target_tx, target_rx) = watch::channel(config.initial_channel_targets());
+    // Per channel: the queue group's received count and its "done" signal.
+    let groups: Vec<QueueShare> = (0..config.channel_count())
+        .map(|_| {
+            let (done_tx, done_rx) = watch::channel(false);
+            (Arc::new(AtomicU64::new(0)), Arc::new(done_tx), done_rx)
+        })
+        .collect();
     let e2e = E2eSource::for_size(config.size);
 
     // Subscribers first, each subscribed before any publisher starts.
@@ -174,8 +176,9 @@ async fn run_streaming(config: &Config, counters: &Arc<Counters>) -> Result<Repo
         if let Some(q) = &config.queue_group {
             opts = opts.queue_group(q);
         }
+        let channel = config.subscriber_channel(i);
         let sub = client
-            .subscribe(&config.subject, opts)
+            .subscribe(&config.channel_name(channel), opts)
             .await
             .map_err(|e| format!("subscriber {id} cannot subscribe: {e}"))?;
         let ctx = SubContext {
@@ -183,13 +186,11 @@ async fn run_streaming(config: &Config, counters: &Arc<Counters>) -> Result<Repo
             t0,
             e2e,
             target: target_rx.clone(),
-            queue: config.queue_group.is_some().then(|| {
-                (
-                    group_received.clone(),
-                    group_done_tx.clone(),
-                    group_done_rx.clone(),
-                )
-            }),
+            channel,
+            queue: config
+                .queue_group
+                .is_some()
+                .then(|| groups[channel].clone()),
             counters: counters.clone(),
         };
         sub_tasks.push(tokio::spawn(subscribe_loop(sub, ctx)));
@@ -208,11 +209,15 @@ async fn run_streaming(config: &Config, counters: &Arc<Counters>) -> Result<Repo
     }
     let start = Instant::now();
     let mut pub_tasks = Vec::new();
-    for ((id, client), until) in pub_clients.iter().zip(per_publisher(config, start)) {
+    for (i, ((id, client), until)) in pub_clients
+        .iter()
+        .zip(per_publisher(config, start))
+        .enumerate()
+    {
         let ctx = PubContext {
             id: id.clone(),
             client: client.clone(),
-            subject: config.subject.clone(),
+            subject: config.channel_name(config.publisher_channel(i)),
             size: config.size,
             sync: config.sync,
             until,
@@ -229,8 +234,8 @@ async fn run_streaming(config: &Config, counters: &Arc<Counters>) -> Result<Repo
         );
     }
     if matches!(config.amount, Amount::Duration(_)) {
-        let total: u64 = pubs.iter().map(|s| s.msgs).sum();
-        let _ = target_tx.send(total);
+        let published: Vec<u64> = pubs.iter().map(|s| s.msgs).collect();
+        let _ = target_tx.send(config.published_channel_targets(&published));
     }
     let mut subs = Vec::new();
     for task in sub_tasks {
@@ -339,16 +344,24 @@ struct SubContext {
     id: String,
     t0: Instant,
     e2e: E2eSource,
-    /// How many messages to wait for (`u64::MAX` until the publishers of a timed run are done).
-    target: watch::Receiver<u64>,
-    /// For queue members: the group's received count and its "done" signal.
+    /// How many messages to wait for, per channel (`u64::MAX` until the publishers of a timed
+    /// run are done).
+    target: watch::Receiver<Vec<u64>>,
+    /// The index of this subscriber's channel in `target`.
+    channel: usize,
+    /// For queue members: the received count and "done" signal of the channel's group.
     queue: Option<QueueShare>,
     counters: Arc<Counters>,
 }
 
 impl SubContext {
+    /// The number of messages this subscriber's channel is to deliver.
+    fn target(&self) -> u64 {
+        self.target.borrow()[self.channel]
+    }
+
     fn done(&self, received: u64) -> bool {
-        let target = *self.target.borrow();
+        let target = self.target();
         match &self.queue {
             Some((total, _, _)) => total.load(Ordering::Acquire) >= target,
             None => received >= target,
@@ -369,7 +382,7 @@ async fn subscribe_loop(mut sub: Subscription, mut ctx: SubContext) -> Result<Sa
             _ = ctx.target.changed() => continue,
             _ = wait_true(&mut group_done) => continue,
             _ = tokio::time::sleep(STALL_LIMIT) => {
-                let target = *ctx.target.borrow();
+                let target = ctx.target();
                 let expected = if target == u64::MAX { "?".to_string() } else { target.to_string() };
                 return Err(format!(
                     "subscriber {}: no message for {} s after {received} of {expected}",
@@ -405,7 +418,7 @@ async fn subscribe_loop(mut sub: Subscription, mut ctx: SubContext) -> Result<Sa
         ctx.counters.received.fetch_add(n, Ordering::Relaxed);
         if let Some((total, done, _)) = &ctx.queue {
             let t = total.fetch_add(n, Ordering::AcqRel) + n;
-            if t >= *ctx.target.borrow() {
+            if t >= ctx.target() {
                 let _ = done.send(true);
             }
         }

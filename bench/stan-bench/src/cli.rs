@@ -62,6 +62,7 @@ pub const FLAGS: &[Flag] = &[
     switch("json", &[]),
     value("duration", &[]),
     switch("core-request-reply", &[]),
+    switch("channel-per-publisher", &["cpp"]),
     switch("quiet", &["q"]),
     switch("help", &["h"]),
     switch("version", &["V"]),
@@ -182,7 +183,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     version,
     about = "Benchmark a NATS Streaming server: publishers, subscribers, queue groups, latency",
     after_help = "Every flag also accepts one dash and the Go tool's short names: \
-                  -s -c -id -np -ns -n -ms -sync -io -mpa -csv -qgroup -u -pw -cd -cf -ck.\n\
+                  -s -c -id -np -ns -n -ms -sync -io -mpa -csv -qgroup -u -pw -cd -cf -ck, \
+                  and -cpp for --channel-per-publisher.\n\
                   Values may follow as the next argument or after '='."
 )]
 pub struct Args {
@@ -256,6 +258,13 @@ pub struct Args {
     #[arg(long = "core-request-reply", action = ArgAction::Set, num_args = 0..=1,
           default_value_t = false, default_missing_value = "true")]
     pub core_request_reply: bool,
+    /// One channel per publisher: publisher i publishes on SUBJECT.i (i from 0), subscriber j
+    /// subscribes to SUBJECT.(j mod -np), so the subscribers spread round-robin over the
+    /// publishers' channels; with -qgroup, the subscribers of one channel form its group.
+    /// Not available with --core-request-reply [-cpp]
+    #[arg(long = "channel-per-publisher", action = ArgAction::Set, num_args = 0..=1,
+          default_value_t = false, default_missing_value = "true")]
+    pub channel_per_publisher: bool,
     /// No progress output on stderr
     #[arg(long, action = ArgAction::Set, num_args = 0..=1, default_value_t = false,
           default_missing_value = "true")]
@@ -321,6 +330,8 @@ pub struct Config {
     pub max_pub_acks: usize,
     /// Queue group of the subscribers.
     pub queue_group: Option<String>,
+    /// One channel per publisher (`<subject>.<i>`) instead of one channel for all.
+    pub channel_per_publisher: bool,
     /// CSV output file.
     pub csv: Option<PathBuf>,
     /// JSON output instead of text.
@@ -379,7 +390,8 @@ impl Config {
     ///
     /// # Errors
     /// A message for a bad combination (no publisher and no subscriber, `--duration` without
-    /// publishers, a zero count, `-mpa 0`, a key without a certificate, `-creds`, ...).
+    /// publishers, a zero count, `-mpa 0`, a key without a certificate, `-creds`,
+    /// `--channel-per-publisher` with `--core-request-reply` or without publishers, ...).
     pub fn from_args(args: Args) -> Result<Config, String> {
         let mode = if args.core_request_reply {
             Mode::CoreRequestReply
@@ -400,6 +412,14 @@ impl Config {
         }
         if mode == Mode::CoreRequestReply && args.publishers == 0 {
             return Err("--core-request-reply needs at least one requester (-np)".into());
+        }
+        if args.channel_per_publisher && mode == Mode::CoreRequestReply {
+            return Err("--channel-per-publisher (-cpp) is for streaming runs; \
+                 --core-request-reply always uses the one subject"
+                .into());
+        }
+        if args.channel_per_publisher && args.publishers == 0 {
+            return Err("--channel-per-publisher (-cpp) needs at least one publisher (-np)".into());
         }
         if args.max_pub_acks == 0 {
             return Err("-mpa (max pub acks in flight) must be at least 1".into());
@@ -456,12 +476,82 @@ impl Config {
             ignore_old: args.ignore_old,
             max_pub_acks: args.max_pub_acks,
             queue_group: args.qgroup.filter(|q| !q.is_empty()),
+            channel_per_publisher: args.channel_per_publisher,
             csv: args.csv,
             json: args.json,
             quiet: args.quiet,
             user,
             tls,
         })
+    }
+}
+
+impl Config {
+    /// Number of channels the run uses: one per publisher with `--channel-per-publisher`,
+    /// otherwise one.
+    pub fn channel_count(&self) -> usize {
+        if self.channel_per_publisher {
+            self.publishers.max(1)
+        } else {
+            1
+        }
+    }
+
+    /// The name of channel `index` (`0..channel_count()`): `<subject>.<index>` with
+    /// `--channel-per-publisher`, otherwise the subject.
+    pub fn channel_name(&self, index: usize) -> String {
+        if self.channel_per_publisher {
+            format!("{}.{index}", self.subject)
+        } else {
+            self.subject.clone()
+        }
+    }
+
+    /// The channel index publisher `publisher` publishes on.
+    pub fn publisher_channel(&self, publisher: usize) -> usize {
+        if self.channel_per_publisher {
+            publisher
+        } else {
+            0
+        }
+    }
+
+    /// The channel index subscriber `subscriber` subscribes to: `subscriber % publishers`
+    /// with `--channel-per-publisher` (round-robin over the publishers' channels), otherwise 0.
+    ///
+    /// ```
+    /// use stan_bench::cli::Config;
+    /// let c = Config::from_argv(["stan-bench", "-cpp", "-np", "3", "-ns", "4", "ch"]).unwrap();
+    /// let channels: Vec<usize> = (0..4).map(|j| c.subscriber_channel(j)).collect();
+    /// assert_eq!(channels, [0, 1, 2, 0]);
+    /// assert_eq!(c.channel_name(2), "ch.2");
+    /// ```
+    pub fn subscriber_channel(&self, subscriber: usize) -> usize {
+        subscriber % self.channel_count()
+    }
+
+    /// How many messages a subscriber of each channel waits for, before any publisher ran:
+    /// with a message count, the channel's publisher's share of it ([`msgs_per_client`]), or
+    /// the whole count for the single channel; with `--duration`, `u64::MAX` (not known yet).
+    pub fn initial_channel_targets(&self) -> Vec<u64> {
+        match self.amount {
+            Amount::Messages(n) if self.channel_per_publisher => {
+                msgs_per_client(n, self.channel_count())
+            }
+            Amount::Messages(n) => vec![n],
+            Amount::Duration(_) => vec![u64::MAX; self.channel_count()],
+        }
+    }
+
+    /// How many messages a subscriber of each channel waits for, given how many each
+    /// publisher published (`published[i]` for publisher `i`): the sum over the channel's
+    /// publishers.
+    pub fn published_channel_targets(&self, published: &[u64]) -> Vec<u64> {
+        let mut targets = vec![0u64; self.channel_count()];
+        for (i, n) in published.iter().enumerate() {
+            targets[self.publisher_channel(i)] += n;
+        }
+        targets
     }
 }
 
@@ -638,6 +728,86 @@ mod tests {
         let c = config(&["--core-request-reply", "-np", "2", "-ns", "3"]).unwrap();
         assert_eq!(c.mode, Mode::CoreRequestReply);
         assert_eq!(c.subscribers, 0);
+    }
+
+    #[test]
+    fn channel_per_publisher_flag_and_alias() {
+        assert!(!config(&[]).unwrap().channel_per_publisher);
+        for spelling in [
+            &["--channel-per-publisher"][..],
+            &["-channel-per-publisher"],
+            &["-cpp"],
+            &["--cpp"],
+            &["-cpp=true"],
+            &["--channel-per-publisher", "true"],
+        ] {
+            let mut args = spelling.to_vec();
+            args.extend_from_slice(&["-np", "2", "ch"]);
+            let c = config(&args).unwrap();
+            assert!(c.channel_per_publisher, "{spelling:?}");
+            assert_eq!(c.subject, "ch", "{spelling:?}");
+        }
+        assert!(!config(&["-cpp=false"]).unwrap().channel_per_publisher);
+        assert_eq!(
+            normalize_args(["x", "-cpp", "-np", "3"]).unwrap(),
+            ["x", "--channel-per-publisher", "--publishers=3"]
+        );
+    }
+
+    #[test]
+    fn channel_per_publisher_refuses_request_reply_and_no_publishers() {
+        let e = config(&["-cpp", "--core-request-reply", "-np", "2"]).unwrap_err();
+        assert!(e.contains("--channel-per-publisher") && e.contains("--core-request-reply"));
+        let e = config(&["-cpp", "-np", "0", "-ns", "2"]).unwrap_err();
+        assert!(e.contains("-cpp") && e.contains("-np"), "{e}");
+    }
+
+    #[test]
+    fn one_channel_is_the_subject_with_the_whole_target() {
+        let c = config(&["-np", "3", "-ns", "4", "-n", "10", "ch"]).unwrap();
+        assert_eq!(c.channel_count(), 1);
+        assert_eq!(c.channel_name(0), "ch");
+        assert!((0..3).all(|i| c.publisher_channel(i) == 0));
+        assert!((0..4).all(|j| c.subscriber_channel(j) == 0));
+        assert_eq!(c.initial_channel_targets(), [10]);
+        assert_eq!(c.published_channel_targets(&[4, 3, 3]), [10]);
+        let c = config(&["-np", "0", "-ns", "2", "-n", "7", "ch"]).unwrap();
+        assert_eq!(c.initial_channel_targets(), [7]);
+        let c = config(&["-np", "2", "--duration", "1s", "ch"]).unwrap();
+        assert_eq!(c.initial_channel_targets(), [u64::MAX]);
+        assert_eq!(c.published_channel_targets(&[5, 8]), [13]);
+    }
+
+    #[test]
+    fn per_publisher_channels_split_the_count_and_spread_the_subscribers() {
+        // More subscribers than publishers: round-robin, channel 0 gets the extra one.
+        let c = config(&["-cpp", "-np", "3", "-ns", "4", "-n", "301", "ch"]).unwrap();
+        assert_eq!(c.channel_count(), 3);
+        let names: Vec<String> = (0..3).map(|i| c.channel_name(i)).collect();
+        assert_eq!(names, ["ch.0", "ch.1", "ch.2"]);
+        assert_eq!(
+            (0..3).map(|i| c.publisher_channel(i)).collect::<Vec<_>>(),
+            [0, 1, 2]
+        );
+        assert_eq!(
+            (0..4).map(|j| c.subscriber_channel(j)).collect::<Vec<_>>(),
+            [0, 1, 2, 0]
+        );
+        assert_eq!(c.initial_channel_targets(), [101, 100, 100]);
+        // Fewer subscribers than publishers: the last channels have no subscriber.
+        let c = config(&["-cpp", "-np", "4", "-ns", "2", "-n", "10", "ch"]).unwrap();
+        assert_eq!(
+            (0..2).map(|j| c.subscriber_channel(j)).collect::<Vec<_>>(),
+            [0, 1]
+        );
+        assert_eq!(c.initial_channel_targets(), [3, 3, 2, 2]);
+        // Fewer messages than publishers: some channels get none.
+        let c = config(&["-cpp", "-np", "3", "-n", "2", "ch"]).unwrap();
+        assert_eq!(c.initial_channel_targets(), [1, 1, 0]);
+        // A timed run: unknown until the publishers are done, then each publisher's own count.
+        let c = config(&["-cpp", "-np", "3", "-ns", "5", "--duration", "1s", "ch"]).unwrap();
+        assert_eq!(c.initial_channel_targets(), [u64::MAX; 3]);
+        assert_eq!(c.published_channel_targets(&[7, 0, 9]), [7, 0, 9]);
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //! It accepts the command line of the Go client's `stan-bench` example (`-s`, `-c`, `-id`,
 //! `-np`, `-ns`, `-n`, `-ms`, `-sync`, `-mpa`, `-qgroup`, `-io`, `-csv`, ...) and prints the
 //! same summary lines, followed by latency percentiles per role: publish→ack for publishers,
-//! publish→receive for subscribers. It adds `--json`, `--duration` and a core-NATS
-//! request/reply mode. See `bench/stan-bench/README.md` for usage.
+//! publish→receive for subscribers. It adds `--json`, `--duration`, one channel per publisher
+//! (`--channel-per-publisher`) and a core-NATS request/reply mode. See `bench/stan-bench/README.md` for usage.
 //!
 //! - [`cli`]: flags, Go-style argv normalisation, the checked [`cli::Config`];
 //! - [`stats`]: per-client samples, their aggregation, rates, percentiles, text/CSV/JSON;

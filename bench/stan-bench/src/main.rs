@@ -49,8 +49,13 @@ fn main() -> ExitCode {
             Mode::Streaming => "benchmark",
             Mode::CoreRequestReply => "core request/reply benchmark",
         };
+        let channels = if config.channel_per_publisher {
+            ", one channel per publisher"
+        } else {
+            ""
+        };
         eprintln!(
-            "Starting {what} [{amount}, msgsize={}, pubs={}, subs={}]",
+            "Starting {what} [{amount}, msgsize={}, pubs={}, subs={}{channels}]",
             config.size, config.publishers, config.subscribers
         );
     }

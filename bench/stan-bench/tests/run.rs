@@ -3,10 +3,12 @@
 
 use std::process::Command;
 
+use futures::StreamExt;
 use serde_json::Value;
 use stan_bench::bench::{run, ProgressMode};
 use stan_bench::cli::Config;
-use stan_test_support::{unique, within_for, InProcessBroker};
+use stan_client::{ConnectOptions, SubscribeOptions};
+use stan_test_support::{unique, within, within_for, InProcessBroker};
 
 fn config(broker: &InProcessBroker, args: &[&str]) -> Config {
     let url = broker.url();
@@ -99,6 +101,140 @@ async fn a_timed_run_delivers_what_was_published() {
     // Each plain subscriber gets every message.
     assert_eq!(v["subscribers"]["msgs"].as_u64().unwrap(), 2 * published);
     assert_eq!(v["settings"]["duration_secs"], 0.3);
+    broker.shutdown().await;
+}
+
+/// The `clients[..].msgs` of a role in the JSON report, after checking the client ids are in
+/// order (`<prefix>-0`, `<prefix>-1`, ...).
+fn client_msgs(v: &Value, role: &str, prefix: &str) -> Vec<u64> {
+    let clients = v[role]["clients"].as_array().expect("clients");
+    clients
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            assert_eq!(c["client_id"], format!("{prefix}-{i}"));
+            c["msgs"].as_u64().unwrap()
+        })
+        .collect()
+}
+
+/// Checks that `channel` holds exactly `count` messages: publishes a marker after them and
+/// expects it at sequence `count + 1`.
+async fn assert_channel_holds(broker: &InProcessBroker, channel: &str, count: u64) {
+    let client = ConnectOptions::new(broker.cluster_id(), unique("checker"))
+        .nats_url(broker.url())
+        .connect()
+        .await
+        .expect("the checker connects");
+    client
+        .publish(channel, &b"marker"[..])
+        .await
+        .expect("the marker is stored");
+    let mut sub = client
+        .subscribe(
+            channel,
+            SubscribeOptions::new().start_at_sequence(count + 1),
+        )
+        .await
+        .expect("the checker subscribes");
+    let msg = within("the message after the benchmark's", sub.next())
+        .await
+        .expect("a message")
+        .expect("no error");
+    assert_eq!(msg.sequence(), count + 1, "channel {channel}");
+    assert_eq!(
+        &msg.data()[..],
+        b"marker",
+        "channel {channel} holds more than {count}"
+    );
+    let _ = client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_channel_per_publisher_delivers_each_channel_to_its_subscribers() {
+    let broker = InProcessBroker::start().await;
+    let ch = unique("bench");
+    let c = config(
+        &broker,
+        &[
+            "-cpp", "-np", "3", "-ns", "4", "-n", "301", "-ms", "16", &ch,
+        ],
+    );
+    let v = run_json(&c).await;
+    assert_eq!(v["settings"]["channel_per_publisher"], true);
+    assert_eq!(
+        client_msgs(&v, "publishers", "benchmark-pub"),
+        [101, 100, 100]
+    );
+    // Subscriber j reads channel j % 3, and exactly that channel's messages.
+    assert_eq!(
+        client_msgs(&v, "subscribers", "benchmark-sub"),
+        [101, 100, 100, 101]
+    );
+    assert_eq!(v["publishers"]["msgs"], 301);
+    assert_eq!(v["subscribers"]["msgs"], 402);
+    assert_eq!(v["subscribers"]["latency_us"]["count"], 402);
+    assert_eq!(v["total"]["msgs"], 703);
+    assert_eq!(v["total"]["bytes"], 703 * 16);
+    for (i, n) in [101, 100, 100].into_iter().enumerate() {
+        assert_channel_holds(&broker, &format!("{ch}.{i}"), n).await;
+    }
+    assert_channel_holds(&broker, &ch, 0).await;
+    broker.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_publisher_channels_each_have_their_own_queue_group() {
+    let broker = InProcessBroker::start().await;
+    let ch = unique("bench");
+    let c = config(
+        &broker,
+        &[
+            "-cpp", "-np", "3", "-ns", "4", "-qgroup", "q", "-n", "301", "-ms", "16", &ch,
+        ],
+    );
+    let v = run_json(&c).await;
+    assert_eq!(v["settings"]["queue_group"], "q");
+    let subs = client_msgs(&v, "subscribers", "benchmark-sub");
+    // Subscribers 0 and 3 form channel 0's group and share its 101 messages; 1 and 2 are
+    // alone in the groups of channels 1 and 2.
+    assert_eq!(subs[0] + subs[3], 101, "{subs:?}");
+    assert_eq!((subs[1], subs[2]), (100, 100), "{subs:?}");
+    assert_eq!(v["publishers"]["msgs"], 301);
+    assert_eq!(v["subscribers"]["msgs"], 301);
+    assert_eq!(v["total"]["msgs"], 602);
+    broker.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_run_with_per_publisher_channels_waits_for_each_publisher() {
+    let broker = InProcessBroker::start().await;
+    let ch = unique("bench");
+    let c = config(
+        &broker,
+        &[
+            "-cpp",
+            "-np",
+            "2",
+            "-ns",
+            "3",
+            "--duration",
+            "300ms",
+            "-mpa",
+            "16",
+            &ch,
+        ],
+    );
+    let v = run_json(&c).await;
+    let pubs = client_msgs(&v, "publishers", "benchmark-pub");
+    assert!(pubs.iter().all(|&n| n > 0), "{pubs:?}");
+    assert_eq!(
+        client_msgs(&v, "subscribers", "benchmark-sub"),
+        [pubs[0], pubs[1], pubs[0]]
+    );
+    for (i, &n) in pubs.iter().enumerate() {
+        assert_channel_holds(&broker, &format!("{ch}.{i}"), n).await;
+    }
     broker.shutdown().await;
 }
 
