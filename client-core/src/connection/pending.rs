@@ -144,21 +144,33 @@ impl Drop for BatchSlot {
     }
 }
 
+/// How many entries at the front of [`PendingPubs`] a PubAck's guid is compared with before
+/// the table consults (and extends) its index: PubAcks come back in publish order, so nearly
+/// every one completes the front entry, and a publish that overtook another is found within a
+/// few places.
+const NEAR: usize = 32;
+
 /// Publishes awaiting PubAcks, with their deadlines in publish order (the ack wait is the same
 /// for all, so the front always expires first).
+///
+/// A PubAck is matched by comparing its guid with the entries at the front, which costs no
+/// hashing for acks that come back in order. Only an ack found nowhere near the front (acks
+/// out of order, or the ack of an entry already gone) builds an index of the entries not yet
+/// indexed, so each entry is hashed at most once however the acks arrive.
 #[derive(Default)]
 pub(crate) struct PendingPubs {
     /// Epoch of the session accepting publishes (0: none).
     pub(crate) epoch: u64,
-    /// The place of each entry in `order` (a small table: the entries themselves sit in
-    /// `order`, in publish order, where the ones published together are close together).
-    places: FxHashMap<Guid, u64>,
     /// The entries in publish order: `order[i]` is place `first + i`, `None` once its entry is
     /// gone. The front is always an entry still present (or the queue is empty), so finding
     /// the earliest deadline after an ack looks nothing up.
     order: VecDeque<Option<Slot>>,
     /// The place of `order[0]`.
     first: u64,
+    /// The place of every entry present placed before `indexed_to` (built on demand).
+    index: FxHashMap<Guid, u64>,
+    /// Entries placed from here on are not in `index`.
+    indexed_to: u64,
     /// The task's pub-ack timer is set at or before the deadline of every entry, present or
     /// added later, or a publisher has asked the task to set it. While it is, publishers do
     /// not wake the task (an awaited publish would otherwise wake it on every call, since the
@@ -179,11 +191,6 @@ impl PendingPubs {
     /// Adds a publish put on the wire now, expiring at `deadline` (no earlier than the
     /// deadline of any entry present).
     pub(crate) fn insert(&mut self, guid: Guid, deadline: Instant, entry: PendingPub) {
-        let place = self.first + self.order.len() as u64;
-        if let Some(old) = self.places.insert(guid, place) {
-            // A guid is never reused; should it be, the older entry is dropped.
-            self.take_place(old);
-        }
         self.order.push_back(Some(Slot {
             deadline,
             guid,
@@ -203,15 +210,13 @@ impl PendingPubs {
         if front.deadline > now {
             return None;
         }
-        let guid = front.guid;
-        self.remove(&guid)
+        self.take_at(0)
     }
 
     /// Removes every entry (and stops accepting publishes).
     pub(crate) fn drain_all(&mut self) -> Vec<PendingPub> {
         self.epoch = 0;
-        self.first = 0;
-        self.places.clear();
+        self.reset_places();
         std::mem::take(&mut self.order)
             .into_iter()
             .flatten()
@@ -224,11 +229,12 @@ impl PendingPubs {
     /// longer knows the session it was sent in, so the entry stays for the resume to re-send
     /// it (or for its timeout).
     pub(super) fn take_for_ack(&mut self, guid: &str, unknown_conn: bool) -> Option<PendingPub> {
-        let guid = Guid::parse(guid)?;
-        if unknown_conn && self.get(&guid).is_some_and(|p| p.resend.is_some()) {
+        let i = self.find(&Guid::parse(guid)?)?;
+        let resendable = || self.order.get(i)?.as_ref()?.entry.resend.as_ref();
+        if unknown_conn && resendable().is_some() {
             return None;
         }
-        self.remove(&guid)
+        self.take_at(i)
     }
 
     /// The session was lost while its server de-duplicates: stop accepting publishes for it
@@ -258,8 +264,7 @@ impl PendingPubs {
         let mut resend = Vec::new();
         let mut failed = Vec::new();
         let old = std::mem::take(&mut self.order);
-        self.first = 0;
-        self.places.clear();
+        self.reset_places();
         for Slot { guid, entry: p, .. } in old.into_iter().flatten() {
             let msg = match &p.resend {
                 Some(r) if now.saturating_duration_since(r.first_sent) < limit => {
@@ -280,28 +285,53 @@ impl PendingPubs {
 
     /// Removes the entry of `guid`.
     pub(super) fn remove(&mut self, guid: &Guid) -> Option<PendingPub> {
-        let place = self.places.remove(guid)?;
-        self.take_place(place)
+        let i = self.find(guid)?;
+        self.take_at(i)
     }
 
-    fn get(&self, guid: &Guid) -> Option<&PendingPub> {
-        let i = self.index(*self.places.get(guid)?)?;
-        self.order.get(i)?.as_ref().map(|s| &s.entry)
+    /// The position in `order` of the entry of `guid`: among the first [`NEAR`] by comparison,
+    /// elsewhere through the index (extended first to every entry placed since it was last).
+    fn find(&mut self, guid: &Guid) -> Option<usize> {
+        let is = |s: &Option<Slot>| s.as_ref().is_some_and(|s| s.guid == *guid);
+        if let Some(i) = self.order.iter().take(NEAR).position(is) {
+            return Some(i);
+        }
+        if self.order.len() <= NEAR {
+            return None;
+        }
+        let end = self.first + self.order.len() as u64;
+        for place in self.indexed_to.max(self.first)..end {
+            if let Some(Some(s)) = self.index_of(place).and_then(|i| self.order.get(i)) {
+                self.index.insert(s.guid, place);
+            }
+        }
+        self.indexed_to = end;
+        let i = self.index_of(*self.index.get(guid)?)?;
+        self.order.get(i).is_some_and(is).then_some(i)
     }
 
-    fn index(&self, place: u64) -> Option<usize> {
+    fn index_of(&self, place: u64) -> Option<usize> {
         usize::try_from(place.checked_sub(self.first)?).ok()
     }
 
-    /// Takes the entry at `place`, dropping the gone places at the front.
-    fn take_place(&mut self, place: u64) -> Option<PendingPub> {
-        let i = self.index(place)?;
-        let slot = self.order.get_mut(i)?.take();
+    /// Takes the entry at position `i` of `order`, dropping the gone places at the front.
+    fn take_at(&mut self, i: usize) -> Option<PendingPub> {
+        let slot = self.order.get_mut(i)?.take()?;
+        if self.first + (i as u64) < self.indexed_to {
+            self.index.remove(&slot.guid);
+        }
         while let Some(None) = self.order.front() {
             self.order.pop_front();
             self.first += 1;
         }
-        slot.map(|s| s.entry)
+        Some(slot.entry)
+    }
+
+    /// Forgets every place (the entries are gone or about to be placed anew).
+    fn reset_places(&mut self) {
+        self.first = 0;
+        self.indexed_to = 0;
+        self.index.clear();
     }
 }
 
@@ -392,5 +422,79 @@ mod tests {
         assert!(resend.is_empty());
         assert_eq!(failed.len(), 3);
         assert_eq!(table.front_deadline(), None);
+    }
+
+    /// Tags each entry with its number through a batch slot, so a test can tell which entry
+    /// a lookup took.
+    fn tagged(permits: &Arc<Semaphore>, acks: &Arc<BatchAcks>, tag: usize) -> PendingPub {
+        PendingPub {
+            tx: AckTx::Batch(BatchSlot::new(acks.clone(), tag)),
+            _permit: permits.clone().try_acquire_owned().unwrap(),
+            resend: None,
+        }
+    }
+
+    fn tag_of(acks: &BatchAcks, p: PendingPub) -> usize {
+        assert!(p.tx.send(Ok(String::new())));
+        let done = acks.take(futures::task::noop_waker_ref());
+        assert_eq!(done.len(), 1);
+        done[0].0
+    }
+
+    #[test]
+    fn acks_out_of_order_far_from_the_front_find_their_entries_and_the_index_stays_small() {
+        let permits = Arc::new(Semaphore::new(100_000));
+        let acks = Arc::new(BatchAcks::default());
+        let mut table = PendingPubs::default();
+        let t0 = Instant::now();
+        // A model: the tags present, in publish order.
+        let mut model: Vec<(Guid, usize)> = Vec::new();
+        let mut next_tag = 0;
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut rand = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for step in 0..20_000 {
+            match rand(10) {
+                0..=2 => {
+                    for _ in 0..rand(4) + 1 {
+                        let g = Guid::new();
+                        table.insert(g, t0, tagged(&permits, &acks, next_tag));
+                        model.push((g, next_tag));
+                        next_tag += 1;
+                    }
+                }
+                3..=6 if !model.is_empty() => {
+                    // Mostly in order, sometimes anywhere (far past the front).
+                    let i = if rand(4) == 0 { rand(model.len()) } else { 0 };
+                    let (g, tag) = model.remove(i);
+                    let p = table.take_for_ack(g.as_str(), false).expect("present");
+                    assert_eq!(tag_of(&acks, p), tag, "step {step}");
+                    assert!(table.take_for_ack(g.as_str(), false).is_none());
+                }
+                7 => assert!(table.take_for_ack(Guid::new().as_str(), false).is_none()),
+                8 if !model.is_empty() => {
+                    let (g, tag) = model.remove(model.len() - 1);
+                    assert_eq!(tag_of(&acks, table.remove(&g).expect("present")), tag);
+                }
+                _ => {
+                    if let Some(p) = table.pop_expired(t0) {
+                        assert_eq!(tag_of(&acks, p), model.remove(0).1, "step {step}");
+                    }
+                }
+            }
+            assert!(table.order.front().is_none_or(|s| s.is_some()));
+            if step % 64 == 0 {
+                let present = table.order.iter().flatten().count();
+                assert_eq!(present, model.len());
+                assert!(table.index.len() <= present, "step {step}");
+            }
+        }
+        let left = table.drain_all().len();
+        assert_eq!(left, model.len());
+        assert!(table.index.is_empty());
     }
 }
