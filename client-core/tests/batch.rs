@@ -326,6 +326,82 @@ async fn ack_many_stops_at_a_message_of_a_closed_subscription() {
 }
 
 #[tokio::test]
+async fn deferred_acks_go_out_at_flush_or_when_the_batch_is_dropped() {
+    let (srv, client, ch) = setup().await;
+    let other = common::unique("ch");
+    publish_n(&client, &ch, 1, 40).await;
+    let mut sub = client.subscribe(&ch, manual(60)).await.unwrap();
+    buffered(&sub, 40).await;
+    let mut b = batch(&mut sub, 40).await;
+    for i in 0..20 {
+        b.defer_ack(i).unwrap();
+        b.defer_ack(i).unwrap(); // twice is a no-op
+    }
+    // Not sent yet: a publish on the same connection after them is stored first.
+    publish_n(&client, &other, 1, 1).await;
+    if let Some((pending, _)) = server_view(&srv, &ch).await {
+        assert_eq!(pending, 40, "deferred acks were sent before the flush");
+    }
+    b.flush_acks().unwrap();
+    b.flush_acks().unwrap(); // nothing left: harmless
+    for i in 20..40 {
+        b.defer_ack(i).unwrap();
+    }
+    drop(b); // the rest goes out with the batch
+    server_acked_all(&srv, &ch).await;
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn defer_ack_fails_at_once_as_ack_now_does() {
+    let (_srv, client, ch) = setup().await;
+    publish_n(&client, &ch, 1, 2).await;
+    let mut auto = client
+        .subscribe(&ch, SubscribeOptions::new().deliver_all_available())
+        .await
+        .unwrap();
+    let mut b = batch(&mut auto, 1).await;
+    let err = b.defer_ack(0).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidState);
+    assert_eq!(
+        err.to_string(),
+        b.messages()[0].ack_now().unwrap_err().to_string()
+    );
+    drop(b);
+
+    let mut sub = client.subscribe(&ch, manual(60)).await.unwrap();
+    buffered(&sub, 2).await;
+    let mut b = batch(&mut sub, 2).await;
+    assert_eq!(
+        b.defer_ack(7).unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
+    sub.close().await.unwrap();
+    let err = b.defer_ack(0).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        b.messages()[0].ack_now().unwrap_err().to_string()
+    );
+    assert_eq!(err.kind(), ErrorKind::InvalidState);
+
+    let mut sub = client.subscribe(&ch, manual(60)).await.unwrap();
+    buffered(&sub, 2).await;
+    let mut b = batch(&mut sub, 2).await;
+    b.defer_ack(0).unwrap();
+    client.close().await.unwrap();
+    let err = b.defer_ack(1).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        b.messages()[1].ack_now().unwrap_err().to_string()
+    );
+    // The ack deferred before the close has nowhere to go.
+    assert_eq!(
+        b.flush_acks().unwrap_err().kind(),
+        ErrorKind::ConnectionClosed
+    );
+}
+
+#[tokio::test]
 async fn a_manual_batch_left_unacked_is_redelivered() {
     let (_srv, client, ch) = setup().await;
     publish_n(&client, &ch, 1, 3).await;

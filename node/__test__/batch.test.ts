@@ -169,6 +169,56 @@ describe('receive in batches', () => {
   })
 })
 
+describe('msg.ack() (deferred, queued together)', () => {
+  test('acks deferred just before close reach the server: a durable resumes after them', async () => {
+    const clientId = unique('c')
+    const ch = unique('ch')
+    const durableName = unique('d')
+    const opts = { durableName, startAt: 'first' as const, manualAcks: true, maxInFlight: 100, receiveBatchSize: 4 }
+    {
+      await using sc = await connectTo(broker(), { clientId })
+      await publishMany(sc, ch, 10)
+      const sub = await sc.subscribe(ch, opts)
+      const got = await nextN(sub, 10)
+      for (const m of got.slice(0, 6)) await m.ack()
+      await sub.close() // no event-loop turn since the acks: the close queues them first
+    }
+    await using sc = await connectTo(broker(), { clientId })
+    await using resumed = await sc.subscribe(ch, opts)
+    const rest = await nextN(resumed, 4)
+    assert.deepEqual(
+      rest.map((m) => m.sequence),
+      seqs(7, 10),
+    )
+    for (const m of rest) await m.ack()
+  })
+
+  test('acks go out at the end of the event-loop turn while a receive waits for them', async () => {
+    await using sc = await connectTo(broker())
+    const ch = unique('ch')
+    await publishMany(sc, ch, 4)
+    // The server sends #3 only once #1 and #2 are acked (max in flight 2, a long ack wait).
+    await using sub = await sc.subscribe(ch, { startAt: 'first', manualAcks: true, maxInFlight: 2, ackWaitMs: 60_000 })
+    const [m1, m2] = await nextN(sub, 2)
+    const third = sub.next() // asks for more before the acks: nothing to queue yet
+    await m1!.ack()
+    await m2!.ack()
+    const m3 = await within('#3, after the acks of #1 and #2', third)
+    assert.equal(m3?.sequence, 3n)
+    assert.equal(m3?.redelivered, false)
+  })
+
+  test('ack after the subscription closed is INVALID_STATE', async () => {
+    await using sc = await connectTo(broker())
+    const ch = unique('ch')
+    await using sub = await sc.subscribe(ch, { manualAcks: true })
+    await sc.publish(ch, 'x')
+    const m = await within('a message', sub.next())
+    await sub.close()
+    await assert.rejects(m!.ack(), (e: unknown) => isStanError(e, 'INVALID_STATE'))
+  })
+})
+
 describe('ackMany', () => {
   test('acks many messages of several batches in one call; a durable resumes after them', async () => {
     const clientId = unique('c')

@@ -10,11 +10,49 @@ export interface Received {
   readonly stamps: BigUint64Array
   readonly count: number
   readonly subject: string
+  readonly acks: AckQueue
 }
 
 /** @internal */
-export function received(r: NativeReceived, subject: string): Received {
-  return { batch: r.batch, data: r.data, meta: r.meta, stamps: r.stamps, count: r.meta.length / 3, subject }
+export function received(r: NativeReceived, subject: string, acks: AckQueue): Received {
+  return { batch: r.batch, data: r.data, meta: r.meta, stamps: r.stamps, count: r.meta.length / 3, subject, acks }
+}
+
+/**
+ * @internal The acks of one subscription's {@link Message.ack} calls, deferred in their native
+ * batches and queued to the connection together: when the subscription asks for more
+ * messages or closes, or once the current turn of the event loop is over (`setImmediate`),
+ * whichever comes first. One command for a run of acks instead of one per message.
+ */
+export class AckQueue {
+  readonly #batches = new Set<NativeBatch>()
+  #scheduled = false
+  readonly #onImmediate = (): void => {
+    this.#scheduled = false
+    this.flush()
+  }
+
+  /** `batch` holds deferred acks. */
+  add(batch: NativeBatch): void {
+    this.#batches.add(batch)
+    if (!this.#scheduled) {
+      this.#scheduled = true
+      setImmediate(this.#onImmediate)
+    }
+  }
+
+  /** Queue every deferred ack now. */
+  flush(): void {
+    for (const batch of this.#batches) {
+      try {
+        batch.flushAcks()
+      } catch {
+        // The client is gone: nothing can be acked any more, and the server redelivers the
+        // messages to a subscription that resumes them, as for an ack lost on the way.
+      }
+    }
+    this.#batches.clear()
+  }
 }
 
 let slotOf: (m: Message) => [Received, number]
@@ -106,15 +144,18 @@ export class Message {
   }
 
   /**
-   * Acknowledge the message (manual-ack subscriptions only; acking twice is a no-op). The ack
-   * is queued at once; the promise only reports errors.
+   * Acknowledge the message (manual-ack subscriptions only; acking twice is a no-op). The
+   * checks are made at once and the promise only reports their errors; the ack itself goes
+   * to the connection together with the other acks of the moment: when the subscription is
+   * asked for more messages or closed, or at the end of the current event-loop turn.
    *
    * Rejects with `INVALID_STATE` in auto-ack mode or after the subscription was closed, and
    * with `CONNECTION_CLOSED` when the client is closed.
    */
   ack(): Promise<void> {
     try {
-      this.#r.batch.ack(this.#i)
+      this.#r.batch.deferAck(this.#i)
+      this.#r.acks.add(this.#r.batch)
       return Promise.resolve()
     } catch (err) {
       return Promise.reject(err)

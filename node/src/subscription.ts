@@ -1,7 +1,7 @@
 /** @module */
 
 import type { NativeSubscription } from './native'
-import { Message, Received, ackMessages, received } from './message'
+import { AckQueue, Message, Received, ackMessages, received } from './message'
 
 /** Auto-ack mode: how long messages handed out from a batch may wait for their ack report. */
 const PROGRESS_MS = 50
@@ -51,6 +51,8 @@ export class Subscription implements AsyncIterable<Message>, AsyncDisposable {
   #fetching: Promise<Message | null> | null = null
   /** Closed by the application (or its client): buffered messages are no longer handed out. */
   #stopped = false
+  /** Manual-ack mode: the acks of `Message.ack` not yet queued to the connection. */
+  readonly #acks = new AckQueue()
 
   /** @internal */
   constructor(native: NativeSubscription, batchMax: number, onEnd: (sub: Subscription) => void) {
@@ -105,9 +107,10 @@ export class Subscription implements AsyncIterable<Message>, AsyncDisposable {
     r.batch.markTaken(this.#next)
   }
 
-  /** Report the current batch and let it go (untaken messages stay unacked). */
+  /** Report the current batch and let it go (untaken messages stay unacked); queue the acks. */
   #release(): void {
     this.#report()
+    this.#acks.flush()
     if (this.#progressTimer !== null) {
       clearTimeout(this.#progressTimer)
       this.#progressTimer = null
@@ -137,7 +140,7 @@ export class Subscription implements AsyncIterable<Message>, AsyncDisposable {
     }
     // Closed while waiting: the batch is dropped unseen (its messages stay unacked).
     if (this.#stopped) return null
-    this.#cur = received(rec, this.#subject)
+    this.#cur = received(rec, this.#subject, this.#acks)
     this.#next = 0
     this.#reported = 0
     return this.#take()

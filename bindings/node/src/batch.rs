@@ -19,7 +19,7 @@ use crate::runtime::guard;
 /// One received batch as JavaScript sees it.
 #[napi(object, object_from_js = false)]
 pub struct NativeReceived {
-    /// The batch: `markTaken`, `ack`, `ackMany`.
+    /// The batch: `markTaken`, `ack`, `deferAck`, `flushAcks`, `ackMany`.
     pub batch: NativeBatch,
     /// Every payload, one after the other.
     pub data: Buffer,
@@ -101,6 +101,23 @@ impl NativeBatch {
             self.with(|b| message_at(b, index).and_then(|m| m.ack_now()))
                 .map_err(to_node_error)
         })
+    }
+
+    /// Acknowledge message `index` later, with the batch's other deferred acks
+    /// (`Batch::defer_ack`); throws now like `ack`.
+    #[napi]
+    pub fn defer_ack(&self, index: u32) -> napi::Result<(), Code> {
+        guard(|| {
+            self.with(|b| b.defer_ack(index as usize))
+                .map_err(to_node_error)
+        })
+    }
+
+    /// Queue the deferred acks as one command (`Batch::flush_acks`); throws when the client
+    /// is gone.
+    #[napi]
+    pub fn flush_acks(&self) -> napi::Result<(), Code> {
+        guard(|| self.with(|b| b.flush_acks()).map_err(to_node_error))
     }
 
     /// Acknowledge the messages at `indices` in one call (`Message::ack_many`).

@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::{Control, Message};
+use crate::error::{Error, Result};
 use crate::lock::lock;
 
 /// Messages received in one [`next_batch`](crate::Subscription::next_batch) call, in order.
@@ -19,12 +20,15 @@ use crate::lock::lock;
 /// [`messages`](Self::messages) and report progress with [`mark_taken`](Self::mark_taken).
 ///
 /// In manual-ack mode taking acks nothing; ack each message, or many at once with
-/// [`Message::ack_many`].
+/// [`Message::ack_many`], or defer the acks of single messages with
+/// [`defer_ack`](Self::defer_ack) and queue them together with [`flush_acks`](Self::flush_acks).
 pub struct Batch {
     ctl: Arc<Control>,
     messages: Vec<Message>,
     /// How many messages (from the front) the application has taken.
     taken: usize,
+    /// Sequences acked with [`defer_ack`](Self::defer_ack), not yet queued to the connection.
+    deferred: Vec<u64>,
 }
 
 impl Batch {
@@ -33,6 +37,7 @@ impl Batch {
             ctl,
             messages,
             taken: 0,
+            deferred: Vec::new(),
         }
     }
 
@@ -88,6 +93,64 @@ impl Batch {
         ctl.shared.send_acks(acks);
         drop(last);
     }
+
+    /// Manual-ack mode: acknowledge message `index` of the batch, to be queued to the
+    /// connection with the other deferred acks of the batch by [`flush_acks`](Self::flush_acks)
+    /// (or when the batch is dropped): one command for many acks instead of one per message,
+    /// for callers that ack message by message. Errors as [`Message::ack_now`], checked now;
+    /// acking a message twice is a no-op.
+    ///
+    /// Flush before closing the subscription: acks flushed after the close are not sent.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) when the batch has
+    /// no message `index`; otherwise as [`Message::ack_now`].
+    ///
+    /// ```no_run
+    /// # async fn demo(mut sub: stan_client::Subscription) -> stan_client::Result<()> {
+    /// while let Some(mut batch) = sub.next_batch(256).await? {
+    ///     for i in 0..batch.len() {
+    ///         // … handle batch.messages()[i] …
+    ///         batch.defer_ack(i)?;
+    ///     }
+    ///     batch.flush_acks()?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn defer_ack(&mut self, index: usize) -> Result<()> {
+        let msg = self
+            .messages
+            .get(index)
+            .ok_or_else(|| Error::invalid_argument(format!("no message {index} in this batch")))?;
+        let ack = msg.ack_handle();
+        ack.check_manual_ack()?;
+        if self.ctl.shared.cmd.is_closed() {
+            return Err(Error::closed());
+        }
+        if ack.claim() {
+            self.deferred.push(ack.sequence);
+        }
+        Ok(())
+    }
+
+    /// Queue the acks deferred with [`defer_ack`](Self::defer_ack) since the last flush, as
+    /// one command to the connection.
+    ///
+    /// # Errors
+    /// [`ErrorKind::ConnectionClosed`](crate::ErrorKind::ConnectionClosed) when the client is
+    /// gone: the deferred acks are not sent, and the server redelivers those messages to a
+    /// durable or queue subscription that resumes them.
+    pub fn flush_acks(&mut self) -> Result<()> {
+        if self
+            .ctl
+            .shared
+            .send_acks(std::mem::take(&mut self.deferred))
+        {
+            Ok(())
+        } else {
+            Err(Error::closed())
+        }
+    }
 }
 
 impl Iterator for Batch {
@@ -111,6 +174,8 @@ impl Iterator for Batch {
 impl Drop for Batch {
     fn drop(&mut self) {
         if self.ctl.shared.manual_acks {
+            // Gone with the client otherwise: nothing to report the failure to.
+            let _ = self.flush_acks();
             return;
         }
         for msg in &self.messages[self.taken..] {

@@ -54,7 +54,7 @@ impl AckHandle {
 
     /// Mark the message acked and record it in the subscription's ack log, without queueing
     /// the ack; false when it was acked already (the caller then sends nothing).
-    fn claim(&self) -> bool {
+    pub(super) fn claim(&self) -> bool {
         if self.acked.swap(true, Ordering::AcqRel) {
             return false;
         }
@@ -82,7 +82,7 @@ impl AckHandle {
 
     /// Whether the application may ack the message itself: manual-ack mode and the
     /// subscription still open.
-    fn check_manual_ack(&self) -> Result<()> {
+    pub(super) fn check_manual_ack(&self) -> Result<()> {
         if !self.sub.manual_acks {
             return Err(Error::new(
                 ErrorKind::InvalidState,
