@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import threading
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import timedelta
@@ -20,6 +21,7 @@ from .options import StartAt, TlsOptions
 __all__ = ["Client", "ErrorCallback", "Message", "MessageCallback", "Subscription", "connect"]
 
 _log = logging.getLogger("stan_client")
+_thread_ident = threading.get_ident
 
 Message: TypeAlias = _native.Message
 """A delivered message (see :class:`stan_client._native.Message`)."""
@@ -104,17 +106,28 @@ class Client:
     or close the client, when their outcome matters.
     """
 
-    __slots__ = ("_native", "_pending", "_pending_futures", "_pending_loop", "_subs")
+    __slots__ = (
+        "_native",
+        "_pending_data",
+        "_pending_futures",
+        "_pending_loop",
+        "_pending_subjects",
+        "_pending_thread",
+        "_subs",
+    )
 
     def __init__(self, native: _native.Client) -> None:
         """Wrap a native client (use :func:`connect`)."""
         self._native = native
         # Open subscriptions: closing the client stops handing out their buffered messages.
         self._subs: weakref.WeakSet[Subscription] = weakref.WeakSet()
-        # publish_async calls of the current loop turn, sent together by _flush.
-        self._pending: list[tuple[str, bytes]] = []
+        # publish_async calls of the current loop turn, sent together by _flush, and the loop
+        # and thread they were made on.
+        self._pending_subjects: list[str] = []
+        self._pending_data: list[bytes] = []
         self._pending_futures: list[asyncio.Future[str]] = []
         self._pending_loop: asyncio.AbstractEventLoop | None = None
+        self._pending_thread = 0
 
     @property
     def client_id(self) -> str:
@@ -144,7 +157,7 @@ class Client:
             ConnectionClosedError: The client is closed.
             InvalidArgumentError: Bad channel name, or payload too large.
         """
-        if self._pending:
+        if self._pending_futures:
             self._flush()
         return await self._native.publish(subject, data)
 
@@ -163,26 +176,41 @@ class Client:
             acks = [sc.publish_async("metrics", b"%d" % i) for i in range(1000)]
             guids = await asyncio.gather(*acks)
         """
-        loop = asyncio.get_running_loop()
-        if self._pending_loop is not loop:
-            if self._pending:
-                self._flush()
-            self._pending_loop = loop
+        futures = self._pending_futures
+        loop = self._pending_loop
+        # While calls of this loop turn wait for their flush, the loop running on the thread
+        # that made them is still theirs (a thread runs one loop at a time), so it is not
+        # looked up again: asyncio.get_running_loop costs a system call on Python 3.11.
+        if not (
+            futures
+            and self._pending_thread == _thread_ident()
+            and loop is not None
+            and loop.is_running()
+        ):
+            loop = asyncio.get_running_loop()
+            if self._pending_loop is not loop:
+                if futures:
+                    self._flush()
+                self._pending_loop = loop
+            self._pending_thread = _thread_ident()
+            futures = self._pending_futures
         future: asyncio.Future[str] = loop.create_future()
-        if not self._pending:
+        if not futures:
             loop.call_soon(self._flush)
-        self._pending.append((subject, data))
-        self._pending_futures.append(future)
+        self._pending_subjects.append(subject)
+        self._pending_data.append(data)
+        futures.append(future)
         return future
 
     def _flush(self) -> None:
         """Send the queued ``publish_async`` calls in one native call."""
-        items, futures = self._pending, self._pending_futures
-        if not items:
+        futures = self._pending_futures
+        if not futures:
             return
-        self._pending, self._pending_futures = [], []
+        subjects, payloads = self._pending_subjects, self._pending_data
+        self._pending_subjects, self._pending_data, self._pending_futures = [], [], []
         try:
-            self._native.publish_many(items, futures)
+            self._native.publish_many(subjects, payloads, futures)
         except BaseException as err:
             for f in futures:
                 if not f.done():

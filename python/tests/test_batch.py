@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 from collections.abc import Iterable
 from datetime import timedelta
@@ -236,9 +237,11 @@ class CountingClient:
         self.native = native
         self.calls: list[int] = []
 
-    def publish_many(self, items: list[tuple[str, bytes]], futures: Iterable[Any]) -> None:
-        self.calls.append(len(items))
-        self.native.publish_many(items, list(futures))
+    def publish_many(
+        self, subjects: list[str], payloads: list[bytes], futures: Iterable[Any]
+    ) -> None:
+        self.calls.append(len(subjects))
+        self.native.publish_many(subjects, payloads, list(futures))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.native, name)
@@ -275,6 +278,30 @@ async def test_publish_flushes_pending_publish_async_first(
     assert counting.calls == [3, 1]
     sub = await client.subscribe(channel, deliver_all_available=True)
     assert [m.data for m in await take(sub, 5)] == [b"0", b"1", b"2", b"3", b"4"]
+    await sub.close()
+
+
+async def test_publish_async_needs_a_running_loop_on_its_own_thread(
+    client: stan_client.Client, channel: str
+) -> None:
+    first = client.publish_async(channel, b"0")  # queued for this loop turn
+    errors: list[BaseException] = []
+
+    def elsewhere() -> None:
+        try:
+            client.publish_async(channel, b"1")
+        except BaseException as err:
+            errors.append(err)
+
+    # Another thread, no loop running there: the calls queued on this one do not count.
+    t = threading.Thread(target=elsewhere)
+    t.start()
+    t.join()
+    assert len(errors) == 1 and isinstance(errors[0], RuntimeError)
+    more = client.publish_async(channel, b"2")
+    await asyncio.gather(first, more)
+    sub = await client.subscribe(channel, deliver_all_available=True)
+    assert [m.data for m in await take(sub, 2)] == [b"0", b"2"]
     await sub.close()
 
 

@@ -265,28 +265,29 @@ impl PyClient {
         Ok(future)
     }
 
-    /// Publish many messages in one call: `items` is a list of `(subject, data)` and `futures`
-    /// the asyncio futures of the running loop that receive each outcome (the guid, or the
-    /// error), in the same order. The publishes take their places in the publish queue in
-    /// order; acks arriving together resolve with one loop wake-up. A bad channel name fails
-    /// only its own future (the others are published, in order).
+    /// Publish many messages in one call: `subjects[i]` and `payloads[i]` are a message and
+    /// `futures[i]` the asyncio future of the running loop that receives its outcome (the
+    /// guid, or the error). The publishes take their places in the publish queue in order;
+    /// acks arriving together resolve with one loop wake-up. A bad channel name fails only its
+    /// own future (the others are published, in order).
     fn publish_many(
         &self,
         py: Python<'_>,
-        items: Vec<(String, PyBackedBytes)>,
+        subjects: Vec<String>,
+        payloads: Vec<PyBackedBytes>,
         futures: Vec<Py<PyAny>>,
     ) -> PyResult<()> {
-        if items.len() != futures.len() {
+        if subjects.len() != futures.len() || payloads.len() != futures.len() {
             return Err(pyo3::exceptions::PyValueError::new_err(
-                "publish_many needs one future per item",
+                "publish_many needs one subject, one payload and one future per message",
             ));
         }
         let inner = self.inner()?;
         let event_loop = pyo3_async_runtimes::get_running_loop(py)?;
         let resolver = resolver::for_loop(&event_loop)?;
-        let items: Vec<(String, Bytes)> = items
+        let items: Vec<(String, Bytes)> = subjects
             .into_iter()
-            .map(|(s, d)| (s, Bytes::from_owner(d)))
+            .zip(payloads.into_iter().map(Bytes::from_owner))
             .collect();
         let queued = py.detach(|| {
             inner
