@@ -165,6 +165,76 @@ fn a_pub_ack_timeout_is_not_held_back_by_a_backlog_of_pub_acks() {
     server_rt.block_on(async move { drop(srv) });
 }
 
+/// PubAcks that pile up while the client cannot read (more than the NATS library queues for a
+/// subscription by default) are all taken in once it reads again: none is dropped, so the
+/// publish whose PubAck comes last completes instead of timing out.
+#[test]
+fn a_backlog_of_pub_acks_larger_than_the_nats_default_queue_loses_none() {
+    /// Above async-nats's default subscription capacity (65,536).
+    const BACKLOG: usize = 100_000;
+    let server_rt = server_runtime();
+    let client_rt = client_runtime();
+    let cluster = unique("fake");
+    let (srv, raw, mut fake) = server_rt.block_on(async {
+        let srv = TestServer::start().await;
+        let raw = async_nats::connect(srv.url()).await.unwrap();
+        let fake = fake_server(&raw, &cluster, 0, 3).await;
+        (srv, raw, fake)
+    });
+    client_rt.block_on(async {
+        let client = ConnectOptions::new(cluster.clone(), unique("c"))
+            .nats_url(srv.url())
+            .pub_ack_wait(Duration::from_secs(5))
+            .connect()
+            .await
+            .unwrap();
+        let publish = client
+            .start_publish("ch", "acked behind the backlog")
+            .unwrap();
+        let pubmsg = within("the publish", fake.pubs.recv()).await.unwrap();
+        let reply = pubmsg.reply.clone().unwrap();
+        let guid = pb::PubMsg::decode(pubmsg.payload.clone()).unwrap().guid;
+        let expected = guid.clone();
+
+        // Hold this runtime (the client cannot read) while the server sends the backlog and
+        // the publish's PubAck last.
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        server_rt.spawn({
+            let raw = raw.clone();
+            async move {
+                for i in 0..BACKLOG {
+                    let foreign = pb::PubAck {
+                        guid: format!("foreign-{i}"),
+                        error: String::new(),
+                    };
+                    raw.publish(reply.clone(), foreign.encode_to_vec().into())
+                        .await
+                        .unwrap();
+                }
+                let real = pb::PubAck {
+                    guid,
+                    error: String::new(),
+                };
+                raw.publish(reply, real.encode_to_vec().into())
+                    .await
+                    .unwrap();
+                raw.flush().await.unwrap();
+                done_tx.send(()).unwrap();
+            }
+        });
+        done_rx.recv().unwrap();
+
+        let outcome = within("the publish outcome", publish).await;
+        assert_eq!(
+            outcome.expect("the PubAck behind the backlog arrived"),
+            expected
+        );
+        client.close().await.unwrap_or(());
+    });
+    drop(client_rt);
+    server_rt.block_on(async move { drop(srv) });
+}
+
 /// A ping tick that is due is not held back behind a backlog of inbox messages: with one
 /// unanswered ping allowed, the tick that finds the first ping unanswered ends the session,
 /// although a ping response arrives behind the backlog. (Taking the whole backlog first would

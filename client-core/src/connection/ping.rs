@@ -4,7 +4,7 @@ use bytes::Bytes;
 use prost::Message as _;
 use stan_protocol::errors;
 use stan_protocol::pb;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::task::Task;
 use crate::event::{Event, LostReason};
@@ -103,6 +103,11 @@ impl Task {
             }
             async_nats::Event::Closed if !self.stopped => {
                 self.nats_closed().await;
+            }
+            async_nats::Event::SlowConsumer(sid) => {
+                // The NATS library dropped messages of a full subscription queue: PubAcks
+                // (the publishes time out) or deliveries (the server redelivers them).
+                warn!(sid, "NATS dropped messages for a full subscription queue");
             }
             _ => {}
         }
