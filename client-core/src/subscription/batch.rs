@@ -108,7 +108,8 @@ impl Batch {
     ///
     /// ```no_run
     /// # async fn demo(mut sub: stan_client::Subscription) -> stan_client::Result<()> {
-    /// while let Some(mut batch) = sub.next_batch(256).await? {
+    /// while let Some(batch) = sub.next_batch(256).await {
+    ///     let mut batch = batch?;
     ///     for i in 0..batch.len() {
     ///         // … handle batch.messages()[i] …
     ///         batch.defer_ack(i)?;
