@@ -99,6 +99,40 @@ async fn fake_server(
     FakeServer { pubs, pings }
 }
 
+/// Holds the calling thread (the client's runtime: the client cannot read) while the server's
+/// runtime answers `pubmsg` with `backlog` PubAcks of unknown guids and then its own PubAck,
+/// all flushed; returns the publish's guid.
+fn pub_ack_backlog(
+    server_rt: &Runtime,
+    raw: &async_nats::Client,
+    pubmsg: async_nats::Message,
+    backlog: usize,
+) -> String {
+    let reply = pubmsg.reply.clone().unwrap();
+    let guid = pb::PubMsg::decode(pubmsg.payload.clone()).unwrap().guid;
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    server_rt.spawn({
+        let raw = raw.clone();
+        let guid = guid.clone();
+        async move {
+            let foreign = (0..backlog).map(|i| format!("foreign-{i}"));
+            for guid in foreign.chain([guid]) {
+                let ack = pb::PubAck {
+                    guid,
+                    error: String::new(),
+                };
+                raw.publish(reply.clone(), ack.encode_to_vec().into())
+                    .await
+                    .unwrap();
+            }
+            raw.flush().await.unwrap();
+            done_tx.send(()).unwrap();
+        }
+    });
+    done_rx.recv().unwrap();
+    guid
+}
+
 /// A publish whose PubAck only comes behind a backlog of thousands of foreign PubAcks, all
 /// arriving after its deadline passed, times out: the connection task looks at its pub-ack
 /// timer between inbound messages instead of taking every queued one first.
@@ -123,37 +157,11 @@ fn a_pub_ack_timeout_is_not_held_back_by_a_backlog_of_pub_acks() {
             .unwrap();
         let publish = client.start_publish("ch", "no ack in time").unwrap();
         let pubmsg = within("the publish", fake.pubs.recv()).await.unwrap();
-        let reply = pubmsg.reply.clone().unwrap();
-        let guid = pb::PubMsg::decode(pubmsg.payload.clone()).unwrap().guid;
-        assert_eq!(guid, publish.guid());
-
-        // Hold this runtime (the client cannot read) while the server sends the backlog and
-        // the publish's real PubAck last, and until the publish's deadline has passed.
-        let (done_tx, done_rx) = std::sync::mpsc::channel();
-        server_rt.spawn({
-            let raw = raw.clone();
-            async move {
-                for i in 0..FLOOD {
-                    let foreign = pb::PubAck {
-                        guid: format!("foreign-{i}"),
-                        error: String::new(),
-                    };
-                    raw.publish(reply.clone(), foreign.encode_to_vec().into())
-                        .await
-                        .unwrap();
-                }
-                let real = pb::PubAck {
-                    guid,
-                    error: String::new(),
-                };
-                raw.publish(reply, real.encode_to_vec().into())
-                    .await
-                    .unwrap();
-                raw.flush().await.unwrap();
-                done_tx.send(()).unwrap();
-            }
-        });
-        done_rx.recv().unwrap();
+        assert_eq!(
+            pub_ack_backlog(&server_rt, &raw, pubmsg, FLOOD),
+            publish.guid()
+        );
+        // The runtime stays held until the publish's deadline has passed.
         std::thread::sleep(wait * 2);
 
         let outcome = within("the publish outcome", publish).await;
@@ -192,37 +200,7 @@ fn a_backlog_of_pub_acks_larger_than_the_nats_default_queue_loses_none() {
             .start_publish("ch", "acked behind the backlog")
             .unwrap();
         let pubmsg = within("the publish", fake.pubs.recv()).await.unwrap();
-        let reply = pubmsg.reply.clone().unwrap();
-        let guid = pb::PubMsg::decode(pubmsg.payload.clone()).unwrap().guid;
-        let expected = guid.clone();
-
-        // Hold this runtime (the client cannot read) while the server sends the backlog and
-        // the publish's PubAck last.
-        let (done_tx, done_rx) = std::sync::mpsc::channel();
-        server_rt.spawn({
-            let raw = raw.clone();
-            async move {
-                for i in 0..BACKLOG {
-                    let foreign = pb::PubAck {
-                        guid: format!("foreign-{i}"),
-                        error: String::new(),
-                    };
-                    raw.publish(reply.clone(), foreign.encode_to_vec().into())
-                        .await
-                        .unwrap();
-                }
-                let real = pb::PubAck {
-                    guid,
-                    error: String::new(),
-                };
-                raw.publish(reply, real.encode_to_vec().into())
-                    .await
-                    .unwrap();
-                raw.flush().await.unwrap();
-                done_tx.send(()).unwrap();
-            }
-        });
-        done_rx.recv().unwrap();
+        let expected = pub_ack_backlog(&server_rt, &raw, pubmsg, BACKLOG);
 
         let outcome = within("the publish outcome", publish).await;
         assert_eq!(

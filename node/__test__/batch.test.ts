@@ -169,28 +169,38 @@ describe('receive in batches', () => {
   })
 })
 
+/**
+ * A durable manual-ack subscription takes 10 messages (batches of 4) and `ackFirstSix` acks the
+ * first six and closes it; resumed, it gets exactly #7–#10, redelivered.
+ */
+async function durableResumesAfterSix(ackFirstSix: (sub: Subscription, got: Message[]) => Promise<void>): Promise<void> {
+  const clientId = unique('c')
+  const ch = unique('ch')
+  const durableName = unique('d')
+  const opts = { durableName, startAt: 'first' as const, manualAcks: true, maxInFlight: 100, receiveBatchSize: 4 }
+  {
+    await using sc = await connectTo(broker(), { clientId })
+    await publishMany(sc, ch, 10)
+    const sub = await sc.subscribe(ch, opts)
+    await ackFirstSix(sub, await nextN(sub, 10))
+  }
+  await using sc = await connectTo(broker(), { clientId })
+  await using resumed = await sc.subscribe(ch, opts)
+  const rest = await nextN(resumed, 4)
+  assert.deepEqual(
+    rest.map((m) => m.sequence),
+    seqs(7, 10),
+  )
+  assert.ok(rest.every((m) => m.redelivered))
+  await resumed.ackMany(rest)
+}
+
 describe('msg.ack() (deferred, queued together)', () => {
   test('acks deferred just before close reach the server: a durable resumes after them', async () => {
-    const clientId = unique('c')
-    const ch = unique('ch')
-    const durableName = unique('d')
-    const opts = { durableName, startAt: 'first' as const, manualAcks: true, maxInFlight: 100, receiveBatchSize: 4 }
-    {
-      await using sc = await connectTo(broker(), { clientId })
-      await publishMany(sc, ch, 10)
-      const sub = await sc.subscribe(ch, opts)
-      const got = await nextN(sub, 10)
+    await durableResumesAfterSix(async (sub, got) => {
       for (const m of got.slice(0, 6)) await m.ack()
       await sub.close() // no event-loop turn since the acks: the close queues them first
-    }
-    await using sc = await connectTo(broker(), { clientId })
-    await using resumed = await sc.subscribe(ch, opts)
-    const rest = await nextN(resumed, 4)
-    assert.deepEqual(
-      rest.map((m) => m.sequence),
-      seqs(7, 10),
-    )
-    for (const m of rest) await m.ack()
+    })
   })
 
   test('acks go out at the end of the event-loop turn while a receive waits for them', async () => {
@@ -221,27 +231,11 @@ describe('msg.ack() (deferred, queued together)', () => {
 
 describe('ackMany', () => {
   test('acks many messages of several batches in one call; a durable resumes after them', async () => {
-    const clientId = unique('c')
-    const ch = unique('ch')
-    const durableName = unique('d')
-    const opts = { durableName, startAt: 'first' as const, manualAcks: true, maxInFlight: 100, receiveBatchSize: 4 }
-    {
-      await using sc = await connectTo(broker(), { clientId })
-      await publishMany(sc, ch, 10)
-      await using sub = await sc.subscribe(ch, opts)
-      const got = await nextN(sub, 10)
+    await durableResumesAfterSix(async (sub, got) => {
       await sub.ackMany(got.slice(0, 6))
       await sub.ackMany(got.slice(0, 2)) // acking again is a no-op
-    }
-    await using sc = await connectTo(broker(), { clientId })
-    await using resumed = await sc.subscribe(ch, opts)
-    const rest = await nextN(resumed, 4)
-    assert.deepEqual(
-      rest.map((m) => m.sequence),
-      seqs(7, 10),
-    )
-    assert.ok(rest.every((m) => m.redelivered))
-    await resumed.ackMany(rest)
+      await sub.close()
+    })
   })
 
   test('ackMany in auto-ack mode is INVALID_STATE; a non-message is INVALID_ARGUMENT-like TypeError', async () => {
