@@ -99,6 +99,22 @@ async fn fake_server(
     FakeServer { pubs, pings }
 }
 
+/// On `server_rt`: a test NATS server, a raw connection to it and a scripted STAN server for
+/// `cluster` on that connection (see [`fake_server`]).
+fn start_fake(
+    server_rt: &Runtime,
+    cluster: &str,
+    ping_ms: i32,
+    max_out: i32,
+) -> (TestServer, async_nats::Client, FakeServer) {
+    server_rt.block_on(async {
+        let srv = TestServer::start().await;
+        let raw = async_nats::connect(srv.url()).await.unwrap();
+        let fake = fake_server(&raw, cluster, ping_ms, max_out).await;
+        (srv, raw, fake)
+    })
+}
+
 /// Holds the calling thread (the client's runtime: the client cannot read) while the server's
 /// runtime answers `pubmsg` with `backlog` PubAcks of unknown guids and then its own PubAck,
 /// all flushed; returns the publish's guid.
@@ -141,12 +157,7 @@ fn a_pub_ack_timeout_is_not_held_back_by_a_backlog_of_pub_acks() {
     let server_rt = server_runtime();
     let client_rt = client_runtime();
     let cluster = unique("fake");
-    let (srv, raw, mut fake) = server_rt.block_on(async {
-        let srv = TestServer::start().await;
-        let raw = async_nats::connect(srv.url()).await.unwrap();
-        let fake = fake_server(&raw, &cluster, 0, 3).await;
-        (srv, raw, fake)
-    });
+    let (srv, raw, mut fake) = start_fake(&server_rt, &cluster, 0, 3);
     let wait = Duration::from_millis(300);
     client_rt.block_on(async {
         let client = ConnectOptions::new(cluster.clone(), unique("c"))
@@ -183,12 +194,7 @@ fn a_backlog_of_pub_acks_larger_than_the_nats_default_queue_loses_none() {
     let server_rt = server_runtime();
     let client_rt = client_runtime();
     let cluster = unique("fake");
-    let (srv, raw, mut fake) = server_rt.block_on(async {
-        let srv = TestServer::start().await;
-        let raw = async_nats::connect(srv.url()).await.unwrap();
-        let fake = fake_server(&raw, &cluster, 0, 3).await;
-        (srv, raw, fake)
-    });
+    let (srv, raw, mut fake) = start_fake(&server_rt, &cluster, 0, 3);
     client_rt.block_on(async {
         let client = ConnectOptions::new(cluster.clone(), unique("c"))
             .nats_url(srv.url())
@@ -223,12 +229,7 @@ fn a_due_ping_tick_is_not_held_back_by_a_backlog_of_inbox_messages() {
     let client_rt = client_runtime();
     let cluster = unique("fake");
     let interval = Duration::from_millis(100);
-    let (srv, raw, mut fake) = server_rt.block_on(async {
-        let srv = TestServer::start().await;
-        let raw = async_nats::connect(srv.url()).await.unwrap();
-        let fake = fake_server(&raw, &cluster, interval.as_millis() as i32, 1).await;
-        (srv, raw, fake)
-    });
+    let (srv, raw, mut fake) = start_fake(&server_rt, &cluster, interval.as_millis() as i32, 1);
     client_rt.block_on(async {
         let client = ConnectOptions::new(cluster.clone(), unique("c"))
             .nats_url(srv.url())
@@ -291,12 +292,7 @@ fn pings_go_out_and_a_dead_server_is_found_during_an_endless_flood() {
     let server_rt = server_runtime();
     let client_rt = client_runtime();
     let cluster = unique("fake");
-    let (srv, raw, mut fake) = server_rt.block_on(async {
-        let srv = TestServer::start().await;
-        let raw = async_nats::connect(srv.url()).await.unwrap();
-        let fake = fake_server(&raw, &cluster, 20, MAX_OUT as i32).await;
-        (srv, raw, fake)
-    });
+    let (srv, raw, mut fake) = start_fake(&server_rt, &cluster, 20, MAX_OUT as i32);
     let stop = Arc::new(AtomicBool::new(false));
     let flooded = Arc::new(AtomicUsize::new(0));
     client_rt.block_on(async {

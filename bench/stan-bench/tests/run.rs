@@ -28,15 +28,21 @@ async fn run_json(config: &Config) -> Value {
     report.to_json()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_publisher_one_subscriber_counts_every_message() {
+/// Start a broker and run a benchmark with `args` on a fresh channel (appended as the
+/// subject); returns the broker (to inspect, then shut down), the channel and the JSON report.
+async fn run_on_a_fresh_broker(args: &[&str]) -> (InProcessBroker, String, Value) {
     let broker = InProcessBroker::start().await;
     let ch = unique("bench");
-    let c = config(
-        &broker,
-        &["-np", "1", "-ns", "1", "-n", "200", "-ms", "64", &ch],
-    );
-    let v = run_json(&c).await;
+    let mut argv = args.to_vec();
+    argv.push(&ch);
+    let v = run_json(&config(&broker, &argv)).await;
+    (broker, ch, v)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_publisher_one_subscriber_counts_every_message() {
+    let (broker, _, v) =
+        run_on_a_fresh_broker(&["-np", "1", "-ns", "1", "-n", "200", "-ms", "64"]).await;
     assert_eq!(v["publishers"]["count"], 1);
     assert_eq!(v["publishers"]["msgs"], 200);
     assert_eq!(v["publishers"]["bytes"], 200 * 64);
@@ -55,15 +61,10 @@ async fn one_publisher_one_subscriber_counts_every_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_publishers_split_the_count_and_a_queue_group_shares_it() {
-    let broker = InProcessBroker::start().await;
-    let ch = unique("bench");
-    let c = config(
-        &broker,
-        &[
-            "-np", "3", "-ns", "2", "-qgroup", "q", "-n", "200", "-sync", "-ms", "4", &ch,
-        ],
-    );
-    let v = run_json(&c).await;
+    let (broker, _, v) = run_on_a_fresh_broker(&[
+        "-np", "3", "-ns", "2", "-qgroup", "q", "-n", "200", "-sync", "-ms", "4",
+    ])
+    .await;
     let pub_counts: Vec<u64> = (0..3)
         .map(|i| v["publishers"]["clients"][i]["msgs"].as_u64().unwrap())
         .collect();
@@ -79,23 +80,8 @@ async fn sync_publishers_split_the_count_and_a_queue_group_shares_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timed_run_delivers_what_was_published() {
-    let broker = InProcessBroker::start().await;
-    let ch = unique("bench");
-    let c = config(
-        &broker,
-        &[
-            "-np",
-            "2",
-            "-ns",
-            "2",
-            "--duration",
-            "300ms",
-            "-mpa",
-            "16",
-            &ch,
-        ],
-    );
-    let v = run_json(&c).await;
+    let (broker, _, v) =
+        run_on_a_fresh_broker(&["-np", "2", "-ns", "2", "--duration", "300ms", "-mpa", "16"]).await;
     let published = v["publishers"]["msgs"].as_u64().unwrap();
     assert!(published > 0);
     // Each plain subscriber gets every message.
@@ -152,15 +138,8 @@ async fn assert_channel_holds(broker: &InProcessBroker, channel: &str, count: u6
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_channel_per_publisher_delivers_each_channel_to_its_subscribers() {
-    let broker = InProcessBroker::start().await;
-    let ch = unique("bench");
-    let c = config(
-        &broker,
-        &[
-            "-cpp", "-np", "3", "-ns", "4", "-n", "301", "-ms", "16", &ch,
-        ],
-    );
-    let v = run_json(&c).await;
+    let (broker, ch, v) =
+        run_on_a_fresh_broker(&["-cpp", "-np", "3", "-ns", "4", "-n", "301", "-ms", "16"]).await;
     assert_eq!(v["settings"]["channel_per_publisher"], true);
     assert_eq!(
         client_msgs(&v, "publishers", "benchmark-pub"),
@@ -185,15 +164,10 @@ async fn one_channel_per_publisher_delivers_each_channel_to_its_subscribers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_publisher_channels_each_have_their_own_queue_group() {
-    let broker = InProcessBroker::start().await;
-    let ch = unique("bench");
-    let c = config(
-        &broker,
-        &[
-            "-cpp", "-np", "3", "-ns", "4", "-qgroup", "q", "-n", "301", "-ms", "16", &ch,
-        ],
-    );
-    let v = run_json(&c).await;
+    let (broker, _, v) = run_on_a_fresh_broker(&[
+        "-cpp", "-np", "3", "-ns", "4", "-qgroup", "q", "-n", "301", "-ms", "16",
+    ])
+    .await;
     assert_eq!(v["settings"]["queue_group"], "q");
     let subs = client_msgs(&v, "subscribers", "benchmark-sub");
     // Subscribers 0 and 3 form channel 0's group and share its 101 messages; 1 and 2 are
@@ -208,24 +182,18 @@ async fn per_publisher_channels_each_have_their_own_queue_group() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timed_run_with_per_publisher_channels_waits_for_each_publisher() {
-    let broker = InProcessBroker::start().await;
-    let ch = unique("bench");
-    let c = config(
-        &broker,
-        &[
-            "-cpp",
-            "-np",
-            "2",
-            "-ns",
-            "3",
-            "--duration",
-            "300ms",
-            "-mpa",
-            "16",
-            &ch,
-        ],
-    );
-    let v = run_json(&c).await;
+    let (broker, ch, v) = run_on_a_fresh_broker(&[
+        "-cpp",
+        "-np",
+        "2",
+        "-ns",
+        "3",
+        "--duration",
+        "300ms",
+        "-mpa",
+        "16",
+    ])
+    .await;
     let pubs = client_msgs(&v, "publishers", "benchmark-pub");
     assert!(pubs.iter().all(|&n| n > 0), "{pubs:?}");
     assert_eq!(
