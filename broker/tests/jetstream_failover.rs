@@ -261,8 +261,10 @@ fn strs(v: &[String]) -> Vec<&str> {
 }
 
 /// A client on every node of the cluster, with a short pub-ack wait so that a publish lost
-/// during a failover fails (and the next one is tried) quickly. Panics with the brokers'
-/// output when it cannot connect.
+/// during a failover fails (and the next one is tried) quickly. Its connect wait (15 s) covers
+/// the broker's retries of a JetStream write (10 s at most with these leases): a client that
+/// connects while a lost node's streams elect new leaders is registered once they have. Panics
+/// with the brokers' output when it cannot connect.
 async fn client(
     cluster: &JsCluster,
     cluster_id: &str,
@@ -271,7 +273,7 @@ async fn client(
 ) -> Client {
     let mut opts = ConnectOptions::new(cluster_id, unique(name))
         .pub_ack_wait(Duration::from_secs(2))
-        .connect_wait(Duration::from_secs(5));
+        .connect_wait(Duration::from_secs(15));
     for url in cluster.urls() {
         opts = opts.nats_url(url);
     }
