@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use stan_broker::ready::Ports;
-use stan_client::{Client, ConnectOptions, Event, SubscribeOptions};
+use stan_client::{Client, ConnectOptions, ErrorKind, Event, SubscribeOptions};
 use stan_test_support::{free_port, start_nats_server, unique, within, JsCluster};
 use tokio::sync::mpsc;
 
@@ -324,10 +324,21 @@ async fn read_channel_until(
     want: &[String],
     brokers: &mut [&mut JsBroker],
 ) -> Vec<String> {
-    let mut sub = client
-        .subscribe(channel, SubscribeOptions::new().deliver_all_available())
-        .await
-        .expect("subscribe from the first message");
+    // A subscribe is answered once the broker has stored it; while a lost node's streams
+    // elect new leaders that can outlast the client's request wait, as it would for any
+    // application, which then asks again. A second timeout fails the test.
+    let options = || SubscribeOptions::new().deliver_all_available();
+    let mut sub = match client.subscribe(channel, options()).await {
+        Ok(sub) => sub,
+        Err(e) if e.kind() == ErrorKind::RequestTimeout => {
+            eprintln!("subscribe timed out during the election ({e}); asking again");
+            match client.subscribe(channel, options()).await {
+                Ok(sub) => sub,
+                Err(e) => fail_all(brokers, &format!("subscribe from the first message: {e}")),
+            }
+        }
+        Err(e) => fail_all(brokers, &format!("subscribe from the first message: {e}")),
+    };
     let mut left: BTreeSet<&String> = want.iter().collect();
     let mut out = Vec::new();
     let read = tokio::time::timeout(READY_WITHIN, async {

@@ -94,7 +94,11 @@ pub struct ConnectOptions {
     /// This is the one place where a dependency type (`async_nats::Client`) appears in the public
     /// API, by design: applications that already hold a NATS connection can share it. The
     /// client then does not close that connection, and the NATS disconnect/reconnect events are
-    /// derived from its state (checked at every ping) instead of being reported at once.
+    /// derived from its state (checked at every ping) instead of being reported at once. The
+    /// connection's `subscription_capacity` bounds how many PubAcks and deliveries can wait
+    /// for the client (async-nats drops the rest): set it above `max_pub_acks_in_flight` and
+    /// the subscriptions' max in flight (a connection the client opens itself queues at least
+    /// 1,048,576, and twice `max_pub_acks_in_flight`).
     pub nats_client: Option<async_nats::Client>,
     /// NATS user name (with [`password`](Self::password)).
     pub user: Option<String>,

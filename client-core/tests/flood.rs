@@ -184,6 +184,41 @@ fn a_pub_ack_timeout_is_not_held_back_by_a_backlog_of_pub_acks() {
     server_rt.block_on(async move { drop(srv) });
 }
 
+/// PubAcks that pile up while the client cannot read (more than the NATS library queues for a
+/// subscription by default) are all taken in once it reads again: none is dropped, so the
+/// publish whose PubAck comes last completes instead of timing out.
+#[test]
+fn a_backlog_of_pub_acks_larger_than_the_nats_default_queue_loses_none() {
+    /// Above async-nats's default subscription capacity (65,536).
+    const BACKLOG: usize = 100_000;
+    let server_rt = server_runtime();
+    let client_rt = client_runtime();
+    let cluster = unique("fake");
+    let (srv, raw, mut fake) = start_fake(&server_rt, &cluster, 0, 3);
+    client_rt.block_on(async {
+        let client = ConnectOptions::new(cluster.clone(), unique("c"))
+            .nats_url(srv.url())
+            .pub_ack_wait(Duration::from_secs(5))
+            .connect()
+            .await
+            .unwrap();
+        let publish = client
+            .start_publish("ch", "acked behind the backlog")
+            .unwrap();
+        let pubmsg = within("the publish", fake.pubs.recv()).await.unwrap();
+        let expected = pub_ack_backlog(&server_rt, &raw, pubmsg, BACKLOG);
+
+        let outcome = within("the publish outcome", publish).await;
+        assert_eq!(
+            outcome.expect("the PubAck behind the backlog arrived"),
+            expected
+        );
+        client.close().await.unwrap_or(());
+    });
+    drop(client_rt);
+    server_rt.block_on(async move { drop(srv) });
+}
+
 /// A ping tick that is due is not held back behind a backlog of inbox messages: with one
 /// unanswered ping allowed, the tick that finds the first ping unanswered ends the session,
 /// although a ping response arrives behind the backlog. (Taking the whole backlog first would

@@ -11,6 +11,14 @@ use tokio::sync::mpsc;
 use crate::error::{BoxError, Error, ErrorKind, Result};
 use crate::options::ConnectOptions;
 
+/// How many messages the NATS library queues for each of the client's two NATS subscriptions
+/// (PubAcks; deliveries and replies) before it drops what arrives: at least this many, and at
+/// least twice the publishes allowed in flight. The server's flow control bounds what can
+/// arrive (PubAcks by `max_pub_acks_in_flight`, deliveries by each subscription's max in
+/// flight), so while the connection task is busy the backlog waits here instead of being
+/// dropped; the library's default (65,536) was below what a large pipelined burst brings.
+const MIN_SUBSCRIPTION_CAPACITY: usize = 1 << 20;
+
 /// Opens the NATS connection of a client that does not bring its own; its events arrive on
 /// the returned channel.
 pub(super) async fn open_nats(
@@ -44,9 +52,13 @@ pub(super) async fn open_nats(
         addrs.push(addr);
     }
     let (tx, rx) = mpsc::unbounded_channel();
+    let max_pub_acks = options
+        .max_pub_acks_in_flight
+        .unwrap_or(stan_protocol::defaults::MAX_PUB_ACKS_IN_FLIGHT);
     let mut nats_opts = async_nats::ConnectOptions::new()
         .name(&options.client_id)
         .connection_timeout(connect_wait)
+        .subscription_capacity(MIN_SUBSCRIPTION_CAPACITY.max(max_pub_acks.saturating_mul(2)))
         .max_reconnects(None)
         .event_callback(move |ev| {
             let tx = tx.clone();
