@@ -17,7 +17,25 @@ use stan_broker::Broker;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Transparent huge pages off for the whole process, before anything is allocated in earnest.
+///
+/// mimalloc asks the kernel for huge pages on its segments (`madvise(MADV_HUGEPAGE)`), so each
+/// first touch of a segment faults in and zeroes 2 MiB at once, and with the common
+/// `defrag=madvise` setting the fault may compact memory first. For a store that keeps filling
+/// memory with messages that made the cost of a message jump between runs (at 1 KiB: 430 to
+/// 1,170 ms of broker CPU for the same 200,000 messages) and doubled its median; with 4 KiB
+/// pages the runs are steady (docs/benchmarks.md, "Huge pages"). The Go runtime of
+/// `nats-streaming-server` does not ask for huge pages either.
+fn no_transparent_huge_pages() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::thread::disable_transparent_huge_pages(true) {
+        // Only a kernel without the setting refuses; the broker works the same without it.
+        eprintln!("stan-broker: could not turn transparent huge pages off: {e}");
+    }
+}
+
 fn main() -> ExitCode {
+    no_transparent_huge_pages();
     let args: Vec<String> = std::env::args_os()
         .skip(1)
         .map(|a| a.to_string_lossy().into_owned())

@@ -327,6 +327,23 @@ fn starts_on_a_free_port_and_stops_on_sigterm() {
     assert_eq!(b.wait_exit(), Some(0));
 }
 
+/// The broker turns transparent huge pages off for itself (see `no_transparent_huge_pages` in
+/// src/main.rs): the kernel reports it in the process's status.
+#[cfg(target_os = "linux")]
+#[test]
+fn transparent_huge_pages_are_off() {
+    let mut b = Running::start(&["-p", "0"]);
+    b.wait_for("Server is ready");
+    let status = std::fs::read_to_string(format!("/proc/{}/status", b.child.id())).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("THP_enabled:"))
+        .expect("the kernel reports THP_enabled");
+    assert_eq!(line.split_whitespace().nth(1), Some("0"), "{line}");
+    b.signal("-TERM");
+    assert_eq!(b.wait_exit(), Some(0));
+}
+
 #[test]
 fn stops_on_sigint() {
     let mut b = Running::start(&["--port=-1", "--cluster_id=sigint-cluster"]);
