@@ -66,10 +66,17 @@ impl AckedRing {
         self.breaks > 0
     }
 
-    /// Where `sequence` is in `order` while it is sorted.
+    /// Where `sequence` is in `order` while it is sorted. The usual questions (a new ack, a
+    /// first delivery) are about a sequence above the last one recorded: answered without a
+    /// search.
     fn position(&self, sequence: u64) -> Option<usize> {
         debug_assert!(!self.is_indexed());
-        self.order.binary_search_by_key(&sequence, |&(s, _)| s).ok()
+        match (self.order.front(), self.order.back()) {
+            (Some(&(first, _)), Some(&(last, _))) if (first..=last).contains(&sequence) => {
+                self.order.binary_search_by_key(&sequence, |&(s, _)| s).ok()
+            }
+            _ => None,
+        }
     }
 
     fn insert(&mut self, sequence: u64, timestamp: i64) {
