@@ -27,24 +27,24 @@ impl Task {
                 let current = self.hb_current.load(Ordering::Acquire).to_string();
                 if tail == current {
                     if let Some(reply) = m.reply {
-                        let _ = self.shared.nats.publish(reply, Bytes::new()).await;
+                        self.outgoing.push((reply, Bytes::new()));
                     }
                 }
             }
             "ping" => {
                 if tail == self.epoch.to_string() && self.session.is_some() {
-                    self.on_ping_response(m).await;
+                    Box::pin(self.on_ping_response(m)).await;
                 }
             }
             id => {
                 if let (Ok(id), Ok(gen)) = (id.parse::<u64>(), tail.parse::<u64>()) {
-                    self.on_delivery(id, gen, m.payload).await;
+                    self.on_delivery(id, gen, m.payload);
                 }
             }
         }
     }
 
-    pub(super) async fn on_delivery(&mut self, sub_id: u64, gen: u64, payload: Bytes) {
+    pub(super) fn on_delivery(&mut self, sub_id: u64, gen: u64, payload: Bytes) {
         let Some(sub) = self.subs.get_mut(&sub_id) else {
             return;
         };
@@ -61,7 +61,7 @@ impl Task {
         if sub.acked.contains(proto.sequence, proto.timestamp) {
             // Acked by the application before; the server did not get that ack in time.
             let seq = proto.sequence;
-            self.send_ack(sub_id, seq).await;
+            self.send_ack(sub_id, seq);
             return;
         }
         sub.unacked.insert(proto.sequence);
@@ -71,13 +71,13 @@ impl Task {
         let _ = sub.tx.send(Ok(proto));
     }
 
-    pub(super) async fn send_ack(&mut self, sub_id: u64, seq: u64) {
-        self.send_acks(sub_id, &[seq]).await;
+    pub(super) fn send_ack(&mut self, sub_id: u64, seq: u64) {
+        self.send_acks(sub_id, &[seq]);
     }
 
-    /// Send the acks of `seqs` in order, or queue them until the subscription's ack inbox is
-    /// known.
-    pub(super) async fn send_acks(&mut self, sub_id: u64, seqs: &[u64]) {
+    /// Queue the acks of `seqs` in order (sent once the current wake is handled), or keep
+    /// them until the subscription's ack inbox is known.
+    pub(super) fn send_acks(&mut self, sub_id: u64, seqs: &[u64]) {
         let Some(sub) = self.subs.get_mut(&sub_id) else {
             return;
         };
@@ -85,7 +85,7 @@ impl Task {
             Some(inbox) => {
                 for &seq in seqs {
                     let ack = self.shared.encoder.ack(&sub.spec.channel, seq);
-                    let _ = self.shared.nats.publish(inbox.clone(), ack).await;
+                    self.outgoing.push((inbox.clone(), ack));
                 }
             }
             None => sub.queued_acks.extend_from_slice(seqs),

@@ -97,9 +97,7 @@ impl Task {
                 if let Some(reply) = sub.pending_reply.take() {
                     caller_gone = reply.send(Ok(())).is_err();
                 }
-                for seq in queued {
-                    self.send_ack(sub_id, seq).await;
-                }
+                self.send_acks(sub_id, &queued);
                 if caller_gone {
                     self.remove_and_close(sub_id, false, None);
                 } else if !initial {

@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::Subscriber;
+use async_nats::{Subject, Subscriber};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
@@ -111,6 +111,9 @@ pub(crate) struct Task {
     pub(super) stopped: bool,
     /// [`Event::Closed`] was emitted.
     pub(super) closed_emitted: bool,
+    /// Core NATS messages (acks, heartbeat replies) queued by the handlers, sent by
+    /// [`Task::run`] after each wake is handled (see [`Task::handle`]).
+    pub(super) outgoing: Vec<(Subject, Bytes)>,
 }
 
 /// Everything `connect` hands to the task.
@@ -154,6 +157,7 @@ impl Task {
             inbound_streak: 0,
             stopped: false,
             closed_emitted: false,
+            outgoing: Vec::new(),
         };
         task.install(init.response, init.conn_id);
         task
@@ -182,6 +186,14 @@ impl Task {
         while !self.stopped {
             let wake = self.next_wake().await;
             self.handle(wake).await;
+            if !self.outgoing.is_empty() {
+                let mut out = std::mem::take(&mut self.outgoing);
+                for (subject, payload) in out.drain(..) {
+                    let _ = self.shared.nats.publish(subject, payload).await;
+                }
+                // The buffer (now empty) is kept for the next wake.
+                self.outgoing = out;
+            }
         }
     }
 
@@ -249,24 +261,31 @@ impl Task {
         wake
     }
 
+    /// Handles one wake. A future is as large as its largest state, and this one is built
+    /// (and moved) for every message the task handles, so the per-message paths (deliveries,
+    /// acks, PubAcks) await nothing: what they send is queued in [`Task::outgoing`] and sent
+    /// by [`Task::run`]. The rare paths with large futures (closing, resuming, pings, NATS
+    /// events, request outcomes) run boxed. Each message then moves a small future, not the
+    /// kilobytes the largest path needs.
     async fn handle(&mut self, wake: Wake) {
         match wake {
             Wake::Cmd(Some(cmd)) => self.on_command(cmd).await,
             Wake::Cmd(None) => {
-                // Every handle is gone: best-effort close.
-                debug!("all handles dropped, closing");
-                let _ = self.close_session().await;
-                self.shutdown(Error::closed(), None).await;
+                Box::pin(async {
+                    // Every handle is gone: best-effort close.
+                    debug!("all handles dropped, closing");
+                    let _ = self.close_session().await;
+                    self.shutdown(Error::closed(), None).await;
+                })
+                .await
             }
             Wake::PubAck(Some(m)) => self.on_pub_ack(m),
             Wake::Inbox(Some(m)) => self.on_inbox(m).await,
-            Wake::PubAck(None) | Wake::Inbox(None) => {
-                self.nats_closed().await;
-            }
-            Wake::Nats(Some(ev)) => self.on_nats_event(ev).await,
+            Wake::PubAck(None) | Wake::Inbox(None) => Box::pin(self.nats_closed()).await,
+            Wake::Nats(Some(ev)) => Box::pin(self.on_nats_event(ev)).await,
             Wake::Nats(None) => self.nats_events = None,
-            Wake::Op(op) => self.on_op(op).await,
-            Wake::Ping => self.on_ping_tick().await,
+            Wake::Op(op) => Box::pin(self.on_op(op)).await,
+            Wake::Ping => Box::pin(self.on_ping_tick()).await,
             Wake::PubTimer => self.sweep_pub_timeouts(),
             Wake::PubTimerArm => self.arm_pub_timer(),
         }
@@ -310,7 +329,7 @@ impl Task {
                     return;
                 };
                 sub.unacked.remove(&sequence);
-                self.send_ack(sub_id, sequence).await;
+                self.send_ack(sub_id, sequence);
             }
             Command::Acks { sub_id, sequences } => {
                 let Some(sub) = self.subs.get_mut(&sub_id) else {
@@ -319,7 +338,7 @@ impl Task {
                 for sequence in &sequences {
                     sub.unacked.remove(sequence);
                 }
-                self.send_acks(sub_id, &sequences).await;
+                self.send_acks(sub_id, &sequences);
             }
             Command::CloseSub {
                 sub_id,
@@ -327,9 +346,12 @@ impl Task {
                 reply,
             } => self.remove_and_close(sub_id, unsubscribe, reply),
             Command::Close { reply } => {
-                let result = self.close_session().await;
-                self.shutdown(Error::closed(), None).await;
-                let _ = reply.send(result);
+                Box::pin(async {
+                    let result = self.close_session().await;
+                    self.shutdown(Error::closed(), None).await;
+                    let _ = reply.send(result);
+                })
+                .await
             }
         }
     }
