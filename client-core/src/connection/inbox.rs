@@ -10,18 +10,16 @@ use tracing::warn;
 use super::task::Task;
 
 impl Task {
-    pub(super) async fn on_inbox(&mut self, m: async_nats::Message) {
-        let Some(rest) = m
+    /// Handles a message of the client's inbox; hands back a ping response, whose handling
+    /// may need waiting (see [`Task::on_ping_response`]).
+    pub(super) fn on_inbox(&mut self, m: async_nats::Message) -> Option<async_nats::Message> {
+        // Anything else than `<inbox>.<head>.<tail>` is not ours: dropped (None: handled).
+        let rest = m
             .subject
             .as_str()
             .strip_prefix(self.ctx.inbox_base.as_str())
-            .and_then(|r| r.strip_prefix('.'))
-        else {
-            return;
-        };
-        let Some((head, tail)) = rest.split_once('.') else {
-            return;
-        };
+            .and_then(|r| r.strip_prefix('.'))?;
+        let (head, tail) = rest.split_once('.')?;
         match head {
             "hb" => {
                 let current = self.hb_current.load(Ordering::Acquire).to_string();
@@ -33,7 +31,7 @@ impl Task {
             }
             "ping" => {
                 if tail == self.epoch.to_string() && self.session.is_some() {
-                    Box::pin(self.on_ping_response(m)).await;
+                    return Some(m);
                 }
             }
             id => {
@@ -42,6 +40,7 @@ impl Task {
                 }
             }
         }
+        None
     }
 
     pub(super) fn on_delivery(&mut self, sub_id: u64, gen: u64, payload: Bytes) {

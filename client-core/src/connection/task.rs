@@ -186,7 +186,9 @@ impl Task {
     pub(crate) async fn run(mut self) {
         while !self.stopped {
             let wake = self.next_wake().await;
-            self.handle(wake).await;
+            if let Some(wake) = self.handle_now(wake) {
+                Box::pin(self.handle_async(wake)).await;
+            }
             if !self.outgoing.is_empty() {
                 let mut out = std::mem::take(&mut self.outgoing);
                 for (subject, payload) in out.drain(..) {
@@ -262,37 +264,64 @@ impl Task {
         wake
     }
 
-    /// Handles one wake. A future is as large as its largest state, and this one is built
-    /// (and moved) for every message the task handles, so the per-message paths (deliveries,
-    /// acks, PubAcks) await nothing: what they send is queued in [`Task::outgoing`] and sent
-    /// by [`Task::run`]. The rare paths with large futures (closing, resuming, pings, NATS
-    /// events, request outcomes) run boxed. Each message then moves a small future, not the
-    /// kilobytes the largest path needs.
-    async fn handle(&mut self, wake: Wake) {
+    /// Handles a wake that needs no waiting, which is every per-message one (deliveries,
+    /// acks, PubAcks, timers): what they send is queued in [`Task::outgoing`] and sent by
+    /// [`Task::run`]. The others (closing, resuming, pings, NATS events, request outcomes)
+    /// come back for [`Task::handle_async`], which runs boxed: a future is as large as its
+    /// largest state, and the loop would otherwise build and move kilobytes for each message.
+    fn handle_now(&mut self, wake: Wake) -> Option<Wake> {
         match wake {
-            Wake::Cmd(Some(cmd)) => self.on_command(cmd).await,
-            Wake::Cmd(None) => {
-                Box::pin(async {
-                    // Every handle is gone: best-effort close.
-                    debug!("all handles dropped, closing");
-                    let _ = self.close_session().await;
-                    self.shutdown(Error::closed(), None).await;
-                })
-                .await
+            Wake::Cmd(Some(cmd)) => self.on_command(cmd).map(|cmd| Wake::Cmd(Some(cmd))),
+            Wake::PubAck(Some(m)) => {
+                self.on_pub_ack(m);
+                None
             }
-            Wake::PubAck(Some(m)) => self.on_pub_ack(m),
-            Wake::Inbox(Some(m)) => self.on_inbox(m).await,
-            Wake::PubAck(None) | Wake::Inbox(None) => Box::pin(self.nats_closed()).await,
-            Wake::Nats(Some(ev)) => Box::pin(self.on_nats_event(ev)).await,
-            Wake::Nats(None) => self.nats_events = None,
-            Wake::Op(op) => Box::pin(self.on_op(*op)).await,
-            Wake::Ping => Box::pin(self.on_ping_tick()).await,
-            Wake::PubTimer => self.sweep_pub_timeouts(),
-            Wake::PubTimerArm => self.arm_pub_timer(),
+            Wake::Inbox(Some(m)) => self.on_inbox(m).map(|m| Wake::Inbox(Some(m))),
+            Wake::Nats(None) => {
+                self.nats_events = None;
+                None
+            }
+            Wake::PubTimer => {
+                self.sweep_pub_timeouts();
+                None
+            }
+            Wake::PubTimerArm => {
+                self.arm_pub_timer();
+                None
+            }
+            wake => Some(wake),
         }
     }
 
-    async fn on_command(&mut self, cmd: Command) {
+    /// Handles what [`Task::handle_now`] handed back.
+    async fn handle_async(&mut self, wake: Wake) {
+        match wake {
+            Wake::Cmd(Some(Command::Close { reply })) => {
+                let result = self.close_session().await;
+                self.shutdown(Error::closed(), None).await;
+                let _ = reply.send(result);
+            }
+            Wake::Cmd(None) => {
+                // Every handle is gone: best-effort close.
+                debug!("all handles dropped, closing");
+                let _ = self.close_session().await;
+                self.shutdown(Error::closed(), None).await;
+            }
+            Wake::Inbox(Some(m)) => self.on_ping_response(m).await,
+            Wake::PubAck(None) | Wake::Inbox(None) => self.nats_closed().await,
+            Wake::Nats(Some(ev)) => self.on_nats_event(ev).await,
+            Wake::Op(op) => self.on_op(*op).await,
+            Wake::Ping => self.on_ping_tick().await,
+            Wake::Cmd(Some(_))
+            | Wake::PubAck(Some(_))
+            | Wake::Nats(None)
+            | Wake::PubTimer
+            | Wake::PubTimerArm => unreachable!("handled by handle_now"),
+        }
+    }
+
+    /// Handles a command; hands back the one that needs waiting (closing the client).
+    fn on_command(&mut self, cmd: Command) -> Option<Command> {
         match cmd {
             Command::Subscribe {
                 id,
@@ -306,7 +335,7 @@ impl Task {
                         ErrorKind::ConnectionLost,
                         "stan: connection lost, session is being resumed",
                     )));
-                    return;
+                    return None;
                 }
                 self.subs.insert(
                     id,
@@ -326,16 +355,14 @@ impl Task {
                 self.send_sub_request(id, false);
             }
             Command::Ack { sub_id, sequence } => {
-                let Some(sub) = self.subs.get_mut(&sub_id) else {
-                    return;
-                };
+                // An unknown subscription: nothing to do (None: handled).
+                let sub = self.subs.get_mut(&sub_id)?;
                 sub.unacked.remove(&sequence);
                 self.send_ack(sub_id, sequence);
             }
             Command::Acks { sub_id, sequences } => {
-                let Some(sub) = self.subs.get_mut(&sub_id) else {
-                    return;
-                };
+                // An unknown subscription: nothing to do (None: handled).
+                let sub = self.subs.get_mut(&sub_id)?;
                 for sequence in &sequences {
                     sub.unacked.remove(sequence);
                 }
@@ -346,15 +373,9 @@ impl Task {
                 unsubscribe,
                 reply,
             } => self.remove_and_close(sub_id, unsubscribe, reply),
-            Command::Close { reply } => {
-                Box::pin(async {
-                    let result = self.close_session().await;
-                    self.shutdown(Error::closed(), None).await;
-                    let _ = reply.send(result);
-                })
-                .await
-            }
+            Command::Close { reply } => return Some(Command::Close { reply }),
         }
+        None
     }
 
     async fn on_op(&mut self, op: OpDone) {
