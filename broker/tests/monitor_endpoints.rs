@@ -569,10 +569,27 @@ async fn connz_fields_and_query_parameters() {
             .collect();
         assert_eq!(got, cids, "sort={sort}: oldest first");
     }
-    for sort in ["last", "idle", "rtt"] {
+    // last: most recent activity first; idle: least recent first.
+    for (sort, newest_first) in [("last", true), ("idle", false)] {
         let c = get(addr, &format!("/connz?sort={sort}")).await.json();
         assert_eq!(c["total"], 3, "{sort}");
+        let keys: Vec<(String, u32)> = c["connections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| activity_key(c["last_activity"].as_str().unwrap()))
+            .collect();
+        let ordered = keys.windows(2).all(|w| {
+            if newest_first {
+                w[0] >= w[1]
+            } else {
+                w[0] <= w[1]
+            }
+        });
+        assert!(ordered, "sort={sort}: {keys:?}");
     }
+    let c = get(addr, "/connz?sort=rtt").await.json();
+    assert_eq!(c["total"], 3, "rtt");
 
     // Paging.
     let c = get(addr, "/connz?limit=1").await.json();
@@ -871,4 +888,13 @@ async fn external_mode_serves_the_same_shapes_with_nothing_counted() {
     assert_eq!(get(addr, "/connz?sort=bogus").await.status, 400);
     assert_eq!(get(addr, "/healthz").await.body, "{\"status\":\"ok\"}");
     broker.shutdown().await;
+}
+
+/// A `last_activity` time (`YYYY-MM-DDTHH:MM:SS[.fraction]Z`, nats-server's format) as a
+/// sortable key: the fixed-width date and time, then the fraction in nanoseconds.
+fn activity_key(t: &str) -> (String, u32) {
+    let t = t.strip_suffix('Z').expect("a UTC time");
+    let (secs, frac) = t.split_once('.').unwrap_or((t, ""));
+    let nanos = format!("{frac:0<9}").parse().expect("nanoseconds");
+    (secs.to_string(), nanos)
 }
