@@ -26,7 +26,15 @@ import os
 
 from . import _native
 from ._native import __version__
-from .client import Client, ErrorCallback, Message, MessageCallback, Subscription, connect
+from .client import (
+    Client,
+    ErrorCallback,
+    Message,
+    MessageCallback,
+    PublishFuture,
+    Subscription,
+    connect,
+)
 from .errors import (
     ConnectionClosedError,
     ConnectionLostError,
@@ -84,6 +92,7 @@ __all__ = [
     "PanicError",
     "ProtocolError",
     "PublishAckTimeoutError",
+    "PublishFuture",
     "RequestTimeoutError",
     "ResumeFailed",
     "Resumed",

@@ -3,7 +3,8 @@
 # Internal API: use the public `stan_client` package instead.
 
 import asyncio
-from collections.abc import Awaitable, Iterable
+import contextvars
+from collections.abc import Awaitable, Callable, Generator, Iterable
 from datetime import datetime, timedelta
 from typing import final
 
@@ -16,6 +17,7 @@ __all__ = [
     "Event",
     "Events",
     "Message",
+    "PublishFuture",
     "Subscription",
     "__version__",
     "_after_fork_in_child",
@@ -27,9 +29,44 @@ __all__ = [
     "ack_many",
     "connect",
     "connect_blocking",
+    "pending_publish_future",
 ]
 
 __version__: str
+
+@final
+class PublishFuture:
+    """The future of ``Client.publish_async``: resolves to the publish's guid.
+
+    Follows asyncio's future protocol, so ``await``, ``asyncio.gather``, ``asyncio.wait_for``,
+    ``asyncio.shield``, ``asyncio.wait`` and tasks accept it as an ``asyncio.Future``; it is
+    not tracked by the garbage collector. Cancelling it does not cancel the publish. Each
+    ``result()`` / ``exception()`` of a failed publish returns a new exception object.
+    """
+
+    _asyncio_future_blocking: bool
+    def __new__(cls, event_loop: asyncio.AbstractEventLoop) -> PublishFuture: ...
+    def get_loop(self) -> asyncio.AbstractEventLoop: ...
+    def done(self) -> bool: ...
+    def cancelled(self) -> bool: ...
+    def result(self) -> str: ...
+    def exception(self) -> BaseException | None: ...
+    def add_done_callback(
+        self,
+        fn: Callable[[PublishFuture], object],
+        *,
+        context: contextvars.Context | None = None,
+    ) -> None: ...
+    def remove_done_callback(self, fn: Callable[[PublishFuture], object]) -> int: ...
+    def cancel(self, msg: str | None = None) -> bool: ...
+    def set_result(self, result: str) -> None: ...
+    def set_exception(self, exception: BaseException | type[BaseException]) -> None: ...
+    def __await__(self) -> Generator[PublishFuture, None, str]: ...
+    def __iter__(self) -> Generator[PublishFuture, None, str]: ...
+    def __next__(self) -> PublishFuture: ...
+
+def pending_publish_future(event_loop: asyncio.AbstractEventLoop) -> PublishFuture:
+    """A pending ``PublishFuture`` that the garbage collector does not track."""
 
 @final
 class Client:
@@ -44,7 +81,7 @@ class Client:
         self,
         subjects: list[str],
         payloads: list[bytes],
-        futures: list[asyncio.Future[str]],
+        futures: list[PublishFuture],
     ) -> None: ...
     def publish_blocking(self, subject: str, data: bytes | bytearray) -> str: ...
     def subscribe(self, subject: str, config: SubscribeConfig) -> asyncio.Future[Subscription]: ...

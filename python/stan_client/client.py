@@ -18,10 +18,21 @@ from .errors import ConnectionClosedError, InvalidStateError
 from .events import Events
 from .options import StartAt, TlsOptions
 
-__all__ = ["Client", "ErrorCallback", "Message", "MessageCallback", "Subscription", "connect"]
+__all__ = [
+    "Client",
+    "ErrorCallback",
+    "Message",
+    "MessageCallback",
+    "PublishFuture",
+    "Subscription",
+    "connect",
+]
 
 _log = logging.getLogger("stan_client")
+PublishFuture: TypeAlias = _native.PublishFuture
+"""The future of :meth:`Client.publish_async` (see :class:`stan_client._native.PublishFuture`)."""
 _thread_ident = threading.get_ident
+_pending_future = _native.pending_publish_future
 
 Message: TypeAlias = _native.Message
 """A delivered message (see :class:`stan_client._native.Message`)."""
@@ -125,7 +136,7 @@ class Client:
         # and thread they were made on.
         self._pending_subjects: list[str] = []
         self._pending_data: list[bytes] = []
-        self._pending_futures: list[asyncio.Future[str]] = []
+        self._pending_futures: list[PublishFuture] = []
         self._pending_loop: asyncio.AbstractEventLoop | None = None
         self._pending_thread = 0
 
@@ -161,7 +172,7 @@ class Client:
             self._flush()
         return await self._native.publish(subject, data)
 
-    def publish_async(self, subject: str, data: bytes) -> asyncio.Future[str]:
+    def publish_async(self, subject: str, data: bytes) -> PublishFuture:
         """Publish without waiting for the ack.
 
         Must be called with a running event loop. The publish is queued now and sent when
@@ -169,7 +180,10 @@ class Client:
         core in one call, and acks arriving together resolve with one loop wake-up.
         Publishes reach the server in call order (also mixed with :meth:`publish`). Await
         the returned future for the guid (or the error, as for :meth:`publish`); dropping or
-        cancelling it does not cancel the publish.
+        cancelling it does not cancel the publish. The future is a :class:`PublishFuture`:
+        it behaves as an :class:`asyncio.Future` (``await``, ``asyncio.gather``,
+        ``asyncio.wait_for``, ``asyncio.wait``, ``add_done_callback``, ``result``,
+        ``cancel``, ...) and costs the garbage collector nothing.
 
         Example::
 
@@ -194,7 +208,7 @@ class Client:
                 self._pending_loop = loop
             self._pending_thread = _thread_ident()
             futures = self._pending_futures
-        future: asyncio.Future[str] = loop.create_future()
+        future = _pending_future(loop)
         if not futures:
             loop.call_soon(self._flush)
         self._pending_subjects.append(subject)

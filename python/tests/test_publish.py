@@ -31,7 +31,7 @@ async def test_publish_async_returns_future_at_once_and_keeps_order(
     client: stan_client.Client, channel: str
 ) -> None:
     acks = [client.publish_async(channel, b"%d" % i) for i in range(200)]
-    assert all(isinstance(a, asyncio.Future) for a in acks)
+    assert all(asyncio.isfuture(a) and not a.done() for a in acks)
     guids = await asyncio.gather(*acks)
     assert len(set(guids)) == 200
     sub = await client.subscribe(channel, start_at=StartPosition.FIRST)

@@ -15,6 +15,7 @@ use stan_client::{Error, PublishAckFuture, PublishBatch};
 
 use crate::error::{invalid_state, IntoPyResult};
 use crate::event::PyEvents;
+use crate::future::{schedule_ready, Ready};
 use crate::options;
 use crate::resolver::{self, resolve, LoopTask, Outcome, Resolver};
 use crate::runtime::{self, ProcessGuard};
@@ -77,7 +78,9 @@ impl DirectPublish {
         if let Some(state) = slot.take() {
             drop(slot);
             state.done.finish(1);
-            resolve(state.future.bind(py), outcome);
+            let mut ready = Ready::new();
+            resolve(state.future.bind(py), outcome, &mut ready);
+            schedule_ready(py, ready);
         }
     }
 }

@@ -48,22 +48,46 @@ fn instantiate(py: Python<'_>, class: &str, message: &str, code: &str) -> PyResu
 /// Convert a core error into the matching `stan_client.errors` exception, keeping the source
 /// chain as `__cause__`.
 pub(crate) fn to_py_err(err: Error) -> PyErr {
-    let text = err.to_string();
-    // At interpreter exit nobody sees the error; a plain lazy exception needs no interpreter.
-    crate::runtime::attach_from_runtime(|py| {
-        let kind = err.kind();
-        let py_err = instantiate(py, class_name(kind), &text, kind.code())
-            .unwrap_or_else(|import_failed| import_failed);
-        // Build the cause chain from the innermost source outwards.
+    let parts = ErrorParts::from(&err);
+    crate::runtime::attach_from_runtime(|py| parts.to_py_err(py))
+        .unwrap_or_else(|| PyException::new_err(parts.text))
+}
+
+/// What a Python exception is made of, taken from a core error: kept instead of the exception
+/// where one error is raised more than once (each raise gets a new exception, with no
+/// traceback of an earlier raise attached).
+pub(crate) struct ErrorParts {
+    kind: ErrorKind,
+    text: String,
+    /// The texts of the source chain, outermost first.
+    causes: Vec<String>,
+}
+
+impl From<&Error> for ErrorParts {
+    fn from(err: &Error) -> Self {
         let mut causes = Vec::new();
         let mut source = err.source();
         while let Some(s) = source {
             causes.push(s.to_string());
             source = s.source();
         }
+        ErrorParts {
+            kind: err.kind(),
+            text: err.to_string(),
+            causes,
+        }
+    }
+}
+
+impl ErrorParts {
+    /// A new exception of the matching `stan_client.errors` class, with the source chain as
+    /// `__cause__`.
+    pub(crate) fn to_py_err(&self, py: Python<'_>) -> PyErr {
+        let py_err = instantiate(py, class_name(self.kind), &self.text, self.kind.code())
+            .unwrap_or_else(|import_failed| import_failed);
         let mut cause: Option<PyErr> = None;
-        for text in causes.into_iter().rev() {
-            let e = PyException::new_err(text);
+        for text in self.causes.iter().rev() {
+            let e = PyException::new_err(text.clone());
             e.set_cause(py, cause.take());
             cause = Some(e);
         }
@@ -71,8 +95,7 @@ pub(crate) fn to_py_err(err: Error) -> PyErr {
             py_err.set_cause(py, cause);
         }
         py_err
-    })
-    .unwrap_or_else(|| PyException::new_err(text))
+    }
 }
 
 /// `stan_client.errors.InvalidStateError` raised by the binding itself (handle misuse that the

@@ -9,6 +9,7 @@
 mod client;
 mod error;
 mod event;
+mod future;
 mod message;
 mod options;
 mod resolver;
@@ -44,6 +45,8 @@ fn _panic_async<'py>(py: Python<'py>, message: String) -> PyResult<Bound<'py, Py
 fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<client::PyClient>()?;
+    m.add_class::<future::PublishFuture>()?;
+    m.add_function(wrap_pyfunction!(future::pending_publish_future, m)?)?;
     m.add_class::<subscription::PySubscription>()?;
     m.add_class::<subscription::PyBatch>()?;
     m.add_class::<message::PyMessage>()?;

@@ -19,7 +19,8 @@ use std::sync::{Arc, Mutex};
 use pyo3::prelude::*;
 use tokio::sync::oneshot;
 
-use crate::error::{panic_err, to_py_err};
+use crate::error::{panic_err, to_py_err, ErrorParts};
+use crate::future::{run_ready, Failure, PublishFuture, Ready};
 use crate::runtime::lock;
 use crate::subscription::PyBatch;
 
@@ -155,7 +156,7 @@ pub(crate) struct Drain {
 
 #[pymethods]
 impl Drain {
-    fn __call__(&self, py: Python<'_>) {
+    fn __call__(&self, py: Python<'_>) -> PyResult<()> {
         // Empty the socket first, then take the queue: an outcome queued after the take finds
         // the queue empty and writes a new byte, so none is left behind without a wake-up.
         let mut buf = [0u8; 64];
@@ -167,6 +168,7 @@ impl Drain {
             }
         }
         let batch = std::mem::take(&mut *lock(&self.resolver.pending));
+        let mut ready = Ready::new();
         for item in batch {
             let (future, outcome) = match item {
                 Pending::Done(future, outcome) => (future, outcome),
@@ -175,14 +177,28 @@ impl Drain {
                     continue;
                 }
             };
-            resolve(future.bind(py), outcome);
+            resolve(future.bind(py), outcome, &mut ready);
         }
+        run_ready(self.resolver.event_loop.bind(py), ready)
     }
 }
 
-/// Resolve the asyncio `future` (on its loop's thread) with `outcome`, unless it is done
-/// already (cancelled): then the outcome is dropped.
-pub(crate) fn resolve(future: &Bound<'_, PyAny>, outcome: Outcome) {
+/// Resolve the asyncio `future` or [`PublishFuture`] (on its loop's thread) with `outcome`,
+/// unless it is done already (cancelled): then the outcome is dropped. A `PublishFuture`'s done
+/// callbacks go to `ready`, for the caller to run or schedule.
+pub(crate) fn resolve(future: &Bound<'_, PyAny>, outcome: Outcome, ready: &mut Ready) {
+    if let Ok(future) = future.cast::<PublishFuture>() {
+        let outcome = match outcome {
+            Outcome::Value(guid) => Ok(guid),
+            Outcome::Failed(e) => Err(Failure::Stan(ErrorParts::from(&e))),
+            Outcome::Panicked(text) => Err(Failure::Panicked(text)),
+            Outcome::Batch(_) | Outcome::Object(_) => Err(Failure::Panicked(
+                "a publish future got another operation's outcome".to_string(),
+            )),
+        };
+        PublishFuture::complete(future, outcome, ready);
+        return;
+    }
     let py = future.py();
     let done = pyo3::intern!(py, "done");
     let set_result = pyo3::intern!(py, "set_result");
