@@ -15,7 +15,7 @@ use stan_client::{Error, PublishAckFuture, PublishBatch};
 
 use crate::error::{invalid_state, IntoPyResult};
 use crate::event::PyEvents;
-use crate::future::{schedule_ready, Ready};
+use crate::future::{self, schedule_ready, Ready};
 use crate::options;
 use crate::resolver::{self, resolve, LoopTask, Outcome, Resolver};
 use crate::runtime::{self, ProcessGuard};
@@ -57,8 +57,9 @@ struct DirectState {
 }
 
 impl DirectPublish {
-    /// Poll the publish (on the loop thread); resolve the asyncio future once it is done.
-    fn poll(self: &Arc<Self>, py: Python<'_>) {
+    /// Poll the publish (on the loop thread); resolve its future once it is done, its done
+    /// callbacks going to `ready`.
+    fn poll(self: &Arc<Self>, py: Python<'_>, ready: &mut Ready) {
         let mut slot = runtime::lock(&self.state);
         let Some(state) = slot.as_mut() else {
             return;
@@ -78,9 +79,7 @@ impl DirectPublish {
         if let Some(state) = slot.take() {
             drop(slot);
             state.done.finish(1);
-            let mut ready = Ready::new();
-            resolve(state.future.bind(py), outcome, &mut ready);
-            schedule_ready(py, ready);
+            resolve(state.future.bind(py), outcome, ready);
         }
     }
 }
@@ -93,8 +92,8 @@ impl Wake for DirectPublish {
 }
 
 impl LoopTask for DirectPublish {
-    fn poll_on_loop(self: Arc<Self>, py: Python<'_>) {
-        self.poll(py);
+    fn poll_on_loop(self: Arc<Self>, py: Python<'_>, ready: &mut Ready) {
+        self.poll(py, ready);
     }
 }
 
@@ -239,8 +238,8 @@ impl PyClient {
     ) -> PyResult<Bound<'py, PyAny>> {
         let inner = self.inner()?;
         let event_loop = pyo3_async_runtimes::get_running_loop(py)?;
-        let future = event_loop.call_method0("create_future")?;
         let resolver = resolver::for_loop(&event_loop)?;
+        let future = future::pending_publish_future(py, event_loop.unbind())?.into_any();
         let data = Bytes::from_owner(data);
         let idle = inner.in_flight.load(Ordering::SeqCst) == 0;
         let done = InFlight::start(&inner.in_flight, 1);
@@ -260,7 +259,11 @@ impl PyClient {
                     done,
                 })),
             });
-            direct.poll(py);
+            // Called by the application, not from the loop: callbacks of an immediate outcome
+            // are scheduled, as asyncio does.
+            let mut ready = Ready::new();
+            direct.poll(py, &mut ready);
+            schedule_ready(py, ready);
         } else {
             let started = inner.client.start_publish(&subject, data);
             rt.spawn(resolve_ack(async { started }, fut, resolver, done));

@@ -78,7 +78,8 @@ enum Pending {
 /// (usually a runtime thread delivering a reply) costs one loop wake-up and no task hand-off.
 pub(crate) trait LoopTask: Send + Sync {
     /// Poll the future again (on the loop thread); it resolves its asyncio future when done.
-    fn poll_on_loop(self: Arc<Self>, py: Python<'_>);
+    /// The done callbacks of a [`PublishFuture`] it completes go to `ready`.
+    fn poll_on_loop(self: Arc<Self>, py: Python<'_>, ready: &mut Ready);
 }
 
 /// Pending outcomes of the futures of one event loop, and the socket pair that wakes it.
@@ -173,7 +174,7 @@ impl Drain {
             let (future, outcome) = match item {
                 Pending::Done(future, outcome) => (future, outcome),
                 Pending::Woken(task) => {
-                    task.poll_on_loop(py);
+                    task.poll_on_loop(py, &mut ready);
                     continue;
                 }
             };
