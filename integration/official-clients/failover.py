@@ -144,10 +144,16 @@ class NatsCluster:
         self.monitor = [free_port() for _ in range(n)]
         name = f"ofc-{uuid.uuid4().hex[:8]}"
         self.nodes = []
+        # A fixed JetStream file budget: by default a server allows 75 % of the disk space
+        # free at its start, and the streams' reservations then fail on a nearly full disk.
+        limits = self.root / "limits.conf"
+        limits.write_text("jetstream {\n  max_file_store: 1TB\n}\n")
         for i in range(n):
             others = ",".join(f"nats://127.0.0.1:{routes[j]}" for j in range(n) if j != i)
             cmd = [
                 binary,
+                "-c",
+                str(limits),
                 "-a",
                 "127.0.0.1",
                 "-p",

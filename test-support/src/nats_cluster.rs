@@ -152,6 +152,13 @@ impl JsCluster {
     fn spawn_node(&self, i: usize) -> NodeProcess {
         let node = &self.nodes[i];
         std::fs::create_dir_all(node.dir.join("js")).expect("create the node's directory");
+        // A fixed JetStream file budget: without one the server allows 75 % of the disk space
+        // free at its start, and the streams' reservations (a channel's `max_bytes` on every
+        // replica) then fail with "insufficient storage" on a machine with little free disk,
+        // although the tests write far less.
+        let config = node.dir.join("limits.conf");
+        std::fs::write(&config, "jetstream {\n  max_file_store: 1TB\n}\n")
+            .expect("write the node's configuration");
         let routes: Vec<String> = self
             .nodes
             .iter()
@@ -164,6 +171,8 @@ impl JsCluster {
             .arg("stan-js-node")
             .arg(&node.dir)
             .arg(self.bin)
+            .arg("-c")
+            .arg(&config)
             .args(["-a", "127.0.0.1", "-p", &node.client_port.to_string()])
             .args(["-m", &node.monitor_port.to_string()])
             .args(["-n", &node.name, "-js", "--store_dir"])
