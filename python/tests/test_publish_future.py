@@ -205,6 +205,20 @@ async def test_a_done_future_keeps_no_cycle_alive(client: stan_client.Client, ch
         await fut
         return weakref.ref(fut)
 
-    refs = [await asyncio.create_task(fail()), await asyncio.create_task(succeed())]
+    async def set_failed() -> weakref.ref[PublishFuture]:
+        fut = PublishFuture(asyncio.get_running_loop())
+        try:
+            raise RuntimeError("failed")
+        except RuntimeError as err:
+            fut.set_exception(err)  # err's traceback holds this frame, which holds fut
+        with pytest.raises(RuntimeError, match="failed"):
+            await fut
+        return weakref.ref(fut)
+
+    refs = [
+        await asyncio.create_task(fail()),
+        await asyncio.create_task(succeed()),
+        await asyncio.create_task(set_failed()),
+    ]
     gc.collect()
-    assert [r() for r in refs] == [None, None]
+    assert [r() for r in refs] == [None, None, None]

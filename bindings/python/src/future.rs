@@ -5,13 +5,14 @@
 //! `add_done_callback`, `result`, `exception`, `cancel`, ...), so `await`, `asyncio.gather`,
 //! `wait_for`, `shield`, `wait` and tasks treat it as they treat `asyncio.Future`. Unlike an
 //! `asyncio.Future`, the one `publish_async` makes ([`pending_publish_future`]) is not tracked
-//! by the garbage collector: a pipelined burst keeps
-//! hundreds of thousands of them alive at once, and the collector's passes over them were the
-//! largest cost of the Python thread (30 % of it in `py-spy`). Being untracked is safe because
-//! it never keeps a reference cycle alive: its done callbacks (which may refer back to it
-//! through a task) are released once it is done, and every publish is done eventually (acked,
-//! timed out, or failed by closing the client); a failure is kept as data and raised as a new
-//! exception each time, so no traceback (and no frame holding the future) hangs off it.
+//! by the garbage collector: a pipelined burst keeps hundreds of thousands of them alive at
+//! once, and the collector's passes over them were the largest cost of the Python thread (30 %
+//! of it in `py-spy`). The collector never sees inside any `#[pyclass]` without
+//! `__traverse__` anyway, so what matters is that it never keeps a reference cycle alive: its
+//! done callbacks (which may refer back to it through a task) are released once it is done,
+//! and every publish is done eventually (acked, timed out, or failed by closing the client); a
+//! failure is kept as data (or as an exception copied without its traceback) and raised as a
+//! new exception each time, so no traceback (and no frame holding the future) hangs off it.
 
 use pyo3::exceptions::{PyKeyboardInterrupt, PyStopIteration, PySystemExit, PyTypeError};
 use pyo3::prelude::*;
@@ -27,7 +28,7 @@ pub(crate) enum Failure {
     /// The Rust side panicked, with this text.
     Panicked(String),
     /// An exception given to `set_exception` (only the package's own code does that, when
-    /// handing a batch to the client core failed unexpectedly).
+    /// handing a batch to the client core failed unexpectedly), copied without its traceback.
     Python(Py<PyAny>),
 }
 
@@ -39,13 +40,19 @@ impl Failure {
                 .into_value(py)
                 .into_any(),
             // A copy, so that the traceback of this raise does not hang off the future.
-            Failure::Python(exc) => py
-                .import("copy")
-                .and_then(|copy| copy.call_method1("copy", (exc,)))
-                .map(Bound::unbind)
-                .unwrap_or_else(|_| exc.clone_ref(py)),
+            Failure::Python(exc) => copy_exception(exc.bind(py)).unbind(),
         }
     }
+}
+
+/// A copy of `exception` without its traceback, cause and context (`copy.copy` keeps only the
+/// arguments and attributes); the exception itself if it cannot be copied.
+fn copy_exception<'py>(exception: &Bound<'py, PyAny>) -> Bound<'py, PyAny> {
+    exception
+        .py()
+        .import("copy")
+        .and_then(|copy| copy.call_method1("copy", (exception,)))
+        .unwrap_or_else(|_| exception.clone())
 }
 
 enum State {
@@ -359,10 +366,12 @@ impl PublishFuture {
 
     /// Set the exception (asyncio's future API; the client resolves its futures itself).
     fn set_exception(slf: &Bound<'_, Self>, exception: &Bound<'_, PyAny>) -> PyResult<()> {
+        // Kept without its traceback: its frames may hold this future (a cycle the collector
+        // could not see).
         let exception = if exception.is_instance_of::<pyo3::types::PyType>() {
             exception.call0()?
         } else {
-            exception.clone()
+            copy_exception(exception)
         };
         Self::finish(slf, State::Failed(Failure::Python(exception.unbind())))
     }
