@@ -49,6 +49,7 @@ fn instantiate(py: Python<'_>, class: &str, message: &str, code: &str) -> PyResu
 /// chain as `__cause__`.
 pub(crate) fn to_py_err(err: Error) -> PyErr {
     let parts = ErrorParts::from(&err);
+    // At interpreter exit nobody sees the error; a plain lazy exception needs no interpreter.
     crate::runtime::attach_from_runtime(|py| parts.to_py_err(py))
         .unwrap_or_else(|| PyException::new_err(parts.text))
 }
@@ -85,6 +86,7 @@ impl ErrorParts {
     pub(crate) fn to_py_err(&self, py: Python<'_>) -> PyErr {
         let py_err = instantiate(py, class_name(self.kind), &self.text, self.kind.code())
             .unwrap_or_else(|import_failed| import_failed);
+        // Build the cause chain from the innermost source outwards.
         let mut cause: Option<PyErr> = None;
         for text in self.causes.iter().rev() {
             let e = PyException::new_err(text.clone());

@@ -126,49 +126,42 @@ impl PublishFuture {
         outcome: Result<String, Failure>,
         ready: &mut Ready,
     ) {
-        let callbacks = {
-            let mut this = slf.borrow_mut();
-            if !matches!(this.state, State::Pending) {
-                return;
-            }
-            this.state = match outcome {
-                Ok(guid) => State::Done(guid),
-                Err(f) => State::Failed(f),
-            };
-            std::mem::take(&mut this.callbacks)
+        let state = match outcome {
+            Ok(guid) => State::Done(guid),
+            Err(f) => State::Failed(f),
         };
-        let future = slf.clone().unbind();
-        ready.extend(
-            callbacks
-                .into_iter()
-                .map(|c| (c, future.clone_ref(slf.py()))),
-        );
+        if let Some(callbacks) = Self::settle(slf, state) {
+            ready.extend(callbacks);
+        }
     }
 
+    /// Completed by the application (`cancel`, `set_result`, `set_exception`): the callbacks
+    /// are scheduled with `call_soon`, as asyncio does.
     fn finish(slf: &Bound<'_, Self>, state: State) -> PyResult<()> {
+        let callbacks =
+            Self::settle(slf, state).ok_or_else(|| invalid_state(slf.py(), "invalid state"))?;
+        schedule_ready(slf.py(), callbacks);
+        Ok(())
+    }
+
+    /// Move a pending future to `state`, handing back its done callbacks; `None` when it was
+    /// done already.
+    fn settle(slf: &Bound<'_, Self>, state: State) -> Option<Ready> {
         let callbacks = {
             let mut this = slf.borrow_mut();
             if !matches!(this.state, State::Pending) {
-                return Err(invalid_state(slf.py(), "invalid state"));
+                return None;
             }
             this.state = state;
             std::mem::take(&mut this.callbacks)
         };
-        schedule(slf, callbacks);
-        Ok(())
-    }
-}
-
-/// Run `callbacks` (with the future as their argument) from the loop, as asyncio does.
-fn schedule(slf: &Bound<'_, PublishFuture>, callbacks: Vec<Callback>) {
-    if callbacks.is_empty() {
-        return;
-    }
-    let py = slf.py();
-    let event_loop = slf.borrow().event_loop.clone_ref(py);
-    for (callback, context) in callbacks {
-        // A closed loop runs nothing any more, as with asyncio's own futures.
-        let _ = call_soon(event_loop.bind(py), callback, slf, context);
+        let future = slf.clone().unbind();
+        Some(
+            callbacks
+                .into_iter()
+                .map(|c| (c, future.clone_ref(slf.py())))
+                .collect(),
+        )
     }
 }
 
