@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use stan_broker::config::{BrokerConfig, ExternalNats, NatsMode};
-use stan_broker::Broker;
+use stan_broker::{Broker, BrokerError};
 
-use crate::port_of;
+use crate::{free_port, port_of};
 
 /// Starts an in-process broker with [`BrokerConfig::for_tests`] (embedded NATS on a free
 /// loopback port, short heartbeats) adjusted by `f`. Panics if it does not start.
@@ -46,15 +46,36 @@ impl InProcessBroker {
 
     /// Starts a broker with [`BrokerConfig::for_tests`] adjusted by `f`. Panics if it does not
     /// start.
+    ///
+    /// A client or monitoring port left at 0 is chosen with [`free_port`] (outside the
+    /// ephemeral range, so that no outgoing connection can hold it when [`restart`](Self::restart)
+    /// binds it again); if another process takes it first, other ports are tried.
     pub async fn start_with(f: impl FnOnce(&mut BrokerConfig)) -> InProcessBroker {
         let mut config = BrokerConfig::for_tests();
         f(&mut config);
-        let broker = Broker::start(config.clone())
-            .await
-            .expect("in-process broker starts");
-        InProcessBroker {
-            broker: Some(broker),
-            config,
+        let pick_client = matches!(&config.nats, NatsMode::Embedded(e) if e.port == 0);
+        let pick_monitor = config.monitor.is_some_and(|a| a.port() == 0);
+        let mut attempts = 0;
+        loop {
+            let mut chosen = config.clone();
+            if let (true, NatsMode::Embedded(e)) = (pick_client, &mut chosen.nats) {
+                e.port = free_port();
+            }
+            if let (true, Some(addr)) = (pick_monitor, chosen.monitor.as_mut()) {
+                addr.set_port(free_port());
+            }
+            match Broker::start(chosen.clone()).await {
+                Ok(broker) => {
+                    return InProcessBroker {
+                        broker: Some(broker),
+                        config: chosen,
+                    };
+                }
+                Err(e) if attempts < 5 && (pick_client || pick_monitor) && port_taken(&e) => {
+                    attempts += 1;
+                }
+                Err(e) => panic!("in-process broker starts: {e}"),
+            }
         }
     }
 
@@ -123,6 +144,16 @@ impl InProcessBroker {
         if let Some(b) = self.broker.take() {
             b.shutdown().await;
         }
+    }
+}
+
+/// Whether the broker did not start because a port it was to listen on is in use.
+fn port_taken(e: &BrokerError) -> bool {
+    match e {
+        BrokerError::NatsListen { source, .. } | BrokerError::Monitor { source, .. } => {
+            source.kind() == std::io::ErrorKind::AddrInUse
+        }
+        _ => false,
     }
 }
 

@@ -86,15 +86,45 @@ pub async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     .await
 }
 
-/// A loopback port that was free a moment ago (bound and released again).
+/// A loopback port that was free a moment ago (bound and released again), chosen below the
+/// kernel's ephemeral range (`/proc/sys/net/ipv4/ip_local_port_range`) where there is room.
 ///
-/// Another process may take it before the caller binds it; prefer port 0 where the server
-/// reports what it bound.
+/// A port from the ephemeral range can be taken at any moment as the local port of some
+/// outgoing connection, so a server that stops and starts again on its port (a restart test)
+/// could find it in use for as long as that connection lives; ports below the range are only
+/// ever taken by an explicit bind. Another process may still take it before the caller binds
+/// it; prefer port 0 where nothing needs the port again.
 pub fn free_port() -> u16 {
+    let (low, _) = ephemeral_port_range();
+    if low > 11_024 {
+        // Candidates spread over the 10,000 ports below the range, in an order that differs
+        // from process to process and call to call.
+        let seed = std::hash::BuildHasher::hash_one(
+            &std::collections::hash_map::RandomState::new(),
+            std::process::id(),
+        );
+        for i in 0..64u64 {
+            let port = low - 1 - ((seed.wrapping_add(i.wrapping_mul(7_919)) % 10_000) as u16);
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return port;
+            }
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("bind a loopback port")
         .port()
+}
+
+/// The kernel's range of ports for outgoing connections (Linux's default when unknown).
+fn ephemeral_port_range() -> (u16, u16) {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| {
+            let mut it = s.split_whitespace().map(|p| p.parse::<u16>().ok());
+            Some((it.next()??, it.next()??))
+        })
+        .unwrap_or((32_768, 60_999))
 }
 
 /// A unique name with a readable prefix (`"{prefix}-{nuid}"`): channels, client IDs, durables.
@@ -181,6 +211,21 @@ mod tests {
         let port = free_port();
         assert_ne!(port, 0);
         std::net::TcpListener::bind(("127.0.0.1", port)).expect("the port is free");
+    }
+
+    #[test]
+    fn free_port_is_outside_the_ephemeral_range() {
+        let (low, high) = ephemeral_port_range();
+        assert!(low <= high, "range {low}..={high}");
+        if low > 11_024 {
+            for _ in 0..20 {
+                let port = free_port();
+                assert!(
+                    port < low,
+                    "port {port} is in the ephemeral range {low}..={high}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use stan_broker::ready::Ports;
 
-use crate::port_of;
+use crate::{free_port, port_of};
 
 /// How many log lines a [`BrokerProcess`] keeps for diagnostics.
 const LOG_LINES: usize = 500;
@@ -61,9 +61,9 @@ pub struct ProcessOptions {
     pub binary: Option<PathBuf>,
     /// Cluster ID (`-cid`); default `test-cluster`.
     pub cluster_id: String,
-    /// Client port (`-p`); default 0, a free port picked by the broker.
+    /// Client port (`-p`); default 0, a free port (see [`free_port`]).
     pub port: u16,
-    /// Monitoring on a free port (`-m 0`); default off.
+    /// Monitoring on a free port; default off.
     pub monitoring: bool,
     /// More command-line flags (not `-a`, `-p`, `-m` or `-cid`: restart reuses those).
     pub args: Vec<String>,
@@ -126,8 +126,24 @@ impl BrokerProcess {
             None => broker_binary()?,
         };
         let logs = Arc::new(Mutex::new(VecDeque::new()));
-        let monitoring = options.monitoring.then_some(0);
-        let (child, ports) = launch(&binary, &options, options.port, monitoring, &logs)?;
+        // Ports chosen here rather than by the broker (port 0) lie outside the ephemeral
+        // range, so no outgoing connection can hold them when `restart` binds them again.
+        let pick = options.port == 0;
+        let mut attempts = 0;
+        let (child, ports) = loop {
+            let port = if pick { free_port() } else { options.port };
+            let monitoring = options
+                .monitoring
+                .then(|| if pick { free_port() } else { 0 });
+            match launch(&binary, &options, port, monitoring, &logs) {
+                Ok(started) => break started,
+                // Another process took a chosen port first: try others.
+                Err(e) if pick && attempts < 5 && e.to_string().contains("in use") => {
+                    attempts += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        };
         Ok(BrokerProcess {
             options,
             binary,
