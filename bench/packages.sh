@@ -22,6 +22,9 @@
 #                             (python/bench/README.md sets both up)
 #   NODE [node]               runs examples/node/bench/bench.js (node/ built, npm install done there)
 #   JAVA [java]               runs examples/kotlin/benchmark/target/benchmark.jar
+#   JVM_WARMUP [the run's message count]
+#                             messages of the same scenario each Kotlin/Java program runs
+#                             untimed first, on a channel of its own (0: none, a cold JVM)
 #   NO_BUILD [unset]          set to skip `cargo build --release` of stan-broker and stan-client-bench
 #   RUN_TIMEOUT [300]         seconds before one measurement is given up
 #
@@ -113,7 +116,8 @@ run_one() {
     python) if [ "$side" = ours ]; then py=$PY_OURS; else py=$PY_OFFICIAL; fi
             timeout "$RUN_TIMEOUT" "$py" python/bench/bench_clients.py "${args[@]}" ;;
     node)   timeout "$RUN_TIMEOUT" "$NODE" examples/node/bench/bench.js "${args[@]}" ;;
-    kotlin) timeout "$RUN_TIMEOUT" "$JAVA" -jar examples/kotlin/benchmark/target/benchmark.jar "${args[@]}" ;;
+    kotlin) timeout "$RUN_TIMEOUT" "$JAVA" -jar examples/kotlin/benchmark/target/benchmark.jar "${args[@]}" \
+              --warmup "${JVM_WARMUP:-$n}" ;;
     rust)   if [ "$side" = official ]; then
               go_bench "$scenario" "$n" "$size" "$channel"
             else

@@ -1,5 +1,6 @@
 package io.stanrs
 
+import com.sun.jna.Pointer
 import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.flow
 import kotlinx.coroutines.future.future
@@ -67,7 +68,15 @@ class StanClient private constructor(private val native: NativeClient, maxPubAck
      * @throws StanException.PublishAckTimeout when no ack came in time (the message may still
      *   have been stored), [StanException.ConnectionLost] when the session was lost meanwhile.
      */
-    suspend fun publish(subject: String, data: ByteArray): String = native.publish(subject, data)
+    suspend fun publish(subject: String, data: ByteArray): String {
+        if (data.size < BULK_PAYLOAD) return native.publish(subject, data)
+        // A larger payload crosses in one copy into native memory; as a ByteArray argument it
+        // would be read on the native side one byte at a time.
+        return NativeBuffer(data.size.toULong()).use { buffer ->
+            Pointer(buffer.address().toLong()).write(0, data, 0, data.size)
+            native.publishBuffer(subject, buffer)
+        }
+    }
 
     /** Publish the UTF-8 bytes of [data]. */
     suspend fun publish(subject: String, data: String): String = publish(subject, data.encodeToByteArray())
@@ -207,6 +216,9 @@ class StanClient private constructor(private val native: NativeClient, maxPubAck
 
         /** The native client's default `maxPubAcksInFlight`. */
         private const val DEFAULT_MAX_PUB_ACKS_IN_FLIGHT = 16384
+
+        /** Payloads of this many bytes or more cross to the native client in a [NativeBuffer]. */
+        private const val BULK_PAYLOAD = 2048
 
         /** [connect] for Java callers. */
         @JvmStatic

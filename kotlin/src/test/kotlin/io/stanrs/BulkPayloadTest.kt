@@ -5,7 +5,9 @@ import kotlinx.coroutines.flow.toList
 import org.junit.jupiter.api.Test
 import kotlin.test.assertContentEquals
 import kotlin.test.assertEquals
+import kotlin.test.assertFailsWith
 import kotlin.test.assertFalse
+import kotlin.test.assertTrue
 
 /**
  * Payloads cross the native boundary in bulk buffers (one per publish burst, one per fetched
@@ -36,6 +38,27 @@ class BulkPayloadTest : SharedBrokerTest() {
                 assertContentEquals(payload(i, sizes[i]), m.data, "message $i on $ch")
             }
         }
+    }
+
+    @Test
+    fun awaitedPublishesOfEverySizeCrossIntact() = test { sc ->
+        // Awaited publishes below 2 KiB cross as a byte array, from 2 KiB on in a native buffer:
+        // sizes on both sides of that edge, and an empty and a large one.
+        val ch = unique("awaited")
+        val sizes = listOf(0, 1, 2047, 2048, 2049, 64 * 1024, 512 * 1024, 100)
+        val guids = sizes.mapIndexed { i, size -> within { sc.publish(ch, payload(i, size)) } }
+        assertEquals(sizes.size, guids.toSet().size, "one guid per publish")
+        val got = within { sc.subscribe(ch) { deliverAllAvailable() }.messages().take(sizes.size).toList() }
+        for ((i, m) in got.withIndex()) {
+            assertEquals(i + 1L, m.sequence)
+            assertContentEquals(payload(i, sizes[i]), m.data, "message $i (${sizes[i]} bytes)")
+        }
+    }
+
+    @Test
+    fun awaitedPublishOfALargePayloadToABadChannelFails() = test { sc ->
+        val error = assertFailsWith<StanException.InvalidArgument> { sc.publish("bad channel", payload(0, 4096)) }
+        assertTrue("bad channel" in (error.message ?: ""), error.message)
     }
 
     @Test

@@ -4,7 +4,12 @@
 //
 //   java -jar target/benchmark.jar --client ours|official \
 //       --scenario pub-pipelined|pub-awaited|consume-auto|consume-manual \
-//       --messages N --size BYTES --url nats://HOST:PORT --cluster-id ID --channel NAME
+//       --messages N --size BYTES --url nats://HOST:PORT --cluster-id ID --channel NAME \
+//       [--warmup N]
+//
+// --warmup N runs the same scenario with N messages first, untimed, on the channel NAME.warmup
+// (same client, same connection), so that the measurement sees code the JIT compiler has
+// already compiled, as in a long-running service; both clients get the same warm-up.
 package bench
 
 import io.nats.streaming.AckHandler
@@ -33,6 +38,7 @@ private class Args(
     val url: String,
     val clusterId: String,
     val channel: String,
+    val warmup: Int,
 )
 
 /** What one run measured. */
@@ -44,7 +50,7 @@ private fun usage(problem: String): Nothing {
     System.err.println("benchmark: $problem")
     System.err.println(
         "usage: --client ours|official --scenario ${SCENARIOS.joinToString("|")} --messages N " +
-            "--size BYTES --url nats://HOST:PORT --cluster-id ID --channel NAME",
+            "--size BYTES --url nats://HOST:PORT --cluster-id ID --channel NAME [--warmup N]",
     )
     exitProcess(2)
 }
@@ -68,6 +74,7 @@ private fun parse(argv: Array<String>): Args {
         url = get("url"),
         clusterId = get("cluster-id"),
         channel = get("channel"),
+        warmup = values["warmup"]?.let { int("warmup") } ?: 0,
     )
     if (values.isNotEmpty()) usage("unknown arguments ${values.keys}")
     return args
@@ -113,44 +120,49 @@ private class Ours(val args: Args, val payload: ByteArray) {
     fun run(): Result = runBlocking {
         StanClient.connect(args.clusterId, clientId()) {
             url = args.url
-            maxPubAcksInFlight = maxOf(args.messages, 16384)
+            maxPubAcksInFlight = maxOf(args.messages, args.warmup, 16384)
         }.use { sc ->
-            when (args.scenario) {
-                "pub-pipelined" -> Result(timed { pipelined(sc) })
-                "pub-awaited" -> {
-                    val lat = LongArray(args.messages)
-                    val total = timed {
-                        for (i in 0 until args.messages) {
-                            val t = System.nanoTime()
-                            sc.publish(args.channel, payload)
-                            lat[i] = System.nanoTime() - t
-                        }
-                    }
-                    Result(total, lat)
-                }
-                else -> {
-                    pipelined(sc) // untimed
-                    val manual = args.scenario == "consume-manual"
-                    val start = System.nanoTime()
-                    val sub = sc.subscribe(args.channel) {
-                        deliverAllAvailable()
-                        maxInFlight = 10_000
-                        manualAcks = manual
-                    }
-                    var received = 0
-                    var end = 0L
-                    sub.messages().take(args.messages).collect { msg ->
-                        if (manual) msg.ack()
-                        if (++received == args.messages) end = System.nanoTime()
-                    }
-                    Result(end - start)
-                }
-            }
+            if (args.warmup > 0) scenario(sc, "${args.channel}.warmup", args.warmup)
+            scenario(sc, args.channel, args.messages)
         }
     }
 
-    private suspend fun pipelined(sc: StanClient) {
-        val acks = List(args.messages) { sc.publishAsync(args.channel, payload) }
+    private suspend fun scenario(sc: StanClient, channel: String, messages: Int): Result =
+        when (args.scenario) {
+            "pub-pipelined" -> Result(timed { pipelined(sc, channel, messages) })
+            "pub-awaited" -> {
+                val lat = LongArray(messages)
+                val total = timed {
+                    for (i in 0 until messages) {
+                        val t = System.nanoTime()
+                        sc.publish(channel, payload)
+                        lat[i] = System.nanoTime() - t
+                    }
+                }
+                Result(total, lat)
+            }
+            else -> {
+                pipelined(sc, channel, messages) // untimed
+                val manual = args.scenario == "consume-manual"
+                val start = System.nanoTime()
+                val sub = sc.subscribe(channel) {
+                    deliverAllAvailable()
+                    maxInFlight = 10_000
+                    manualAcks = manual
+                }
+                var received = 0
+                var end = 0L
+                sub.messages().take(messages).collect { msg ->
+                    if (manual) msg.ack()
+                    if (++received == messages) end = System.nanoTime()
+                }
+                sub.close()
+                Result(end - start)
+            }
+        }
+
+    private suspend fun pipelined(sc: StanClient, channel: String, messages: Int) {
+        val acks = List(messages) { sc.publishAsync(channel, payload) }
         for (ack in acks) ack.await()
     }
 }
@@ -163,32 +175,36 @@ private class Official(val args: Args, val payload: ByteArray) {
             .natsUrl(args.url)
             .clusterId(args.clusterId)
             .clientId(id)
-            .maxPubAcksInFlight(maxOf(args.messages, 16384))
+            .maxPubAcksInFlight(maxOf(args.messages, args.warmup, 16384))
             .build()
         val sc = NatsStreaming.connect(args.clusterId, id, opts)
         try {
-            return when (args.scenario) {
-                "pub-pipelined" -> Result(timed { pipelined(sc) })
-                "pub-awaited" -> {
-                    val lat = LongArray(args.messages)
-                    val total = timed {
-                        for (i in 0 until args.messages) {
-                            val t = System.nanoTime()
-                            sc.publish(args.channel, payload)
-                            lat[i] = System.nanoTime() - t
-                        }
-                    }
-                    Result(total, lat)
-                }
-                else -> consume(sc, args.scenario == "consume-manual")
-            }
+            if (args.warmup > 0) scenario(sc, "${args.channel}.warmup", args.warmup)
+            return scenario(sc, args.channel, args.messages)
         } finally {
             sc.close()
         }
     }
 
-    private fun pipelined(sc: StreamingConnection) {
-        val acked = CountDownLatch(args.messages)
+    private fun scenario(sc: StreamingConnection, channel: String, messages: Int): Result =
+        when (args.scenario) {
+            "pub-pipelined" -> Result(timed { pipelined(sc, channel, messages) })
+            "pub-awaited" -> {
+                val lat = LongArray(messages)
+                val total = timed {
+                    for (i in 0 until messages) {
+                        val t = System.nanoTime()
+                        sc.publish(channel, payload)
+                        lat[i] = System.nanoTime() - t
+                    }
+                }
+                Result(total, lat)
+            }
+            else -> consume(sc, channel, messages, args.scenario == "consume-manual")
+        }
+
+    private fun pipelined(sc: StreamingConnection, channel: String, messages: Int) {
+        val acked = CountDownLatch(messages)
         val failure = AtomicReference<Exception?>()
         val handler = object : AckHandler {
             override fun onAck(guid: String?, err: Exception?) {
@@ -196,22 +212,22 @@ private class Official(val args: Args, val payload: ByteArray) {
                 acked.countDown()
             }
         }
-        repeat(args.messages) { sc.publish(args.channel, payload, handler) }
+        repeat(messages) { sc.publish(channel, payload, handler) }
         check(acked.await(300, TimeUnit.SECONDS)) { "acks missing" }
         failure.get()?.let { throw it }
     }
 
-    private fun consume(sc: StreamingConnection, manual: Boolean): Result {
-        pipelined(sc) // untimed
+    private fun consume(sc: StreamingConnection, channel: String, messages: Int, manual: Boolean): Result {
+        pipelined(sc, channel, messages) // untimed
         val received = AtomicInteger()
         val end = AtomicLong()
         val done = CountDownLatch(1)
         val builder = SubscriptionOptions.Builder().deliverAllAvailable().maxInFlight(10_000)
         if (manual) builder.manualAcks()
         val start = System.nanoTime()
-        val sub = sc.subscribe(args.channel, { msg ->
+        val sub = sc.subscribe(channel, { msg ->
             if (manual) msg.ack()
-            if (received.incrementAndGet() == args.messages) {
+            if (received.incrementAndGet() == messages) {
                 end.set(System.nanoTime())
                 done.countDown()
             }
