@@ -5,7 +5,8 @@
 # the release build (`mvn install`: release native library, the tests of src/test/kotlin against
 # it, installed into the local Maven repository; checked to be the release library without test
 # hooks), then the examples/kotlin consumer project built and run against a broker with no Rust
-# toolchain on its PATH.
+# toolchain on its PATH, and the benchmark program (examples/kotlin/benchmark) built and run
+# for a few messages per scenario and client.
 #
 #   kotlin/ci.sh            # from anywhere; exits non-zero on the first failure
 #
@@ -105,5 +106,20 @@ echo "broker $BROKER_PID at $URL"
 # No cargo on the PATH: the jar must carry everything.
 PATH="$(dirname "$(command -v java)"):$(dirname "$(command -v mvn)"):/usr/bin:/bin" \
     "${MVN[@]}" -q -f examples/kotlin/pom.xml compile exec:java -Dexec.args="$URL $CLUSTER"
+
+step "examples/kotlin/benchmark: built, and each scenario of both clients run briefly (one JSON line each)"
+"${MVN[@]}" -q -f examples/kotlin/benchmark/pom.xml package -DskipTests
+for client in ours official; do
+    for scenario in pub-pipelined pub-awaited consume-auto consume-manual; do
+        line="$(java -jar examples/kotlin/benchmark/target/benchmark.jar --client "$client" \
+            --scenario "$scenario" --messages 50 --size 128 --url "$URL" --cluster-id "$CLUSTER" \
+            --channel "ci.bench.$client.$scenario" --warmup 20 | tail -n 1)"
+        if ! python3 -c 'import json, sys; r = json.loads(sys.argv[1]); assert r["messages"] == 50 and r["msgs_per_sec"] > 0, r' "$line"; then
+            echo "benchmark $client $scenario printed: $line" >&2
+            exit 1
+        fi
+        echo "benchmark $client $scenario: $line"
+    done
+done
 
 step "kotlin CI passed"
