@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -35,7 +37,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["READY_PREFIX", "BrokerProcess", "find_broker_binary", "run_broker"]
+__all__ = ["READY_PREFIX", "BrokerProcess", "find_broker_binary", "free_port", "run_broker"]
 
 READY_PREFIX = "STAN_BROKER_READY "
 """What starts the broker's ready line on standard output; the rest is JSON:
@@ -53,6 +55,34 @@ def _parse_ready_line(line: str) -> dict[str, object] | None:
     if not isinstance(ports, dict) or not ports.get("nats"):
         return None
     return ports
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago, below the ephemeral range where possible.
+
+    The ephemeral range is the kernel's ``/proc/sys/net/ipv4/ip_local_port_range``. A port
+    from that range can be taken at any moment as the local port of some outgoing connection,
+    so a broker restarted on its port could find it in use for as long as that connection
+    lives; ports below the range are only ever taken by an explicit bind.
+    """
+    low = 32768
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        pass
+    if low > 11024:
+        for _ in range(64):
+            port = random.randrange(low - 10000, low)
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def find_broker_binary() -> Path:
@@ -80,8 +110,8 @@ def find_broker_binary() -> Path:
 class BrokerProcess:
     """A ``stan-broker`` child process on a loopback port.
 
-    The first :meth:`start` lets the broker pick a free port; :meth:`restart` reuses it, so
-    clients can reconnect to the same URL. With ``monitoring=True`` it also serves the
+    The first :meth:`start` picks a free port (:func:`free_port`); :meth:`restart` reuses it,
+    so clients can reconnect to the same URL. With ``monitoring=True`` it also serves the
     monitoring endpoints on a free port (:attr:`monitoring_url`), kept across restarts too.
     """
 
@@ -136,9 +166,32 @@ class BrokerProcess:
         return "".join(self._output)
 
     def start(self) -> BrokerProcess:
-        """Start the broker and wait for its ready line."""
+        """Start the broker and wait for its ready line.
+
+        Without a port given, the first start picks the client port (and the monitoring port)
+        with :func:`free_port`, outside the ephemeral range, so that no outgoing connection
+        can hold it when :meth:`restart` binds it again; if another process takes it first,
+        other ports are tried.
+        """
         if self.running:
             raise RuntimeError("the broker is already running")
+        if self.port != 0:
+            return self._launch()
+        for attempt in range(6):
+            self.port = free_port()
+            if self.monitoring:
+                self._monitoring_port = free_port()
+            try:
+                return self._launch()
+            except RuntimeError as e:
+                self.port = 0
+                self._monitoring_port = 0
+                if attempt == 5 or "in use" not in str(e):
+                    raise
+        raise AssertionError("unreachable")
+
+    def _launch(self) -> BrokerProcess:
+        """Run the broker on :attr:`port` and wait for its ready line."""
         args = [
             str(self.binary),
             "-p",

@@ -11,7 +11,13 @@ from conftest import unique
 
 import stan_client
 from stan_client import sync
-from stan_client.testing import READY_PREFIX, BrokerProcess, find_broker_binary, run_broker
+from stan_client.testing import (
+    READY_PREFIX,
+    BrokerProcess,
+    find_broker_binary,
+    free_port,
+    run_broker,
+)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
@@ -78,6 +84,20 @@ def test_monitoring_url_comes_from_the_ready_line_and_survives_restart() -> None
         broker.restart()
         assert broker.monitoring_url == url
         assert serverz()["cluster_id"] == "mon-cluster"
+
+
+def test_brokers_listen_below_the_ephemeral_port_range() -> None:
+    # Ports of the ephemeral range can be held by any outgoing connection when a restarted
+    # broker binds them again; free_port() stays below that range.
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        low = int(f.read().split()[0])
+    if low <= 11024:
+        pytest.skip(f"no room below the ephemeral range (starts at {low})")
+    assert all(free_port() < low for _ in range(20))
+    with run_broker(monitoring=True) as broker:
+        assert broker.port < low
+        assert broker.monitoring_url is not None
+        assert int(broker.monitoring_url.rsplit(":", 1)[1]) < low
 
 
 def test_missing_broker_binary_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,9 +7,12 @@ import kotlinx.coroutines.withContext
 import kotlinx.coroutines.withTimeout
 import kotlinx.coroutines.withTimeoutOrNull
 import java.io.File
+import java.net.InetAddress
+import java.net.ServerSocket
 import java.util.UUID
 import java.util.concurrent.CompletableFuture
 import java.util.concurrent.TimeUnit
+import kotlin.random.Random
 import kotlin.time.Duration
 import kotlin.time.Duration.Companion.seconds
 
@@ -151,19 +154,55 @@ class TestBroker private constructor(
         }
     }
 
+    /**
+     * The first launch, on ports from [freePort] (outside the ephemeral range, so that no
+     * outgoing connection can hold them when [restart] binds them again); other ports are
+     * tried if another process takes one first.
+     */
+    private fun launchOnFreePorts(monitoring: Boolean) {
+        var attempt = 0
+        while (true) {
+            try {
+                launch(freePort(), if (monitoring) freePort() else null)
+                return
+            } catch (e: Exception) {
+                if (++attempt > 5) throw e
+            }
+        }
+    }
+
     companion object {
         /** Start a broker (memory store) on a free port, with extra command-line [args]. */
         fun start(vararg args: String): TestBroker {
             val b = TestBroker("kt-" + unique("cluster"), args.toList())
-            b.launch(0, null)
+            b.launchOnFreePorts(monitoring = false)
             return b
         }
 
         /** Like [start], with the monitoring endpoints on a free port ([monitoringUrl]). */
         fun startWithMonitoring(vararg args: String): TestBroker {
             val b = TestBroker("kt-" + unique("cluster"), args.toList())
-            b.launch(0, 0)
+            b.launchOnFreePorts(monitoring = true)
             return b
+        }
+
+        /**
+         * A loopback port that was free a moment ago, below the kernel's ephemeral range
+         * (`/proc/sys/net/ipv4/ip_local_port_range`) where there is room: a port of that range
+         * can be taken at any moment as the local port of an outgoing connection.
+         */
+        fun freePort(): Int {
+            val low = runCatching {
+                File("/proc/sys/net/ipv4/ip_local_port_range").readText().trim().split(Regex("\\s+"))[0].toInt()
+            }.getOrDefault(32768)
+            if (low > 11024) {
+                repeat(64) {
+                    val port = low - 1 - Random.nextInt(10000)
+                    val free = runCatching { ServerSocket(port, 1, InetAddress.getLoopbackAddress()).close() }.isSuccess
+                    if (free) return port
+                }
+            }
+            return ServerSocket(0, 1, InetAddress.getLoopbackAddress()).use { it.localPort }
         }
     }
 }
