@@ -130,17 +130,7 @@ private class Ours(val args: Args, val payload: ByteArray) {
     private suspend fun scenario(sc: StanClient, channel: String, messages: Int): Result =
         when (args.scenario) {
             "pub-pipelined" -> Result(timed { pipelined(sc, channel, messages) })
-            "pub-awaited" -> {
-                val lat = LongArray(messages)
-                val total = timed {
-                    for (i in 0 until messages) {
-                        val t = System.nanoTime()
-                        sc.publish(channel, payload)
-                        lat[i] = System.nanoTime() - t
-                    }
-                }
-                Result(total, lat)
-            }
+            "pub-awaited" -> awaited(messages) { sc.publish(channel, payload) }
             else -> {
                 pipelined(sc, channel, messages) // untimed
                 val manual = args.scenario == "consume-manual"
@@ -189,17 +179,7 @@ private class Official(val args: Args, val payload: ByteArray) {
     private fun scenario(sc: StreamingConnection, channel: String, messages: Int): Result =
         when (args.scenario) {
             "pub-pipelined" -> Result(timed { pipelined(sc, channel, messages) })
-            "pub-awaited" -> {
-                val lat = LongArray(messages)
-                val total = timed {
-                    for (i in 0 until messages) {
-                        val t = System.nanoTime()
-                        sc.publish(channel, payload)
-                        lat[i] = System.nanoTime() - t
-                    }
-                }
-                Result(total, lat)
-            }
+            "pub-awaited" -> awaited(messages) { sc.publish(channel, payload) }
             else -> consume(sc, channel, messages, args.scenario == "consume-manual")
         }
 
@@ -236,6 +216,19 @@ private class Official(val args: Args, val payload: ByteArray) {
         sub.close()
         return Result(end.get() - start)
     }
+}
+
+/** [messages] calls of [publish] one after the other: the total time and each call's. */
+private inline fun awaited(messages: Int, publish: () -> Unit): Result {
+    val lat = LongArray(messages)
+    val total = timed {
+        for (i in 0 until messages) {
+            val t = System.nanoTime()
+            publish()
+            lat[i] = System.nanoTime() - t
+        }
+    }
+    return Result(total, lat)
 }
 
 private inline fun timed(block: () -> Unit): Long {
